@@ -1,0 +1,9 @@
+"""deepfit: train neural networks the way careful practitioners do, with their practices as defaults."""
+
+__version__ = "0.1.0"
+
+from deepfit.api import Run, evaluate, load, predict, train  # noqa: E402
+from deepfit.errors import DeepfitError  # noqa: E402
+from deepfit.predict import Predictor  # noqa: E402
+
+__all__ = ["DeepfitError", "Predictor", "Run", "__version__", "evaluate", "load", "predict", "train"]

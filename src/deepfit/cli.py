@@ -1,0 +1,138 @@
+"""The `deepfit` command. It parses arguments and calls the Python API; nothing more.
+
+User errors (`DeepfitError`) print one line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.table import Table
+
+from deepfit import api
+from deepfit.config import SCHEDULES, TASKS
+from deepfit.errors import DeepfitError, SettingsError
+from deepfit.io import write_text
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise SettingsError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser("train", help="train, validate, evaluate and save a model")
+    p.add_argument("source", help="a bundled dataset (digits, breast_cancer, wine, iris, diabetes), "
+                   "a CSV/Parquet file, or an .npz with X and y")
+    p.add_argument("--target", help="the target column of a CSV/Parquet file")
+    p.add_argument("--task", choices=TASKS, help="override the inferred task")
+    p.add_argument("--val-size", type=float, help="validation fraction (default 0.15)")
+    p.add_argument("--test-size", type=float, help="test fraction (default 0.15)")
+    p.add_argument("--test", help="a held-out file to evaluate on instead of a test split")
+    p.add_argument("--model", help="model name (default mlp)")
+    p.add_argument("--hidden", help="hidden layer widths, e.g. 128,64,32")
+    p.add_argument("--dropout", type=float, help="dropout rate (default 0.3)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other model setting, e.g. --set hidden=256,128")
+    p.add_argument("--epochs", type=int, help="maximum epochs (default 100)")
+    p.add_argument("--batch-size", type=int, help="batch size (default 64)")
+    p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 0.01)")
+    p.add_argument("--schedule", choices=SCHEDULES, help="LR schedule (default plateau)")
+    p.add_argument("--clip-norm", type=float, help="gradient clipping max norm; 0 = off (default 1)")
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
+    p.add_argument("--min-delta", type=float, help="smallest change that counts as improvement")
+    p.add_argument("--monitor", help="what early stopping follows (default val_loss)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--out", help="run directory (default runs/<source>-<timestamp>)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="deepfit", description="Train neural networks with best practices as defaults.")
+    common = _Parser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="print only the results")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the results")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser = functools.partial(sub.add_parser, parents=[common])
+    _add_train(sub)
+    p = sub.add_parser("predict", help="predict with a trained run")
+    p.add_argument("run_dir")
+    p.add_argument("input", help="a CSV/Parquet file or an .npz with X")
+    p.add_argument("-o", "--output", help="write predictions to this CSV (default: stdout)")
+    p = sub.add_parser("evaluate", help="metrics of a trained run on labelled data")
+    p.add_argument("run_dir")
+    p.add_argument("source", help="labelled data: a file with the run's target column, or a bundled name")
+    return parser
+
+
+TRAIN_KEYS = ("target", "task", "val_size", "test_size", "test", "model", "hidden", "dropout",
+              "epochs", "batch_size", "lr", "weight_decay", "schedule", "clip_norm", "patience",
+              "min_delta", "monitor", "seed", "device", "threads")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    settings = {k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k) is not None}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SettingsError(f"--set takes KEY=VALUE, not {item!r}")
+        settings[key.strip().replace("-", "_")] = value.strip()
+    return settings
+
+
+def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> None:
+    table = Table(title=title, show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+    console.print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console()
+    if args.command == "train":
+        result = api.train(args.source, out=args.out, **_settings(args))
+        _print_metrics(console, "test metrics", result.metrics)
+        console.print(f"run saved to {result.path}")
+    elif args.command == "predict":
+        frame = api.predict(args.run_dir, args.input)
+        if args.output:
+            write_text(Path(args.output), frame.to_csv(index=False))
+            console.print(f"{len(frame)} predictions written to {args.output}")
+        else:
+            sys.stdout.write(frame.to_csv(index=False))
+    elif args.command == "evaluate":
+        _print_metrics(console, f"metrics on {args.source}", api.evaluate(args.run_dir, args.source))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("deepfit")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    try:
+        args = build_parser().parse_args(argv)
+        logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+        return run(args)
+    except DeepfitError as exc:
+        print(f"deepfit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("deepfit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

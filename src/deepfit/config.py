@@ -1,0 +1,120 @@
+"""Frozen settings of a run. Every resolved value is written to the run's config.json.
+
+Settings arrive flat (``deepfit.train(src, epochs=20, hidden=(64, 32))`` or CLI flags) and are
+sorted here into the data, model and training parts. Keys that belong to none of the three and
+are not settings of the chosen model are rejected where the model is built (models.registry).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepfit.errors import SettingsError
+
+TASKS = ("classification", "regression")
+SCHEDULES = ("plateau", "cosine", "onecycle", "none")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    target: str | None = None
+    task: str | None = None  # None: inferred from the target
+    val_size: float = 0.15
+    test_size: float = 0.15
+    test: str | None = None  # an explicit held-out file; then test_size may be 0
+
+    def __post_init__(self) -> None:
+        if self.task is not None and self.task not in TASKS:
+            raise SettingsError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        for name in ("val_size", "test_size"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise SettingsError(f"{name} must be in [0, 1), not {value}")
+        if self.val_size <= 0.0:
+            raise SettingsError("val_size must be above 0: deepfit always keeps a validation split")
+        if self.val_size + self.test_size >= 0.9:
+            raise SettingsError(
+                f"val_size + test_size = {self.val_size + self.test_size:.2f} leaves too little "
+                "to train on; keep it under 0.9"
+            )
+        if self.test_size == 0.0 and self.test is None:
+            raise SettingsError(
+                "test_size is 0 but no --test file gives a held-out set; "
+                "deepfit always evaluates on data the model never saw"
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    schedule: str = "plateau"
+    clip_norm: float | None = 1.0
+    patience: int = 10
+    min_delta: float = 0.0
+    monitor: str = "val_loss"
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    progress: bool | None = None  # None: a bar only when stdout is a terminal
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
+            (self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}"),
+            (self.lr > 0, f"lr must be positive, not {self.lr}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, not {self.weight_decay}"),
+            (self.patience >= 1, f"patience must be at least 1, not {self.patience}"),
+            (self.min_delta >= 0, f"min_delta must be >= 0, not {self.min_delta}"),
+            (self.clip_norm is None or self.clip_norm > 0, "clip_norm must be positive or None"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
+            (self.threads is None or self.threads >= 1, "threads must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise SettingsError(message)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "mlp"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        return cls(DataConfig(**d["data"]), ModelConfig(**d["model"]), TrainConfig(**d["train"]))
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def split_settings(settings: dict[str, Any]) -> RunConfig:
+    """Sort flat settings into a RunConfig. What is neither data nor training goes to the model,
+    whose registry entry accepts or rejects it by name."""
+    data_keys, train_keys = set(field_names(DataConfig)), set(field_names(TrainConfig))
+    given = {k: v for k, v in settings.items() if v is not None}
+    data = {k: v for k, v in given.items() if k in data_keys}
+    train = {k: v for k, v in given.items() if k in train_keys}
+    model_name = given.pop("model", "mlp")
+    model = {k: v for k, v in given.items() if k not in data_keys | train_keys}
+    try:
+        return RunConfig(DataConfig(**data), ModelConfig(model_name, model), TrainConfig(**train))
+    except TypeError as exc:  # a value of the wrong type reached a comparison
+        raise SettingsError(f"invalid setting: {exc}") from None

@@ -1,0 +1,1 @@
+"""Data: sources → splits → preprocessing → batches. One direction, no back and forth."""

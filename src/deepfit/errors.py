@@ -1,0 +1,48 @@
+"""User errors. Every one is a `DeepfitError`: the CLI prints one line and exits with code 2.
+
+Bugs are not `DeepfitError`s: they keep their traceback.
+"""
+
+from __future__ import annotations
+
+
+class DeepfitError(Exception):
+    """Base class of every error caused by the user's data or settings."""
+
+    exit_code = 2
+
+
+class SourceNotFoundError(DeepfitError):
+    """A file or directory given as a source does not exist."""
+
+
+class UnknownDatasetError(DeepfitError):
+    """A bundled dataset name that deepfit does not know."""
+
+
+class DataFormatError(DeepfitError):
+    """A file that cannot be read as the format it claims to be, or data of the wrong shape."""
+
+
+class TargetError(DeepfitError):
+    """The target column is absent, has missing values, or has too few classes."""
+
+
+class SplitError(DeepfitError):
+    """The data cannot be split as asked (too few rows, a class too small to stratify)."""
+
+
+class SettingsError(DeepfitError):
+    """An unknown setting, or a setting with an invalid value."""
+
+
+class PredictInputError(DeepfitError):
+    """Data given to predict or evaluate do not match what the model was trained on."""
+
+
+class RunDirError(DeepfitError):
+    """A run directory that is missing, incomplete or damaged."""
+
+
+class IntegrityError(RunDirError):
+    """A file of a run directory whose checksum does not match the one recorded."""

@@ -1,0 +1,1 @@
+"""Metrics over whole splits, reports and plots."""

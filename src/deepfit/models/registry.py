@@ -1,0 +1,118 @@
+"""A registry of model builders by name (after timm's `create_model`).
+
+A builder is `fn(input_spec, output_spec, *, setting=default, ...) -> nn.Module`. Its keyword
+parameters are the model's settings: `create` fills in the defaults, coerces values given as text
+(from the CLI), and rejects an unknown setting with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from torch import nn
+
+from deepfit.errors import SettingsError
+
+Builder = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model receives. Tabular: one float matrix whose last columns after `n_dense`
+    are category indices to embed (see data.preprocess)."""
+
+    n_features: int
+    n_dense: int
+    cardinalities: tuple[int, ...] = ()
+    modality: str = "tabular"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "cardinalities": list(self.cardinalities)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InputSpec:
+        return cls(**{**d, "cardinalities": tuple(d.get("cardinalities", ()))})
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    task: str  # "classification" or "regression"
+    n_outputs: int  # classes, or 1 for a single value
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Entry:
+    builder: Builder
+    modalities: tuple[str, ...] = ("tabular",)
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, Entry] = {}
+
+
+def register(name: str, *, modalities: tuple[str, ...] = ("tabular",)) -> Callable[[Builder], Builder]:
+    def decorate(builder: Builder) -> Builder:
+        params = list(inspect.signature(builder).parameters.values())[2:]
+        defaults = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+        _REGISTRY[name] = Entry(builder, modalities, defaults)
+        return builder
+
+    return decorate
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def _entry(name: str) -> Entry:
+    if name not in _REGISTRY:
+        raise SettingsError(f"unknown model {name!r}; available: {', '.join(available())}")
+    return _REGISTRY[name]
+
+
+def resolve_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Every setting of model `name`: the defaults updated with `settings`, checked by name."""
+    entry = _entry(name)
+    unknown = sorted(set(settings) - set(entry.defaults))
+    if unknown:
+        valid = ", ".join(sorted(entry.defaults)) or "none"
+        raise SettingsError(
+            f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} for model "
+            f"{name!r}; its settings are: {valid} (plus the data and training settings)"
+        )
+    return {k: _coerce(k, settings.get(k, default), default) for k, default in entry.defaults.items()}
+
+
+def create(name: str, input_spec: InputSpec, output_spec: OutputSpec, **settings: Any) -> nn.Module:
+    entry = _entry(name)
+    if input_spec.modality not in entry.modalities:
+        raise SettingsError(
+            f"model {name!r} takes {' or '.join(entry.modalities)} data, not {input_spec.modality}"
+        )
+    return entry.builder(input_spec, output_spec, **resolve_settings(name, settings))
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """Values from the command line arrive as text; give them the default's type."""
+    try:
+        if isinstance(default, tuple):
+            if isinstance(value, str):
+                value = [v for v in value.replace(" ", "").split(",") if v]
+            kind = type(default[0]) if default else int
+            return tuple(kind(v) for v in value)
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if isinstance(default, (int, float)) and not isinstance(value, bool):
+            coerced = type(default)(float(value) if isinstance(default, float) else value)
+            return coerced
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {key}={value!r} is not of the expected kind ({default!r})") from None
+    return value

@@ -1,0 +1,8 @@
+"""Callbacks: small objects with Keras-like hooks that act on the trainer through narrow fields."""
+
+from deepfit.train.callbacks.base import Callback
+from deepfit.train.callbacks.best_weights import RestoreBestWeights
+from deepfit.train.callbacks.early_stopping import EarlyStopping
+from deepfit.train.callbacks.progress import ProgressBar
+
+__all__ = ["Callback", "EarlyStopping", "ProgressBar", "RestoreBestWeights"]

@@ -1,0 +1,33 @@
+"""The callback interface. Every hook gets the trainer, its state and (at epoch end) the logs.
+
+A callback that needs per-step work sets `batch_hooks = True`; otherwise the trainer never calls
+it inside the training step, and the hot loop stays free of Python overhead.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from deepfit.train.state import TrainState
+    from deepfit.train.trainer import Trainer
+
+
+class Callback:
+    batch_hooks = False
+
+    def on_fit_start(self, trainer: Trainer, state: TrainState) -> None: ...
+
+    def on_epoch_start(self, trainer: Trainer, state: TrainState) -> None: ...
+
+    def on_batch_end(self, trainer: Trainer, state: TrainState) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, state: TrainState, logs: dict[str, float]) -> None: ...
+
+    def on_fit_end(self, trainer: Trainer, state: TrainState) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able state saved in checkpoints (tensors go in `tensors()`)."""
+        return {}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None: ...

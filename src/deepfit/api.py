@@ -75,7 +75,8 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None, *
     _check_monitor(cfg.train.monitor, data.task)
     test_data = None
     if cfg.data.test is not None:
-        test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=Notes())
+        test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=Notes(),
+                                held_out=True)
         if cfg.data.test_size:
             notes.decide(f"test split: the rows of {cfg.data.test} (--test_size not used)")
     test_size = 0.0 if test_data is not None else cfg.data.test_size
@@ -195,7 +196,7 @@ def evaluate(run_dir: str | Path, source: Any, y: Any = None) -> dict[str, float
     """Metrics of a saved run on labelled data (a file, a DataFrame with the target, or X and y)."""
     predictor = load(run_dir)
     target = _run_target(run_dir)
-    data = load_source(source, target=target, task=predictor.task, y=y, notes=Notes())
+    data = load_source(source, target=target, task=predictor.task, y=y, notes=Notes(), held_out=True)
     return predictor.evaluate(data.X, data.y)
 
 

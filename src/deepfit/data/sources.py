@@ -51,15 +51,17 @@ def load_source(
     task: str | None = None,
     y: Any = None,
     notes: Notes | None = None,
+    held_out: bool = False,
 ) -> Dataset:
-    """Load features and target from any supported source and infer the task."""
+    """Load features and target from any supported source and infer the task. Held-out data
+    (a test file, data to evaluate on) may hold a single class; training data may not."""
     notes = notes if notes is not None else Notes()
     frame, y_series, target = _features_and_target(source, target, y, notes)
     frame = _clean_features(frame, notes)
     y_series = y_series.reset_index(drop=True)
     frame = frame.reset_index(drop=True)
     task = _resolve_task(y_series, target, task, notes)
-    _check_target(y_series, target, task)
+    _check_target(y_series, target, task, held_out)
     return Dataset(frame, y_series, source_name(source), target, task)
 
 
@@ -228,12 +230,12 @@ def _resolve_task(y: pd.Series, target: str, task: str | None, notes: Notes) -> 
     return inferred
 
 
-def _check_target(y: pd.Series, target: str, task: str) -> None:
+def _check_target(y: pd.Series, target: str, task: str, held_out: bool) -> None:
     n_missing = int(y.isna().sum())
     if n_missing:
         raise TargetError(f"the target {target!r} has {n_missing} missing value(s); drop or fill those rows")
     if task == "classification":
-        if y.nunique() < 2:
+        if y.nunique() < 2 and not held_out:
             raise TargetError(f"the target {target!r} has a single class ({y.iloc[0]!r}); nothing to learn")
     else:
         values = pd.to_numeric(y, errors="coerce")

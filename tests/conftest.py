@@ -1,0 +1,34 @@
+"""Shared fixtures: tiny seeded data, generated here (nothing downloaded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def mixed_frame() -> pd.DataFrame:
+    """A table with numbers, missing numbers, strings, a many-valued category and a label
+    that depends on them."""
+    rng = np.random.default_rng(0)
+    n = 600
+    age = rng.normal(40, 12, n)
+    income = rng.lognormal(10, 0.5, n)
+    city = rng.choice(["paris", "lyon", "nice"], n)
+    shop = rng.choice([f"shop{i:02d}" for i in range(30)], n)
+    score = age / 10 + (city == "paris") * 2.0 + (np.array([int(s[-2:]) for s in shop]) % 3) + rng.normal(0, 0.2, n)
+    label = np.where(score > np.median(score), "yes", "no")
+    frame = pd.DataFrame({"age": age, "income": income, "city": city, "shop": shop, "label": label})
+    frame.loc[rng.choice(n, 40, replace=False), "age"] = np.nan
+    frame.loc[rng.choice(n, 25, replace=False), "city"] = np.nan
+    return frame
+
+
+@pytest.fixture
+def fast() -> dict:
+    """Settings that keep a training run short in tests."""
+    return {"epochs": 30, "patience": 5, "progress": False}

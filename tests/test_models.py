@@ -1,0 +1,88 @@
+"""The guide's unit tests for models, parametrised over the registry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from deepfit.errors import SettingsError
+from deepfit.models import InputSpec, OutputSpec, available, create
+
+SPECS = {
+    "plain": InputSpec(n_features=12, n_dense=12),
+    "embedded": InputSpec(n_features=14, n_dense=12, cardinalities=(5, 40)),
+}
+
+
+def _batch(spec: InputSpec, n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, spec.n_features, generator=g)
+    for i, card in enumerate(spec.cardinalities):
+        x[:, spec.n_dense + i] = torch.randint(0, card, (n,), generator=g).float()
+    return x
+
+
+@pytest.mark.parametrize("name", available())
+@pytest.mark.parametrize("spec_name", list(SPECS))
+@pytest.mark.parametrize("task,n_out", [("classification", 3), ("regression", 1)])
+def test_output_shape(name, spec_name, task, n_out):
+    model = create(name, SPECS[spec_name], OutputSpec(task, n_out))
+    assert model(_batch(SPECS[spec_name], 8)).shape == (8, n_out)
+
+
+@pytest.mark.parametrize("name", available())
+@pytest.mark.parametrize("spec_name", list(SPECS))
+def test_gradient_reaches_every_parameter(name, spec_name):
+    torch.manual_seed(0)
+    spec = SPECS[spec_name]
+    model = create(name, spec, OutputSpec("classification", 3))
+    loss = torch.nn.functional.cross_entropy(model(_batch(spec, 32)), torch.arange(32) % 3)
+    loss.backward()
+    for pname, param in model.named_parameters():
+        if pname.startswith("input.embeddings"):
+            # an embedding row gets a gradient only for the codes present in the batch
+            assert param.grad is not None and param.grad.abs().sum() > 0, pname
+            continue
+        assert param.grad is not None, f"no gradient reaches {pname}"
+        assert torch.isfinite(param.grad).all(), f"non-finite gradient in {pname}"
+        assert param.grad.abs().sum() > 0, f"zero gradient in {pname}"
+
+
+@pytest.mark.parametrize("name", available())
+def test_overfits_a_small_batch(name):
+    torch.manual_seed(0)
+    spec = SPECS["embedded"]
+    x, y = _batch(spec, 16, seed=1), torch.arange(16) % 4
+    model = create(name, spec, OutputSpec("classification", 4), dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(200):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    accuracy = (model(x).argmax(1) == y).float().mean().item()
+    assert accuracy >= 0.9
+
+
+def test_unknown_setting_lists_the_valid_ones():
+    with pytest.raises(SettingsError, match=r"unknown setting widht .*dropout, hidden"):
+        create("mlp", SPECS["plain"], OutputSpec("regression", 1), widht=3)
+
+
+def test_unknown_model_lists_the_available_ones():
+    with pytest.raises(SettingsError, match="unknown model 'transformerz'.*mlp"):
+        create("transformerz", SPECS["plain"], OutputSpec("regression", 1))
+
+
+def test_settings_given_as_text_are_coerced():
+    model = create("mlp", SPECS["plain"], OutputSpec("regression", 1), hidden="16,8", dropout="0.1")
+    widths = [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [16, 8, 1]
+    with pytest.raises(SettingsError, match="hidden"):
+        create("mlp", SPECS["plain"], OutputSpec("regression", 1), hidden="a,b")
+
+
+def test_mlp_is_the_guides_block():
+    model = create("mlp", SPECS["plain"], OutputSpec("classification", 2), hidden=(8,), dropout=0.3)
+    kinds = [type(m).__name__ for m in model.features]
+    assert kinds == ["Linear", "BatchNorm1d", "ReLU", "Dropout"]

@@ -2,8 +2,8 @@
 
 __version__ = "0.1.0"
 
-from deepfit.api import Run, evaluate, load, predict, train  # noqa: E402
-from deepfit.errors import DeepfitError  # noqa: E402
-from deepfit.predict import Predictor  # noqa: E402
+from deepfit.api import Run, evaluate, load, predict, train
+from deepfit.errors import DeepfitError
+from deepfit.predict import Predictor
 
 __all__ = ["DeepfitError", "Predictor", "Run", "__version__", "evaluate", "load", "predict", "train"]

@@ -70,7 +70,7 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None, *
     path, a DataFrame (with `target=`), or a feature array with `y=`. Returns the `Run`."""
     cfg = split_settings(settings)
     model_settings = resolve_settings(cfg.model.name, cfg.model.settings)
-    notes = Notes()
+    notes = Notes(live=False)  # printed once the inputs are known to be good
     data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes)
     _check_monitor(cfg.train.monitor, data.task)
     test_data = None
@@ -88,6 +88,7 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None, *
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     with new_run_dir(Path(out) if out else default_run_dir(data.name)) as run_dir:
+        notes.go_live()
         predictor, state = _fit(cfg, model_settings, data, prepared, device, notes)
         X_test, y_test = prepared.test_frame
         metrics = predictor.evaluate(X_test, y_test)

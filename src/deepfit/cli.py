@@ -24,7 +24,7 @@ from deepfit.io import write_text
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise SettingsError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise SettingsError(f"{message} (see {self.prog} --help)")
 
 
 def _add_train(sub: Any) -> None:
@@ -59,7 +59,8 @@ def _add_train(sub: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deepfit", description="Train neural networks with best practices as defaults.")
     common = _Parser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="print only the results")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="print only the results")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the results")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser = functools.partial(sub.add_parser, parents=[common])

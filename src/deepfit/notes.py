@@ -10,16 +10,33 @@ logger = logging.getLogger("deepfit")
 
 @dataclass
 class Notes:
+    """Decisions and warnings. With `live=False` they are kept back until `go_live()`, so that a
+    run that stops on bad input prints its error alone, not the decisions made before it."""
+
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    live: bool = True
+    _pending: list[tuple[int, str]] = field(default_factory=list, repr=False)
 
     def decide(self, message: str) -> None:
         self.decisions.append(message)
-        logger.info(message)
+        self._log(logging.INFO, message)
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
-        logger.warning(message)
+        self._log(logging.WARNING, message)
+
+    def go_live(self) -> None:
+        self.live = True
+        for level, message in self._pending:
+            logger.log(level, message)
+        self._pending.clear()
+
+    def _log(self, level: int, message: str) -> None:
+        if self.live:
+            logger.log(level, message)
+        else:
+            self._pending.append((level, message))
 
     def to_dict(self) -> dict[str, list[str]]:
         return {"decisions": list(self.decisions), "warnings": list(self.warnings)}

@@ -104,7 +104,7 @@ def _split_target(frame: pd.DataFrame, target: str | None, where: str):
     if target is None:
         raise TargetError(f"name the target column with --target; {where} has: {_names(frame.columns)}")
     if target not in frame.columns:
-        raise TargetError(f"--target {target!r} is not a column of {where}; columns: {_names(frame.columns)}")
+        raise TargetError(f"the target {target!r} is not a column of {where}; columns: {_names(frame.columns)}")
     return frame.drop(columns=[target]), frame[target], target
 
 

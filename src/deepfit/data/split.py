@@ -33,7 +33,7 @@ def split_indices(
     n_test = math.ceil(test_size * n) if test_size > 0 else 0
     n_val = math.ceil(val_size * n)
     n_train = n - n_test - n_val
-    if n_train < 2 or n_val < 1:
+    if n_train < 2 or n_val < 2 or 0 < n_test < 2:
         raise SplitError(
             f"{n} rows are fewer than the split needs: {n_train} train, {n_val} validation, "
             f"{n_test} test; give more rows or smaller --val-size / --test-size"
@@ -62,9 +62,10 @@ def _check_stratifiable(y: pd.Series, n_val: int, n_test: int) -> None:
     small = counts[counts < parts]
     if len(small):
         names = ", ".join(f"{label!r} ({count})" for label, count in small.items())
+        which = f"class {names} has" if len(small) == 1 else f"classes {names} have"
         raise SplitError(
-            f"cannot stratify: class {names} has fewer samples than the {parts} splits; "
-            "collect more samples of it or drop it"
+            f"cannot stratify: {which} fewer samples than the {parts} splits; "
+            "collect more samples or drop the class"
         )
     n_classes = len(counts)
     for name, size in (("validation", n_val), ("test", n_test)):

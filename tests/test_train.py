@@ -30,7 +30,8 @@ def test_digits_reaches_95_percent_test_accuracy(digits_run):
 def test_run_directory_holds_everything(digits_run):
     path = digits_run.path
     assert {p.name for p in path.iterdir()} == {
-        "config.json", "model.json", "model.safetensors", "history.csv", "metrics.json"}
+        "config.json", "model.json", "model.safetensors", "history.csv", "metrics.json", "checkpoints"}
+    assert {p.suffix for p in (path / "checkpoints").iterdir()} == {".safetensors", ".done"}
     history = pd.read_csv(path / "history.csv")
     assert list(history.columns) == ["epoch", "train_loss", "val_loss", "val_accuracy", "val_f1_macro",
                                      "lr", "train_seconds", "epoch_seconds"]

@@ -6,7 +6,7 @@ train: source ─► Dataset ─► splits ─► Preprocessor.fit(train) ─►
 
 from __future__ import annotations
 
-import logging
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,23 +17,30 @@ import torch
 
 from deepfit import __version__
 from deepfit.config import RunConfig, split_settings
-from deepfit.data.batches import InMemoryBatches
+from deepfit.data.batches import choose_loader, make_batches
 from deepfit.data.preprocess import Preprocessor, TargetEncoder
 from deepfit.data.sources import Dataset, load_source, read_npz_features, read_table
 from deepfit.data.split import Splits, split_indices
 from deepfit.errors import SettingsError
-from deepfit.evaluate.metrics import TASK_METRICS, metric_fn, mode_of, monitor_names
-from deepfit.io import default_run_dir, new_run_dir, read_json, write_json, write_text
+from deepfit.evaluate.metrics import metric_fn, mode_of, monitor_names
+from deepfit.io import (
+    default_run_dir,
+    load_foreign_weights,
+    new_run_dir,
+    read_json,
+    write_json,
+    write_text,
+)
 from deepfit.models import InputSpec, OutputSpec, create, resolve_settings
 from deepfit.notes import Notes
 from deepfit.predict import Predictor
-from deepfit.train.callbacks import EarlyStopping, ProgressBar, RestoreBestWeights
+from deepfit.resume import CHECKPOINTS, resume_checkpoint, resume_settings
+from deepfit.train.callbacks import Checkpoint, EarlyStopping, ProgressBar, RestoreBestWeights
 from deepfit.train.losses import DEFAULT_LOSS, create_loss
 from deepfit.train.optim import create_optimizer, create_scheduler
+from deepfit.train.signals import stop_on_signals
 from deepfit.train.state import Monitor, TrainState, seed_everything
-from deepfit.train.trainer import Trainer
-
-logger = logging.getLogger("deepfit")
+from deepfit.train.trainer import Trainer, TrainingInterrupted
 
 
 @dataclass
@@ -58,19 +65,54 @@ class Run:
 class Prepared:
     """The splits, encoded: preprocessing and target encoding fitted on the training rows only."""
 
+    data: Dataset
     preprocessor: Preprocessor
     target: TargetEncoder
     tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]  # split name → (X, y)
     test_frame: tuple[pd.DataFrame, pd.Series]
     sizes: dict[str, int]
+    fingerprint: str  # of the data, so a resume can tell they are the same
 
 
-def train(source: Any = None, y: Any = None, *, out: str | Path | None = None, **settings: Any) -> Run:
+def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
+          resume: str | Path | None = None, **settings: Any) -> Run:
     """Train, validate, evaluate and save a model. `source` is a bundled dataset name, a file
-    path, a DataFrame (with `target=`), or a feature array with `y=`. Returns the `Run`."""
+    path, a DataFrame (with `target=`), or a feature array with `y=`. With `resume=RUN_DIR`,
+    continue that run from its last checkpoint (the source may then be left out)."""
+    if resume is not None:
+        source, settings = resume_settings(Path(resume), source, settings)
     cfg = split_settings(settings)
     model_settings = resolve_settings(cfg.model.name, cfg.model.settings)
     notes = Notes(live=False)  # printed once the inputs are known to be good
+    prepared = _prepare(source, y, cfg, notes)
+    device = resolve_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    checkpoint = resume_checkpoint(Path(resume), prepared.fingerprint) if resume else None
+    initial = load_foreign_weights(cfg.train.init_weights) if cfg.train.init_weights else None
+    run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(prepared.data.name)
+    with new_run_dir(run_dir, resuming=resume is not None, keep_on=(TrainingInterrupted,)):
+        notes.go_live()
+        record = _config_record(cfg, model_settings, source, prepared, device, notes)
+        if checkpoint is None:
+            write_json(run_dir / "config.json", record | {"status": "running"})
+        try:
+            predictor, state = _fit(cfg, model_settings, prepared, device, notes, run_dir,
+                                    checkpoint, initial)
+        except TrainingInterrupted as exc:
+            if not cfg.train.checkpoint:
+                raise KeyboardInterrupt from None  # nothing to resume from: the run is dropped
+            raise TrainingInterrupted(exc.args[0], run_dir) from None
+        metrics = predictor.evaluate(*prepared.test_frame)
+        record |= notes.to_dict()
+        record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
+                               stop_reason=state.stop_reason)
+        _save_run(run_dir, predictor, record | {"status": "finished"}, state, metrics)
+    return Run(run_dir, record, metrics, state.history, predictor, notes)
+
+
+def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes) -> Prepared:
+    """Load, split, and fit the preprocessing on the training rows alone."""
     data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes)
     _check_monitor(cfg.train.monitor, data.task)
     test_data = None
@@ -78,26 +120,13 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None, *
         test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=Notes(),
                                 held_out=True)
         if cfg.data.test_size:
-            notes.decide(f"test split: the rows of {cfg.data.test} (--test_size not used)")
+            notes.decide(f"test split: the rows of {cfg.data.test} (--test-size not used)")
     test_size = 0.0 if test_data is not None else cfg.data.test_size
     splits = split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
-    prepared = _prepare(data, splits, test_data, notes)
-    notes.decide(f"splits: {prepared.sizes['train']} train, {prepared.sizes['val']} validation, "
-                 f"{prepared.sizes['test']} test rows (seed {cfg.train.seed})")
-    device = resolve_device(cfg.train.device)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    with new_run_dir(Path(out) if out else default_run_dir(data.name)) as run_dir:
-        notes.go_live()
-        predictor, state = _fit(cfg, model_settings, data, prepared, device, notes)
-        X_test, y_test = prepared.test_frame
-        metrics = predictor.evaluate(X_test, y_test)
-        config = _config_record(cfg, model_settings, data, prepared, device, state, notes)
-        _save_run(run_dir, predictor, config, state, metrics)
-    return Run(run_dir, config, metrics, state.history, predictor, notes)
+    return _encode(data, splits, test_data, notes)
 
 
-def _prepare(data: Dataset, splits: Splits, test_data: Dataset | None, notes: Notes) -> Prepared:
+def _encode(data: Dataset, splits: Splits, test_data: Dataset | None, notes: Notes) -> Prepared:
     X_train, y_train = data.X.iloc[splits.train], data.y.iloc[splits.train]
     pre = Preprocessor().fit(X_train, notes)
     target = TargetEncoder(data.task).fit(y_train)
@@ -105,46 +134,82 @@ def _prepare(data: Dataset, splits: Splits, test_data: Dataset | None, notes: No
         counts = y_train.value_counts()
         notes.decide(f"{len(target.classes)} classes; training split counts: "
                      + ", ".join(f"{k}={v}" for k, v in counts.sort_index().items()))
-    parts = {"train": splits.train, "val": splits.val}
     tensors = {
         name: (torch.from_numpy(pre.transform(data.X.iloc[idx], notes)),
                torch.from_numpy(target.transform(data.y.iloc[idx])))
-        for name, idx in parts.items()
+        for name, idx in (("train", splits.train), ("val", splits.val))
     }
     if test_data is not None:
         test_frame = (test_data.X, test_data.y)
     else:
         test_frame = (data.X.iloc[splits.test], data.y.iloc[splits.test])
     sizes = {"train": len(splits.train), "val": len(splits.val), "test": len(test_frame[0])}
-    return Prepared(pre, target, tensors, test_frame, sizes)
+    notes.decide(f"splits: {sizes['train']} train, {sizes['val']} validation, {sizes['test']} test rows")
+    return Prepared(data, pre, target, tensors, test_frame, sizes, _fingerprint(data))
 
 
-def _fit(cfg: RunConfig, model_settings: dict, data: Dataset, prepared: Prepared,
-         device: torch.device, notes: Notes) -> tuple[Predictor, TrainState]:
-    t = cfg.train
+def _fingerprint(data: Dataset) -> str:
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(data.X, index=False).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(data.y.astype(str), index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch.device,
+         notes: Notes, run_dir: Path, checkpoint: dict | None,
+         initial: dict | None = None) -> tuple[Predictor, TrainState]:
+    t, task = cfg.train, prepared.data.task
     seed_everything(t.seed)
     input_spec = InputSpec(**prepared.preprocessor.input_spec())
-    output_spec = OutputSpec(data.task, prepared.target.n_outputs)
+    output_spec = OutputSpec(task, prepared.target.n_outputs)
     model = create(cfg.model.name, input_spec, output_spec, **model_settings)
-    train = InMemoryBatches(*prepared.tensors["train"], t.batch_size, seed=t.seed, device=device)
-    val = InMemoryBatches(*prepared.tensors["val"], t.batch_size, shuffle=False, device=device)
+    if initial is not None and checkpoint is None:
+        _load_initial_weights(model, initial, t.init_weights)
+        notes.decide(f"initial weights from {t.init_weights}")
+    train, val = _batches(prepared, t, device, notes)
     monitor = Monitor(t.monitor, mode_of(t.monitor), t.min_delta)
     optimizer = create_optimizer(model.to(device), t, device)
     scheduler, interval = create_scheduler(optimizer, t, len(train), monitor.mode)
+    callbacks = [EarlyStopping(t.patience), RestoreBestWeights()]
+    if t.checkpoint:
+        callbacks.append(Checkpoint(run_dir / CHECKPOINTS))
     trainer = Trainer(
-        model, create_loss(DEFAULT_LOSS[data.task]), optimizer,
-        epochs=t.epochs, device=device, scheduler=scheduler, scheduler_interval=interval,
-        clip_norm=t.clip_norm, metrics=metric_fn(data.task, prepared.target.mean, prepared.target.std),
-        monitor=monitor,
-        callbacks=[EarlyStopping(t.patience), RestoreBestWeights(), ProgressBar(t.progress)],
+        model, create_loss(DEFAULT_LOSS[task]), optimizer, epochs=t.epochs, device=device,
+        scheduler=scheduler, scheduler_interval=interval, clip_norm=t.clip_norm,
+        precision=t.precision, compile=t.compile, monitor=monitor,
+        metrics=metric_fn(task, prepared.target.mean, prepared.target.std),
+        callbacks=[*callbacks, ProgressBar(t.progress)],
     )
-    state = trainer.fit(train, val)
+    if checkpoint is not None:
+        trainer.load_checkpoint_state(checkpoint)
+        notes.decide(f"resumed at epoch {trainer.state.epoch + 1}, batch {trainer.state.batch_in_epoch}")
+    with stop_on_signals(trainer):
+        state = trainer.fit(train, val)
     notes.decide(state.stop_reason or f"trained for all {t.epochs} epochs")
-    notes.decide(f"restored the weights of epoch {state.best_epoch} "
-                 f"(best {t.monitor} = {state.best_score:.4g})")
+    notes.decide(f"restored the weights of epoch {state.best_epoch} (best {t.monitor} = {state.best_score:.4g})")
     architecture = {"name": cfg.model.name, "settings": model_settings,
                     "input_spec": input_spec.to_dict(), "output_spec": output_spec.to_dict()}
     return Predictor(model, prepared.preprocessor, prepared.target, architecture), state
+
+
+def _load_initial_weights(model: torch.nn.Module, weights: dict, path: str) -> None:
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise SettingsError(f"{path} does not fit the model: {first}") from None
+
+
+def _batches(prepared: Prepared, t: Any, device: torch.device, notes: Notes):
+    X_train, y_train = prepared.tensors["train"]
+    nbytes = sum(a.nbytes for pair in prepared.tensors.values() for a in pair)
+    loader = choose_loader(t.loader, nbytes, device)
+    notes.decide(f"batches: {'in-memory fast path' if loader == 'memory' else 'streaming DataLoader'} "
+                 f"on {device}" + (" (as asked)" if t.loader != "auto" else ""))
+    kw = {"loader": loader, "seed": t.seed, "device": device, "workers": t.workers}
+    train = make_batches(X_train, y_train, t.batch_size, shuffle=True, **kw)
+    val = make_batches(*prepared.tensors["val"], t.batch_size, shuffle=False, **kw)
+    return train, val
 
 
 def _check_monitor(monitor: str, task: str) -> None:
@@ -154,38 +219,36 @@ def _check_monitor(monitor: str, task: str) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    mps = getattr(torch.backends, "mps", None)
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available())}
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    available = {"cpu": True, "cuda": torch.cuda.is_available(),
-                 "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()}
+        return torch.device(next(d for d in ("cuda", "mps", "cpu") if available[d]))
     if not available[name]:
         raise SettingsError(f"device {name!r} is not available on this machine")
     return torch.device(name)
 
 
-def _config_record(cfg: RunConfig, model_settings: dict, data: Dataset, prepared: Prepared,
-                   device: torch.device, state: TrainState, notes: Notes) -> dict[str, Any]:
+def _config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: Prepared,
+                   device: torch.device, notes: Notes) -> dict[str, Any]:
+    data = prepared.data
     record = cfg.to_dict()
     record["model"]["settings"] = model_settings
-    record["data"].update(source=data.name, target=data.target, task=data.task,
-                          rows=len(data), columns=list(data.X.columns), split_sizes=prepared.sizes)
-    record["train"].update(device=str(device), epochs_run=state.epoch, best_epoch=state.best_epoch,
-                           stop_reason=state.stop_reason)
+    record["data"].update(source=str(source) if isinstance(source, (str, Path)) else None,
+                          name=data.name, target=data.target, task=data.task, rows=len(data),
+                          columns=list(data.X.columns), split_sizes=prepared.sizes,
+                          fingerprint=prepared.fingerprint)
+    record["train"]["device"] = str(device)
+    record["settings"] = {**cfg.flat(), **model_settings, "target": data.target, "task": data.task}
     record["versions"] = {"deepfit": __version__, "torch": torch.__version__}
-    record.update(notes.to_dict())
-    return record
+    return record | notes.to_dict()
 
 
 def _save_run(run_dir: Path, predictor: Predictor, config: dict, state: TrainState,
               metrics: dict[str, float]) -> None:
     predictor.save(run_dir)
-    write_json(run_dir / "config.json", config)
     write_text(run_dir / "history.csv", pd.DataFrame(state.history).to_csv(index=False))
     write_json(run_dir / "metrics.json", metrics)
+    write_json(run_dir / "config.json", config)  # last: a run with status finished is complete
 
 
 def load(run_dir: str | Path, device: str = "cpu") -> Predictor:
@@ -196,7 +259,7 @@ def load(run_dir: str | Path, device: str = "cpu") -> Predictor:
 def evaluate(run_dir: str | Path, source: Any, y: Any = None) -> dict[str, float]:
     """Metrics of a saved run on labelled data (a file, a DataFrame with the target, or X and y)."""
     predictor = load(run_dir)
-    target = _run_target(run_dir)
+    target = read_json(Path(run_dir) / "config.json")["data"]["target"]
     data = load_source(source, target=target, task=predictor.task, y=y, notes=Notes(), held_out=True)
     return predictor.evaluate(data.X, data.y)
 
@@ -210,8 +273,4 @@ def predict(run_dir: str | Path, source: Any) -> pd.DataFrame:
     return predictor.predict_frame(source)
 
 
-def _run_target(run_dir: str | Path) -> str:
-    return read_json(Path(run_dir) / "config.json")["data"]["target"]
-
-
-__all__ = ["TASK_METRICS", "Run", "evaluate", "load", "predict", "train"]
+__all__ = ["Run", "evaluate", "load", "predict", "resolve_device", "train"]

@@ -20,6 +20,7 @@ from deepfit import api
 from deepfit.config import SCHEDULES, TASKS
 from deepfit.errors import DeepfitError, SettingsError
 from deepfit.io import write_text
+from deepfit.train.trainer import TrainingInterrupted
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train, validate, evaluate and save a model")
-    p.add_argument("source", help="a bundled dataset (digits, breast_cancer, wine, iris, diabetes), "
+    p.add_argument("source", nargs="?", help="a bundled dataset (digits, breast_cancer, wine, iris, diabetes), "
                    "a CSV/Parquet file, or an .npz with X and y")
     p.add_argument("--target", help="the target column of a CSV/Parquet file")
     p.add_argument("--task", choices=TASKS, help="override the inferred task")
@@ -53,7 +54,17 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--precision", choices=("32", "bf16", "fp16"), help="autocast precision (default 32)")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--loader", choices=("auto", "memory", "stream"),
+                   help="in-memory fast path or a streaming DataLoader (default auto)")
+    p.add_argument("--workers", type=int, help="DataLoader workers of the streaming path (default 2)")
+    p.add_argument("--no-checkpoint", dest="checkpoint", action="store_false", default=None,
+                   help="write no checkpoints (then the run cannot be resumed)")
+    p.add_argument("--init-weights", help="start from these weights (.safetensors, or .pt/.pth/.bin "
+                   "read with torch.load(weights_only=True))")
     p.add_argument("--out", help="run directory (default runs/<source>-<timestamp>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 TRAIN_KEYS = ("target", "task", "val_size", "test_size", "test", "model", "hidden", "dropout",
               "epochs", "batch_size", "lr", "weight_decay", "schedule", "clip_norm", "patience",
-              "min_delta", "monitor", "seed", "device", "threads")
+              "min_delta", "monitor", "seed", "device", "threads", "precision", "compile", "loader",
+              "workers", "checkpoint", "init_weights")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,7 +114,9 @@ def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> N
 def run(args: argparse.Namespace) -> int:
     console = Console()
     if args.command == "train":
-        result = api.train(args.source, out=args.out, **_settings(args))
+        if args.source is None and args.resume is None:
+            raise SettingsError("train needs a SOURCE (or --resume RUN_DIR)")
+        result = api.train(args.source, out=args.out, resume=args.resume, **_settings(args))
         _print_metrics(console, "test metrics", result.metrics)
         console.print(f"run saved to {result.path}")
     elif args.command == "predict":
@@ -130,6 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeepfitError as exc:
         print(f"deepfit: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except TrainingInterrupted as exc:
+        run_dir = exc.args[1] if len(exc.args) > 1 else "RUN_DIR"
+        print(f"deepfit: {exc.args[0]}; checkpoint written. Resume with: "
+              f"deepfit train --resume {run_dir}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("deepfit: interrupted", file=sys.stderr)
         return 130

@@ -16,6 +16,10 @@ from deepfit.errors import SettingsError
 TASKS = ("classification", "regression")
 SCHEDULES = ("plateau", "cosine", "onecycle", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("32", "bf16", "fp16")
+LOADERS = ("auto", "memory", "stream")
+# Settings a resumed run may change: they do not alter what is computed.
+RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint")
 
 
 @dataclass(frozen=True)
@@ -54,16 +58,23 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-2
     schedule: str = "plateau"
-    clip_norm: float | None = 1.0
+    clip_norm: float = 1.0  # 0 turns clipping off
     patience: int = 10
     min_delta: float = 0.0
     monitor: str = "val_loss"
     seed: int = 0
     device: str = "auto"
+    precision: str = "32"
+    compile: bool = False
+    loader: str = "auto"  # memory: tensors on the device, sliced; stream: a DataLoader
+    workers: int = 2  # DataLoader workers of the streaming path
     threads: int | None = None
+    checkpoint: bool = True  # last checkpoint every epoch, best on improvement
+    init_weights: str | None = None  # a weights file to start from
     progress: bool | None = None  # None: a bar only when stdout is a terminal
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", str(self.precision))
         checks = [
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}"),
@@ -71,7 +82,10 @@ class TrainConfig:
             (self.weight_decay >= 0, f"weight_decay must be >= 0, not {self.weight_decay}"),
             (self.patience >= 1, f"patience must be at least 1, not {self.patience}"),
             (self.min_delta >= 0, f"min_delta must be >= 0, not {self.min_delta}"),
-            (self.clip_norm is None or self.clip_norm > 0, "clip_norm must be positive or None"),
+            (self.clip_norm >= 0, "clip_norm must be >= 0 (0 turns clipping off)"),
+            (str(self.precision) in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (self.loader in LOADERS, f"loader must be one of {', '.join(LOADERS)}"),
+            (self.workers >= 0, "workers must be >= 0"),
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.threads is None or self.threads >= 1, "threads must be at least 1"),
@@ -95,6 +109,11 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """The settings as `train(**settings)` takes them."""
+        return {**dataclasses.asdict(self.data), **dataclasses.asdict(self.train),
+                "model": self.model.name, **self.model.settings}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:

@@ -46,3 +46,7 @@ class RunDirError(DeepfitError):
 
 class IntegrityError(RunDirError):
     """A file of a run directory whose checksum does not match the one recorded."""
+
+
+class UnsafeFileError(DeepfitError):
+    """A file whose loading would run code (a pickle with more than tensors in it)."""

@@ -11,6 +11,8 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
+import re
 import shutil
 import tempfile
 import time
@@ -23,7 +25,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from deepfit.errors import IntegrityError, RunDirError, SettingsError
+from deepfit.errors import (
+    DataFormatError,
+    IntegrityError,
+    RunDirError,
+    SettingsError,
+    SourceNotFoundError,
+    UnsafeFileError,
+)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -102,6 +111,37 @@ def load_weights(path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
         raise IntegrityError(f"{path} is not a readable safetensors file ({exc})") from None
 
 
+FOREIGN_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+
+
+def load_foreign_weights(path: Path | str) -> dict[str, torch.Tensor]:
+    """A state dict from a file deepfit did not write. safetensors is read as is; a pickle-based
+    file only through `torch.load(weights_only=True)`, which refuses anything but tensors and
+    plain containers: a file whose unpickling would run code is a named error, and nothing runs."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceNotFoundError(f"no such weights file: {path}")
+    if path.suffix == ".safetensors":
+        return load_weights(path, sha256=None)
+    if path.suffix not in FOREIGN_SUFFIXES:
+        raise DataFormatError(f"{path}: weights must be .safetensors or one of {', '.join(FOREIGN_SUFFIXES)}")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" (it calls {found[1]})" if found else ""
+        raise UnsafeFileError(
+            f"{path} would run code when unpickled{what}; refused, nothing was run. "
+            "Convert it to safetensors where it came from"
+        ) from None
+    except Exception as exc:
+        raise DataFormatError(f"{path} is not a readable weights file ({exc})") from None
+    state = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataFormatError(f"{path} holds no state dict of tensors")
+    return state
+
+
 def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = root / f"{name}-{stamp}"
@@ -112,15 +152,23 @@ def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
 
 
 @contextlib.contextmanager
-def new_run_dir(path: Path) -> Iterator[Path]:
-    """Create a run directory; if the body fails, remove it so nothing half-written is left."""
+def new_run_dir(path: Path, *, resuming: bool = False,
+                keep_on: tuple[type[BaseException], ...] = ()) -> Iterator[Path]:
+    """Create a run directory (or enter the one being resumed). If the body fails, a new
+    directory is removed so nothing half-written is left, unless the failure is one of `keep_on`
+    (an interruption that left a checkpoint to resume from)."""
     path = Path(path)
+    if resuming:
+        yield path
+        return
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise SettingsError(f"{path} already exists and is not empty; choose another --out")
     created = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
     try:
         yield path
+    except keep_on:
+        raise
     except BaseException:
         if created:
             shutil.rmtree(path, ignore_errors=True)

@@ -1,10 +1,13 @@
-"""Batches for the trainer.
+"""Batches for the trainer: one interface, two paths.
 
 `InMemoryBatches` is the fast path: the tensors live on the training device once, and an epoch
 is a shuffled index sliced into batches (no per-sample `__getitem__`, no collate, no copy).
+`StreamingBatches` is the path for data that do not fit: a DataLoader with workers, pinned
+memory and persistent workers, fetching each batch with one batched index into the source.
 
-The order of epoch `e` depends only on (seed, e), so the data-order position of a run is just
-(epoch, batch index): resume needs no generator state for it.
+Both follow the same order: the order of epoch `e` depends only on (seed, e), so the two paths
+give identical weights, and the data-order position of a run is just (epoch, batch index):
+resume needs no generator state for it.
 """
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+EVAL_BATCH = 4096
+LOADERS = ("auto", "memory", "stream")
+MEMORY_SHARE = 0.5  # the fast path is chosen when the data take at most this share of the device
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -21,52 +28,134 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
 
 
-class InMemoryBatches:
-    """Shuffled (or ordered) batches sliced from tensors held on one device."""
+class _Order:
+    """The rows of an epoch and how they fall into batches (shared by both paths)."""
 
-    def __init__(
-        self,
-        X: torch.Tensor,
-        y: torch.Tensor,
-        batch_size: int,
-        *,
-        shuffle: bool = True,
-        seed: int = 0,
-        device: torch.device | str = "cpu",
-    ) -> None:
-        if len(X) != len(y):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
-        self.X = X.to(device)
-        self.y = y.to(device)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int) -> None:
+        self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         # A last batch of one sample breaks BatchNorm in training; that sample is left out of
         # the epoch (it is in other batches in other epochs, since the order is shuffled).
-        n = len(X)
         self.n_used = n - 1 if shuffle and n % batch_size == 1 and n > 1 else n
 
     def __len__(self) -> int:
         return -(-self.n_used // self.batch_size)
 
+    def order(self, epoch: int) -> torch.Tensor:
+        if not self.shuffle:
+            return torch.arange(self.n)
+        return torch.randperm(self.n, generator=epoch_generator(self.seed, epoch))
+
+    def starts(self, start: int) -> range:
+        return range(start * self.batch_size, self.n_used, self.batch_size)
+
+
+class InMemoryBatches(_Order):
+    """Shuffled (or ordered) batches sliced from tensors held on one device."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
+                 seed: int = 0, device: torch.device | str = "cpu", channels_last: bool = False) -> None:
+        if len(X) != len(y):
+            raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
+        super().__init__(len(X), batch_size, shuffle, seed)
+        self.X = X.to(device)
+        if channels_last and self.X.ndim == 4:
+            self.X = self.X.contiguous(memory_format=torch.channels_last)
+        self.y = y.to(device)
+
     @property
     def n_samples(self) -> int:
-        return len(self.X)
-
-    def order(self, epoch: int) -> torch.Tensor:
-        """The row order of an epoch, on the data's device."""
-        if not self.shuffle:
-            return torch.arange(len(self.X), device=self.X.device)
-        perm = torch.randperm(len(self.X), generator=epoch_generator(self.seed, epoch))
-        return perm.to(self.X.device)
+        return self.n
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """The batches of one epoch, from batch index `start` (a resumed epoch skips the rest)."""
         if not self.shuffle:  # plain slices: no gather at all
-            for i in range(start * self.batch_size, self.n_used, self.batch_size):
+            for i in self.starts(start):
                 yield self.X[i : i + self.batch_size], self.y[i : i + self.batch_size]
             return
-        order = self.order(epoch)
-        for i in range(start * self.batch_size, self.n_used, self.batch_size):
+        order = self.order(epoch).to(self.X.device)
+        for i in self.starts(start):
             idx = order[i : i + self.batch_size]
             yield self.X[idx], self.y[idx]
+
+    def eval_batches(self) -> Iterator[Batch]:
+        """All rows in order, in large chunks (for evaluation)."""
+        for i in range(0, self.n, EVAL_BATCH):
+            yield self.X[i : i + EVAL_BATCH], self.y[i : i + EVAL_BATCH]
+
+
+class TensorSource(Dataset):
+    """A map-style dataset over tensors that fetches a whole batch with one index."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        self.X, self.y = X, y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, index: torch.Tensor) -> Batch:  # index: a batch of row numbers
+        return self.X[index], self.y[index]
+
+
+class _BatchIndices(Sampler):
+    """Yields one index tensor per batch, in the epoch's order, from a start batch."""
+
+    def __init__(self, order: _Order) -> None:
+        self.plan, self.epoch, self.start = order, 0, 0
+
+    def __len__(self) -> int:
+        return len(self.plan) - self.start
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        rows = self.plan.order(self.epoch)
+        for i in self.plan.starts(self.start):
+            yield rows[i : i + self.plan.batch_size]
+
+
+class StreamingBatches(_Order):
+    """Batches through a DataLoader: workers, pinned memory, persistent workers."""
+
+    def __init__(self, source: Dataset, batch_size: int, *, shuffle: bool = True, seed: int = 0,
+                 device: torch.device | str = "cpu", workers: int = 2) -> None:
+        super().__init__(len(source), batch_size, shuffle, seed)
+        self.source, self.device = source, torch.device(device)
+        self.sampler = _BatchIndices(self)
+        self.loader = DataLoader(
+            source, sampler=self.sampler, batch_size=None, num_workers=workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+        )
+        self.eval_sampler = _BatchIndices(_Order(self.n, EVAL_BATCH, False, seed))
+        self.eval_loader = DataLoader(source, sampler=self.eval_sampler, batch_size=None,
+                                      num_workers=0, pin_memory=self.device.type == "cuda")
+
+    @property
+    def n_samples(self) -> int:
+        return self.n
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
+        self.sampler.epoch, self.sampler.start = epoch, start
+        for xb, yb in self.loader:
+            yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+
+    def eval_batches(self) -> Iterator[Batch]:
+        for xb, yb in self.eval_loader:
+            yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+
+
+def choose_loader(loader: str, nbytes: int, device: torch.device) -> str:
+    """'memory' when the data fit comfortably on the training device, else 'stream'."""
+    if loader != "auto":
+        return loader
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return "memory" if nbytes <= MEMORY_SHARE * free else "stream"
+    return "memory"  # on the CPU the data are in memory already
+
+
+def make_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, loader: str, shuffle: bool,
+                 seed: int, device: torch.device, workers: int = 2,
+                 channels_last: bool = False) -> InMemoryBatches | StreamingBatches:
+    if loader == "stream":
+        return StreamingBatches(TensorSource(X, y), batch_size, shuffle=shuffle, seed=seed,
+                                device=device, workers=workers)
+    return InMemoryBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device,
+                           channels_last=channels_last)

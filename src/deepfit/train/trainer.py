@@ -3,26 +3,36 @@
     for each epoch:
         train:    for each batch: forward, loss, backward, clip, step   (no host sync per step)
         validate: forward over the whole validation split, loss and metrics on all of it
-        schedule, monitor, log, callbacks (early stopping, best weights, progress, …)
+        schedule, monitor, log, callbacks (early stopping, best weights, checkpoint, progress, …)
     restore the best weights (a callback)
 
-Everything the loop knows between steps lives in `self.state` (see train/state.py).
+Everything the loop knows between steps lives in `self.state` (train/state.py); a stop asked
+for by a signal ends the epoch after the current step and raises `TrainingInterrupted` once the
+callbacks (the checkpoint among them) have seen it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from deepfit.data.batches import InMemoryBatches
+from deepfit.data.batches import InMemoryBatches, StreamingBatches
+from deepfit.errors import SettingsError
 from deepfit.evaluate.metrics import MetricFn
 from deepfit.train.callbacks.base import Callback
-from deepfit.train.state import Monitor, TrainState
+from deepfit.train.state import Monitor, TrainState, capture_rng, restore_rng
 
-EVAL_BATCH = 4096
+Batches = InMemoryBatches | StreamingBatches
+PRECISIONS = {"32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal after writing a checkpoint; the run can be resumed."""
 
 
 class Trainer:
@@ -37,11 +47,18 @@ class Trainer:
         scheduler: object | None = None,
         scheduler_interval: str = "none",  # "epoch", "step" or "none"
         clip_norm: float = 1.0,  # 0 turns clipping off
+        precision: str = "32",  # "32", "bf16" or "fp16" (autocast; a GradScaler for fp16)
+        compile: bool = False,
         metrics: MetricFn | None = None,
-        monitor: Monitor = Monitor(),
+        monitor: Monitor | None = None,
         callbacks: Sequence[Callback] = (),
     ) -> None:
+        if precision not in PRECISIONS:
+            raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if precision == "fp16" and device.type != "cuda":
+            raise SettingsError("fp16 needs a CUDA device; use bf16 on the CPU")
         self.model = model.to(device)
+        self.forward = torch.compile(self.model) if compile else self.model
         self.loss_fn = loss_fn.to(device)
         self.optimizer = optimizer
         self.epochs = epochs
@@ -49,20 +66,28 @@ class Trainer:
         self.scheduler = scheduler
         self.scheduler_interval = scheduler_interval
         self.clip_norm = clip_norm
+        self.precision = precision
+        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
         self.metrics = metrics
-        self.monitor = monitor
+        self.monitor = monitor or Monitor()
         self.callbacks = list(callbacks)
         self.state = TrainState()
+        self.stop_requested = False  # set by a signal handler; checked after each step
+        self.epoch_loss = torch.zeros((), device=device)  # running sum over the epoch's samples
         self._params = [p for p in model.parameters() if p.requires_grad]
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train: InMemoryBatches, val: InMemoryBatches) -> TrainState:
+    def fit(self, train: Batches, val: Batches) -> TrainState:
         state = self.state
         self._call("on_fit_start")
         while state.epoch < self.epochs and not state.should_stop:
             epoch_start = time.perf_counter()
             self._call("on_epoch_start")
             train_loss, train_seconds = self._train_epoch(train)
+            if self.stop_requested:
+                state.epoch_seconds += train_seconds
+                self._call("on_interrupt")
+                raise TrainingInterrupted(f"stopped at epoch {state.epoch + 1}, step {state.step}")
             logs = {"epoch": state.epoch + 1, "train_loss": train_loss}
             logs.update(self.evaluate(val, prefix="val_"))
             logs["lr"] = self.optimizer.param_groups[0]["lr"]
@@ -71,57 +96,111 @@ class Trainer:
             self.monitor.update(state, logs)
             if self.scheduler_interval == "epoch":
                 self.scheduler.step(logs[self.monitor.name])
-            logs["train_seconds"] = train_seconds
+            logs["train_seconds"] = state.epoch_seconds + train_seconds
             logs["epoch_seconds"] = time.perf_counter() - epoch_start
+            state.epoch_seconds = 0.0
             state.history.append(logs)
             self._call("on_epoch_end", logs)
         self._call("on_fit_end")
         return state
 
-    def _train_epoch(self, train: InMemoryBatches) -> tuple[float, float]:
+    def _train_epoch(self, train: Batches) -> tuple[float, float]:
         """One pass over the training batches: (mean loss, seconds spent in the steps)."""
-        state, model, opt = self.state, self.model, self.optimizer
+        state, model = self.state, self.forward
         batch_callbacks = [cb for cb in self.callbacks if cb.batch_hooks]
-        step_scheduler = self.scheduler if self.scheduler_interval == "step" else None
-        model.train()
-        loss_sum = torch.zeros((), device=self.device)  # accumulates on the device: no sync
-        n_seen = 0
+        if state.batch_in_epoch == 0:
+            self.epoch_loss.zero_()  # accumulates on the device: no sync per step
+        self.model.train()
         _synchronize(self.device)
         start = time.perf_counter()
         for xb, yb in train.epoch(state.epoch, start=state.batch_in_epoch):
-            loss = self.loss_fn(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if self.clip_norm:
-                nn.utils.clip_grad_norm_(self._params, self.clip_norm, foreach=True)
-            opt.step()
-            if step_scheduler is not None:
-                step_scheduler.step()
-            loss_sum += loss.detach() * len(yb)
-            n_seen += len(yb)
+            with self._autocast():
+                loss = self.loss_fn(model(xb), yb)
+            self._step(loss)
+            self.epoch_loss += loss.detach() * len(yb)
             state.step += 1
             state.batch_in_epoch += 1
             for cb in batch_callbacks:
                 cb.on_batch_end(self, state)
+            if self.stop_requested:
+                break
         _synchronize(self.device)
         seconds = time.perf_counter() - start
-        return (loss_sum / max(n_seen, 1)).item(), seconds
+        n_seen = min(state.batch_in_epoch * train.batch_size, train.n_used)
+        return (self.epoch_loss / max(n_seen, 1)).item(), seconds
+
+    def _step(self, loss: torch.Tensor) -> None:
+        """Backward, clip, optimizer step (through the GradScaler for fp16), scheduler step."""
+        opt = self.optimizer
+        opt.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            if self.clip_norm:
+                nn.utils.clip_grad_norm_(self._params, self.clip_norm, foreach=True)
+            opt.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(opt)
+            if self.clip_norm:
+                nn.utils.clip_grad_norm_(self._params, self.clip_norm, foreach=True)
+            self.scaler.step(opt)
+            self.scaler.update()
+        if self.scheduler_interval == "step":
+            self.scheduler.step()
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
 
     # ------------------------------------------------------------- evaluate
     @torch.no_grad()
-    def outputs(self, X: torch.Tensor) -> torch.Tensor:
-        """Model outputs for all rows of X, in eval mode, in large chunks, on the device."""
+    def predict(self, data: Batches) -> tuple[torch.Tensor, torch.Tensor]:
+        """Outputs (float32) and targets for every row of a split, in order, on the device."""
         self.model.eval()
-        X = X.to(self.device)
-        return torch.cat([self.model(X[i : i + EVAL_BATCH]) for i in range(0, len(X), EVAL_BATCH)])
+        outputs, targets = [], []
+        for xb, yb in data.eval_batches():
+            with self._autocast():
+                outputs.append(self.forward(xb).float())
+            targets.append(yb)
+        return torch.cat(outputs), torch.cat(targets)
 
-    def evaluate(self, data: InMemoryBatches, prefix: str = "") -> dict[str, float]:
+    def evaluate(self, data: Batches, prefix: str = "") -> dict[str, float]:
         """Loss and metrics over a whole split (never averaged over batches)."""
-        out = self.outputs(data.X)
-        results = {"loss": self.loss_fn(out, data.y)}
+        out, target = self.predict(data)
+        results = {"loss": self.loss_fn(out, target)}
         if self.metrics is not None:
-            results.update(self.metrics(out, data.y))
+            results.update(self.metrics(out, target))
         return {prefix + k: float(v) for k, v in results.items()}
+
+    # ------------------------------------------------- state for checkpoints
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: weights, optimizer, scheduler, scaler, the loop's
+        state, every callback's state, every random generator and the epoch's running loss."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "state": self.state.state_dict(),
+            "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
+            "rng": capture_rng(),
+            "epoch_loss": self.epoch_loss,
+        }
+
+    def load_checkpoint_state(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.scaler is not None:
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.state.load_state_dict(ckpt["state"])
+        for cb in self.callbacks:
+            cb.load_state_dict(ckpt["callbacks"].get(type(cb).__name__, {}))
+        self.epoch_loss = ckpt["epoch_loss"].to(self.device)
+        restore_rng(ckpt["rng"])
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:

@@ -26,6 +26,9 @@ class Callback:
 
     def on_fit_end(self, trainer: Trainer, state: TrainState) -> None: ...
 
+    def on_interrupt(self, trainer: Trainer, state: TrainState) -> None:
+        """Training was asked to stop (a signal) after the current step; it will not resume."""
+
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state saved in checkpoints (tensors go in `tensors()`)."""
         return {}

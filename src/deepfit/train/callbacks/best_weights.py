@@ -16,6 +16,12 @@ class RestoreBestWeights(Callback):
         if state.improved:
             self.best = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
+    def state_dict(self) -> dict:
+        return {"best": self.best}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.best = d.get("best")
+
     def on_fit_end(self, trainer, state) -> None:
         if self.best is not None:
             trainer.model.load_state_dict(self.best)

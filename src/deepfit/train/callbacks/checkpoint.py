@@ -1,0 +1,30 @@
+"""Write the last checkpoint after every epoch (and when a signal stops training mid-epoch),
+and the best weights whenever the monitored quantity improves. See train/checkpoint.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deepfit.io import save_weights
+from deepfit.train.callbacks.base import Callback
+from deepfit.train.checkpoint import remove_stray_files, save_checkpoint
+
+BEST_WEIGHTS = "best.safetensors"
+
+
+class Checkpoint(Callback):
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+        self.last = None
+
+    def on_fit_start(self, trainer, state) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        remove_stray_files(self.directory)
+
+    def on_epoch_end(self, trainer, state, logs) -> None:
+        if state.improved:
+            save_weights(self.directory / BEST_WEIGHTS, trainer.model.state_dict())
+        self.last = save_checkpoint(self.directory, "last", state.step, trainer.checkpoint_state())
+
+    def on_interrupt(self, trainer, state) -> None:
+        self.last = save_checkpoint(self.directory, "last", state.step, trainer.checkpoint_state())

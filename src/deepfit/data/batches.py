@@ -119,13 +119,17 @@ class StreamingBatches(_Order):
         super().__init__(len(source), batch_size, shuffle, seed)
         self.source, self.device = source, torch.device(device)
         self.sampler = _BatchIndices(self)
+        # Each loader draws its workers' base seed from its own generator, never from the
+        # global one, so the dropout masks (global generator) match the fast path's.
         self.loader = DataLoader(
             source, sampler=self.sampler, batch_size=None, num_workers=workers,
             pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(seed),
         )
         self.eval_sampler = _BatchIndices(_Order(self.n, EVAL_BATCH, False, seed))
         self.eval_loader = DataLoader(source, sampler=self.eval_sampler, batch_size=None,
-                                      num_workers=0, pin_memory=self.device.type == "cuda")
+                                      num_workers=0, pin_memory=self.device.type == "cuda",
+                                      generator=torch.Generator().manual_seed(seed))
 
     @property
     def n_samples(self) -> int:

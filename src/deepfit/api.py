@@ -21,7 +21,8 @@ from deepfit.data.batches import choose_loader, make_batches
 from deepfit.data.preprocess import Preprocessor, TargetEncoder
 from deepfit.data.sources import Dataset, load_source, read_npz_features, read_table
 from deepfit.data.split import Splits, split_indices
-from deepfit.errors import SettingsError
+from deepfit.errors import SettingsError, TrainingFailed
+from deepfit.evaluate.checklist import success_checklist
 from deepfit.evaluate.metrics import metric_fn, mode_of, monitor_names
 from deepfit.io import (
     default_run_dir,
@@ -35,7 +36,16 @@ from deepfit.models import InputSpec, OutputSpec, create, resolve_settings
 from deepfit.notes import Notes
 from deepfit.predict import Predictor
 from deepfit.resume import CHECKPOINTS, resume_checkpoint, resume_settings
-from deepfit.train.callbacks import Checkpoint, EarlyStopping, ProgressBar, RestoreBestWeights
+from deepfit.train.callbacks import (
+    Checkpoint,
+    DeadReLU,
+    EarlyStopping,
+    LossNotDecreasing,
+    NonFiniteGuard,
+    OverfittingGap,
+    ProgressBar,
+    RestoreBestWeights,
+)
 from deepfit.train.losses import DEFAULT_LOSS, create_loss
 from deepfit.train.optim import create_optimizer, create_scheduler
 from deepfit.train.signals import stop_on_signals
@@ -104,6 +114,8 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
                 raise KeyboardInterrupt from None  # nothing to resume from: the run is dropped
             raise TrainingInterrupted(exc.args[0], run_dir) from None
         metrics = predictor.evaluate(*prepared.test_frame)
+        metrics["checklist"] = success_checklist(state.history, state.best_epoch, metrics,
+                                                 prepared.data.task, state.warnings)
         record |= notes.to_dict()
         record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
                                stop_reason=state.stop_reason)
@@ -170,7 +182,9 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
     monitor = Monitor(t.monitor, mode_of(t.monitor), t.min_delta)
     optimizer = create_optimizer(model.to(device), t, device)
     scheduler, interval = create_scheduler(optimizer, t, len(train), monitor.mode)
-    callbacks = [EarlyStopping(t.patience), RestoreBestWeights()]
+    # order matters at the end: the best weights are back before DeadReLU looks at the units
+    callbacks = [EarlyStopping(t.patience), RestoreBestWeights(), NonFiniteGuard(),
+                 LossNotDecreasing(), OverfittingGap(), DeadReLU()]
     if t.checkpoint:
         callbacks.append(Checkpoint(run_dir / CHECKPOINTS))
     trainer = Trainer(
@@ -186,6 +200,10 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
     with stop_on_signals(trainer):
         state = trainer.fit(train, val)
     notes.decide(state.stop_reason or f"trained for all {t.epochs} epochs")
+    for warning in state.warnings:
+        notes.warnings.append(warning)  # logged already, when the guard raised it
+    if state.best_score is None:
+        raise TrainingFailed(f"training produced no usable epoch: {state.stop_reason}")
     notes.decide(f"restored the weights of epoch {state.best_epoch} (best {t.monitor} = {state.best_score:.4g})")
     architecture = {"name": cfg.model.name, "settings": model_settings,
                     "input_spec": input_spec.to_dict(), "output_spec": output_spec.to_dict()}

@@ -107,8 +107,12 @@ def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> N
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in metrics.items():
-        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+        if isinstance(value, (int, float)):
+            table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
+    for item in metrics.get("checklist", []):
+        mark = "[green]✓[/green]" if item["passed"] else "[yellow]✗[/yellow]"
+        console.print(f" {mark} {item['criterion']}: {item['evidence']}")
 
 
 def run(args: argparse.Namespace) -> int:

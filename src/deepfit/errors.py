@@ -50,3 +50,7 @@ class IntegrityError(RunDirError):
 
 class UnsafeFileError(DeepfitError):
     """A file whose loading would run code (a pickle with more than tensors in it)."""
+
+
+class TrainingFailed(DeepfitError):
+    """Training produced nothing usable (every epoch's loss was NaN/Inf, say)."""

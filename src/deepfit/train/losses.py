@@ -18,16 +18,40 @@ class CrossEntropy(nn.Module):
         return F.cross_entropy(logits, target, weight=self.weight)  # logits [B, C], target [B]
 
 
+class FocalLoss(nn.Module):
+    """Focal loss (Lin et al. 2017): -alpha_y (1 - p_y)^gamma log p_y, which down-weights the
+    easy, well-classified rows. Averaged like weighted cross-entropy (sum / sum of alpha_y), so
+    gamma = 0 is exactly `CrossEntropy(weight=alpha)`."""
+
+    def __init__(self, gamma: float = 2.0, alpha: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if gamma < 0:
+            raise SettingsError(f"focal_gamma must be >= 0, not {gamma}")
+        self.gamma = float(gamma)
+        self.register_buffer("alpha", alpha)
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        log_p = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)  # [B]
+        loss = -((1 - log_p.exp()).clamp(min=0) ** self.gamma) * log_p  # [B]
+        if self.alpha is None:
+            return loss.mean()
+        alpha = self.alpha[target]  # [B]
+        return (alpha * loss).sum() / alpha.sum()
+
+
 class MSE(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(pred.reshape(target.shape), target)  # pred [B, 1], target [B]
 
 
-LOSSES = {"cross_entropy": CrossEntropy, "mse": MSE}
+LOSSES = {"cross_entropy": CrossEntropy, "focal": FocalLoss, "mse": MSE}
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
 
 
 def create_loss(name: str, **settings) -> nn.Module:
     if name not in LOSSES:
         raise SettingsError(f"unknown loss {name!r}; available: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name](**settings)
+    try:
+        return LOSSES[name](**settings)
+    except TypeError as exc:  # an unknown setting
+        raise SettingsError(f"loss {name!r}: {exc}") from None

@@ -27,6 +27,7 @@ class TrainState:
     improved: bool = False  # the epoch just ended set a new best
     should_stop: bool = False
     stop_reason: str | None = None
+    warnings: list[str] = field(default_factory=list)  # from the guards
     epoch_seconds: float = 0.0  # step time of the epoch under way before an interruption
     history: list[dict[str, float]] = field(default_factory=list)
 

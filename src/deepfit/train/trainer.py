@@ -79,6 +79,7 @@ class Trainer:
     # ------------------------------------------------------------------ fit
     def fit(self, train: Batches, val: Batches) -> TrainState:
         state = self.state
+        self.val_data = val
         self._call("on_fit_start")
         while state.epoch < self.epochs and not state.should_stop:
             epoch_start = time.perf_counter()
@@ -122,7 +123,7 @@ class Trainer:
             state.batch_in_epoch += 1
             for cb in batch_callbacks:
                 cb.on_batch_end(self, state)
-            if self.stop_requested:
+            if self.stop_requested or state.should_stop:
                 break
         _synchronize(self.device)
         seconds = time.perf_counter() - start

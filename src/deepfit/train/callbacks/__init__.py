@@ -4,6 +4,22 @@ from deepfit.train.callbacks.base import Callback
 from deepfit.train.callbacks.best_weights import RestoreBestWeights
 from deepfit.train.callbacks.checkpoint import Checkpoint
 from deepfit.train.callbacks.early_stopping import EarlyStopping
+from deepfit.train.callbacks.guards import (
+    DeadReLU,
+    LossNotDecreasing,
+    NonFiniteGuard,
+    OverfittingGap,
+)
 from deepfit.train.callbacks.progress import ProgressBar
 
-__all__ = ["Callback", "Checkpoint", "EarlyStopping", "ProgressBar", "RestoreBestWeights"]
+__all__ = [
+    "Callback",
+    "Checkpoint",
+    "DeadReLU",
+    "EarlyStopping",
+    "LossNotDecreasing",
+    "NonFiniteGuard",
+    "OverfittingGap",
+    "ProgressBar",
+    "RestoreBestWeights",
+]

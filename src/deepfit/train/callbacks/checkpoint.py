@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepfit.io import save_weights
 from deepfit.train.callbacks.base import Callback
 from deepfit.train.checkpoint import remove_stray_files, save_checkpoint
-
-BEST_WEIGHTS = "best.safetensors"
 
 
 class Checkpoint(Callback):
@@ -23,7 +20,8 @@ class Checkpoint(Callback):
 
     def on_epoch_end(self, trainer, state, logs) -> None:
         if state.improved:
-            save_weights(self.directory / BEST_WEIGHTS, trainer.model.state_dict())
+            best = {"model": trainer.model.state_dict(), "epoch": state.epoch, "score": state.best_score}
+            save_checkpoint(self.directory, "best", state.step, best)
         self.last = save_checkpoint(self.directory, "last", state.step, trainer.checkpoint_state())
 
     def on_interrupt(self, trainer, state) -> None:

@@ -18,12 +18,15 @@ import torch
 from deepfit import __version__
 from deepfit.config import RunConfig, split_settings
 from deepfit.data.batches import choose_loader, make_batches
-from deepfit.data.preprocess import Preprocessor, TargetEncoder
+from deepfit.data.preprocess import TargetEncoder
+from deepfit.data.preprocessors import create_preprocessor
 from deepfit.data.sources import Dataset, load_source, read_npz_features, read_table
 from deepfit.data.split import Splits, split_indices
 from deepfit.errors import SettingsError, TrainingFailed
 from deepfit.evaluate.checklist import success_checklist
+from deepfit.evaluate.full_metrics import Evaluation
 from deepfit.evaluate.metrics import metric_fn, mode_of, monitor_names
+from deepfit.evaluate.threshold import f1_at, f1_optimal_threshold
 from deepfit.io import (
     default_run_dir,
     load_foreign_weights,
@@ -36,6 +39,7 @@ from deepfit.models import InputSpec, OutputSpec, create, resolve_settings
 from deepfit.notes import Notes
 from deepfit.predict import Predictor
 from deepfit.resume import CHECKPOINTS, resume_checkpoint, resume_settings
+from deepfit.train import imbalance as imb
 from deepfit.train.callbacks import (
     Checkpoint,
     DeadReLU,
@@ -76,12 +80,13 @@ class Prepared:
     """The splits, encoded: preprocessing and target encoding fitted on the training rows only."""
 
     data: Dataset
-    preprocessor: Preprocessor
+    preprocessor: Any  # one of data.preprocessors.PREPROCESSORS
     target: TargetEncoder
     tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]  # split name → (X, y)
     test_frame: tuple[pd.DataFrame, pd.Series]
     sizes: dict[str, int]
     fingerprint: str  # of the data, so a resume can tell they are the same
+    imbalance: imb.Imbalance | None = None  # classification: counts, ratio, method chosen
 
 
 def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
@@ -113,13 +118,15 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
             if not cfg.train.checkpoint:
                 raise KeyboardInterrupt from None  # nothing to resume from: the run is dropped
             raise TrainingInterrupted(exc.args[0], run_dir) from None
-        metrics = predictor.evaluate(*prepared.test_frame)
+        evaluation = predictor.evaluation(*prepared.test_frame)
+        metrics = evaluation.metrics
         metrics["checklist"] = success_checklist(state.history, state.best_epoch, metrics,
                                                  prepared.data.task, state.warnings)
         record |= notes.to_dict()
         record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
                                stop_reason=state.stop_reason)
-        _save_run(run_dir, predictor, record | {"status": "finished"}, state, metrics)
+        _save_run(run_dir, predictor, record | {"status": "finished"}, state, metrics,
+                  evaluation if cfg.train.report else None)
     return Run(run_dir, record, metrics, state.history, predictor, notes)
 
 
@@ -135,34 +142,57 @@ def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes) -> Prepared:
             notes.decide(f"test split: the rows of {cfg.data.test} (--test-size not used)")
     test_size = 0.0 if test_data is not None else cfg.data.test_size
     splits = split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
-    return _encode(data, splits, test_data, notes)
+    prepared = _encode(data, splits, test_data, notes)
+    if data.task == "classification":
+        prepared.imbalance = _imbalance(prepared, cfg.train, notes)
+    return prepared
+
+
+def _imbalance(prepared: Prepared, t: Any, notes: Notes) -> imb.Imbalance:
+    """Measure the class imbalance of the training split and choose how to handle it."""
+    found, why = imb.resolve(t.imbalance, prepared.tensors["train"][1], prepared.target.n_outputs)
+    notes.decide(why)
+    if found.ratio > imb.AUTO_RATIO and t.monitor in ("val_loss", "val_accuracy"):
+        notes.warn(f"imbalanced classes ({found.ratio:.1f}:1): accuracy hides a poor minority class; "
+                   "--monitor val_f1_macro or val_balanced_accuracy follows it")
+    if t.threshold is not None and prepared.target.n_outputs != 2:
+        notes.warn("--threshold applies to binary classification only; ignored")
+    return found
 
 
 def _encode(data: Dataset, splits: Splits, test_data: Dataset | None, notes: Notes) -> Prepared:
-    X_train, y_train = data.X.iloc[splits.train], data.y.iloc[splits.train]
-    pre = Preprocessor().fit(X_train, notes)
+    X_train, y_train = take(data.X, splits.train), data.y.iloc[splits.train]
+    pre = create_preprocessor(data.modality).fit(X_train, notes)
     target = TargetEncoder(data.task).fit(y_train)
     if data.task == "classification":
         counts = y_train.value_counts()
         notes.decide(f"{len(target.classes)} classes; training split counts: "
                      + ", ".join(f"{k}={v}" for k, v in counts.sort_index().items()))
     tensors = {
-        name: (torch.from_numpy(pre.transform(data.X.iloc[idx], notes)),
+        name: (torch.from_numpy(pre.transform(take(data.X, idx), notes)),
                torch.from_numpy(target.transform(data.y.iloc[idx])))
         for name, idx in (("train", splits.train), ("val", splits.val))
     }
     if test_data is not None:
         test_frame = (test_data.X, test_data.y)
     else:
-        test_frame = (data.X.iloc[splits.test], data.y.iloc[splits.test])
+        test_frame = (take(data.X, splits.test), data.y.iloc[splits.test])
     sizes = {"train": len(splits.train), "val": len(splits.val), "test": len(test_frame[0])}
     notes.decide(f"splits: {sizes['train']} train, {sizes['val']} validation, {sizes['test']} test rows")
     return Prepared(data, pre, target, tensors, test_frame, sizes, _fingerprint(data))
 
 
+def take(X: Any, rows: np.ndarray) -> Any:
+    """Rows of a DataFrame (tabular) or of an array (images, sequences)."""
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+
+
 def _fingerprint(data: Dataset) -> str:
     digest = hashlib.sha256()
-    digest.update(pd.util.hash_pandas_object(data.X, index=False).to_numpy().tobytes())
+    if isinstance(data.X, pd.DataFrame):
+        digest.update(pd.util.hash_pandas_object(data.X, index=False).to_numpy().tobytes())
+    else:
+        digest.update(np.ascontiguousarray(data.X).tobytes())
     digest.update(pd.util.hash_pandas_object(data.y.astype(str), index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
@@ -188,7 +218,7 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
     if t.checkpoint:
         callbacks.append(Checkpoint(run_dir / CHECKPOINTS))
     trainer = Trainer(
-        model, create_loss(DEFAULT_LOSS[task]), optimizer, epochs=t.epochs, device=device,
+        model, _loss(task, t, prepared.imbalance), optimizer, epochs=t.epochs, device=device,
         scheduler=scheduler, scheduler_interval=interval, clip_norm=t.clip_norm,
         precision=t.precision, compile=t.compile, monitor=monitor,
         metrics=metric_fn(task, prepared.target.mean, prepared.target.std),
@@ -207,7 +237,36 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
     notes.decide(f"restored the weights of epoch {state.best_epoch} (best {t.monitor} = {state.best_score:.4g})")
     architecture = {"name": cfg.model.name, "settings": model_settings,
                     "input_spec": input_spec.to_dict(), "output_spec": output_spec.to_dict()}
-    return Predictor(model, prepared.preprocessor, prepared.target, architecture), state
+    threshold = _threshold(trainer, val, t.threshold, prepared, notes)
+    return Predictor(model, prepared.preprocessor, prepared.target, architecture, threshold), state
+
+
+def _loss(task: str, t: Any, found: imb.Imbalance | None) -> torch.nn.Module:
+    """The task's loss; with class weights (from the training split) or focal, as chosen."""
+    if found is None or found.method in ("none", "sampler"):
+        return create_loss(DEFAULT_LOSS[task])
+    if found.method == "focal":
+        return create_loss("focal", gamma=t.focal_gamma, alpha=found.class_weights)
+    return create_loss(DEFAULT_LOSS[task], weight=found.class_weights)
+
+
+def _threshold(trainer: Trainer, val: Any, asked: float | str | None, prepared: Prepared,
+               notes: Notes) -> float | None:
+    """The binary decision threshold: as asked, or (auto) the one that maximises the F1 of
+    class 1 on the validation split."""
+    if asked is None or prepared.target.n_outputs != 2:
+        return None
+    positive = prepared.target.classes[1]
+    if asked != "auto":
+        notes.decide(f"decision threshold {asked:g} on P({positive}) (as asked)")
+        return float(asked)
+    outputs, target = trainer.predict(val)
+    p_positive = torch.softmax(outputs.double(), dim=1)[:, 1].cpu().numpy()
+    found, f1 = f1_optimal_threshold(p_positive, target.cpu().numpy())
+    f1_half = f1_at(p_positive, target.cpu().numpy(), 0.5)
+    notes.decide(f"decision threshold {found:.4g} on P({positive}): it maximises the validation F1 of "
+                 f"class {positive} ({f1:.3f}; {f1_half:.3f} at 0.5) (--threshold auto)")
+    return found
 
 
 def _load_initial_weights(model: torch.nn.Module, weights: dict, path: str) -> None:
@@ -225,7 +284,12 @@ def _batches(prepared: Prepared, t: Any, device: torch.device, notes: Notes):
     notes.decide(f"batches: {'in-memory fast path' if loader == 'memory' else 'streaming DataLoader'} "
                  f"on {device}" + (" (as asked)" if t.loader != "auto" else ""))
     kw = {"loader": loader, "seed": t.seed, "device": device, "workers": t.workers}
-    train = make_batches(X_train, y_train, t.batch_size, shuffle=True, **kw)
+    weights = None
+    if prepared.imbalance is not None and prepared.imbalance.method == "sampler":
+        weights = imb.sample_weights(y_train, prepared.imbalance.counts)
+        notes.decide("oversampling the training split: each epoch draws its rows with replacement, "
+                     "every class equally likely (validation and test keep their distribution)")
+    train = make_batches(X_train, y_train, t.batch_size, shuffle=True, weights=weights, **kw)
     val = make_batches(*prepared.tensors["val"], t.batch_size, shuffle=False, **kw)
     return train, val
 
@@ -253,8 +317,16 @@ def _config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: 
     record["model"]["settings"] = model_settings
     record["data"].update(source=str(source) if isinstance(source, (str, Path)) else None,
                           name=data.name, target=data.target, task=data.task, rows=len(data),
-                          columns=list(data.X.columns), split_sizes=prepared.sizes,
+                          columns=[str(c) for c in getattr(data.X, "columns", [])],
+                          shape=list(np.shape(data.X)), modality=data.modality,
+                          split_sizes=prepared.sizes,
                           fingerprint=prepared.fingerprint)
+    if prepared.imbalance is not None:
+        found = prepared.imbalance
+        record["data"].update(
+            class_counts={str(c): int(n) for c, n in zip(prepared.target.classes, found.counts)},
+            imbalance_ratio=found.ratio if np.isfinite(found.ratio) else None)
+        record["train"]["imbalance_method"] = found.method
     record["train"]["device"] = str(device)
     record["settings"] = {**cfg.flat(), **model_settings, "target": data.target, "task": data.task}
     record["versions"] = {"deepfit": __version__, "torch": torch.__version__}
@@ -262,10 +334,14 @@ def _config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: 
 
 
 def _save_run(run_dir: Path, predictor: Predictor, config: dict, state: TrainState,
-              metrics: dict[str, float]) -> None:
+              metrics: dict[str, float], evaluation: Evaluation | None = None) -> None:
     predictor.save(run_dir)
     write_text(run_dir / "history.csv", pd.DataFrame(state.history).to_csv(index=False))
     write_json(run_dir / "metrics.json", metrics)
+    if evaluation is not None:  # plots/*.png and report.html
+        from deepfit.evaluate.report import write_run_report
+
+        write_run_report(run_dir, config, metrics, state.history, evaluation)
     write_json(run_dir / "config.json", config)  # last: a run with status finished is complete
 
 
@@ -282,6 +358,19 @@ def evaluate(run_dir: str | Path, source: Any, y: Any = None) -> dict[str, float
     return predictor.evaluate(data.X, data.y)
 
 
+def report(*run_dirs: str | Path, out: str | Path | None = None) -> Path:
+    """Regenerate the report of one run (RUN_DIR/report.html, or `out`), or write a side-by-side
+    comparison of several runs (`out`, default comparison.html beside the first run)."""
+    from deepfit.evaluate.report import write_comparison, write_report
+
+    if not run_dirs:
+        raise SettingsError("report needs at least one run directory")
+    paths = [Path(p) for p in run_dirs]
+    if len(paths) == 1:
+        return write_report(paths[0], out=Path(out) if out else None)
+    return write_comparison(paths, Path(out) if out else paths[0].parent / "comparison.html")
+
+
 def predict(run_dir: str | Path, source: Any) -> pd.DataFrame:
     """Predictions of a saved run for a file, DataFrame or array (a target column is ignored)."""
     predictor = load(run_dir)
@@ -291,4 +380,4 @@ def predict(run_dir: str | Path, source: Any) -> pd.DataFrame:
     return predictor.predict_frame(source)
 
 
-__all__ = ["Run", "evaluate", "load", "predict", "resolve_device", "train"]
+__all__ = ["Run", "evaluate", "load", "predict", "report", "resolve_device", "train"]

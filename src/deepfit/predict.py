@@ -12,9 +12,10 @@ import torch
 from torch import nn
 
 from deepfit import __version__
-from deepfit.data.preprocess import Preprocessor, TargetEncoder
+from deepfit.data.preprocess import TargetEncoder
+from deepfit.data.preprocessors import preprocessor_from_dict, preprocessor_to_dict
 from deepfit.errors import PredictInputError, SourceNotFoundError
-from deepfit.evaluate.metrics import metric_fn
+from deepfit.evaluate.full_metrics import Evaluation, evaluate_outputs, predict_codes
 from deepfit.io import load_weights, read_json, save_weights, write_json
 from deepfit.models import InputSpec, OutputSpec, create
 from deepfit.notes import Notes
@@ -27,15 +28,18 @@ class Predictor:
     def __init__(
         self,
         model: nn.Module,
-        preprocessor: Preprocessor,
+        preprocessor: Any,  # one of data.preprocessors.PREPROCESSORS
         target: TargetEncoder,
         architecture: dict[str, Any],
+        threshold: float | None = None,
     ) -> None:
         self.model = model.eval()
         self.preprocessor = preprocessor
         self.target = target
         self.architecture = architecture  # name, settings, input_spec, output_spec
         self.device = next(model.parameters()).device
+        # binary only: predict class 1 where P(class 1) >= threshold (None: the most probable class)
+        self.threshold = threshold
 
     @property
     def task(self) -> str:
@@ -60,7 +64,8 @@ class Predictor:
     def predict(self, X: Any) -> np.ndarray:
         out = self.outputs(X)
         if self.task == "classification":
-            return self.target.inverse(out.argmax(dim=1).numpy())
+            codes = predict_codes(torch.softmax(out.double(), dim=1), self.threshold)
+            return self.target.inverse(codes.numpy())
         return self.target.inverse(out.reshape(-1).double().numpy())
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -73,21 +78,27 @@ class Predictor:
         if self.task == "regression":
             return pd.DataFrame({"prediction": self.predict(X)})
         proba = self.predict_proba(X)
-        frame = pd.DataFrame({"prediction": self.target.inverse(proba.argmax(axis=1))})
+        codes = predict_codes(torch.from_numpy(proba), self.threshold).numpy()
+        frame = pd.DataFrame({"prediction": self.target.inverse(codes)})
         for i, label in enumerate(self.classes):
             frame[f"proba_{label}"] = proba[:, i]
         return frame
 
-    def evaluate(self, X: Any, y: Any) -> dict[str, float]:
-        """Metrics on labelled data, over all rows at once."""
+    def evaluate(self, X: Any, y: Any) -> dict[str, Any]:
+        """Metrics on labelled data, over all rows at once (evaluate/full_metrics.py)."""
+        return self.evaluation(X, y).metrics
+
+    def evaluation(self, X: Any, y: Any) -> Evaluation:
+        """The metrics and the arrays behind them: targets, predictions, probabilities."""
         y = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
         target = torch.from_numpy(self.target.transform(y))
-        out = self.outputs(X)
-        metrics = metric_fn(self.task, self.target.mean, self.target.std)(out, target)
-        return {k: float(v) for k, v in metrics.items()} | {"n": len(target)}
+        return evaluate_outputs(self.task, self.outputs(X), target, classes=self.classes,
+                                threshold=self.threshold, target_mean=self.target.mean,
+                                target_std=self.target.std)
 
-    def _frame(self, X: Any) -> pd.DataFrame:
-        if isinstance(X, pd.DataFrame):
+    def _frame(self, X: Any) -> Any:
+        """Tabular input as a DataFrame with the training columns; other modalities as given."""
+        if isinstance(X, pd.DataFrame) or self.architecture["input_spec"].get("modality", "tabular") != "tabular":
             return X
         array = np.asarray(X)
         if array.ndim == 1:
@@ -107,8 +118,9 @@ class Predictor:
             "format": 1,
             "deepfit_version": __version__,
             "architecture": self.architecture,
-            "preprocessor": self.preprocessor.to_dict(),
+            "preprocessor": preprocessor_to_dict(self.preprocessor),
             "target": self.target.to_dict(),
+            "threshold": self.threshold,
             "weights": {"file": WEIGHTS, "sha256": sha},
         })
 
@@ -125,5 +137,5 @@ class Predictor:
         )
         weights = load_weights(run_dir / meta["weights"]["file"], meta["weights"]["sha256"])
         model.load_state_dict(weights)
-        return cls(model.to(device), Preprocessor.from_dict(meta["preprocessor"]),
-                   TargetEncoder.from_dict(meta["target"]), arch)
+        return cls(model.to(device), preprocessor_from_dict(meta["preprocessor"]),
+                   TargetEncoder.from_dict(meta["target"]), arch, meta.get("threshold"))

@@ -83,6 +83,7 @@ class Trainer:
         self._call("on_fit_start")
         while state.epoch < self.epochs and not state.should_stop:
             epoch_start = time.perf_counter()
+            self.model.train()  # before the hook, so a callback can keep frozen layers in eval mode
             self._call("on_epoch_start")
             train_loss, train_seconds = self._train_epoch(train)
             if self.stop_requested:
@@ -111,7 +112,6 @@ class Trainer:
         batch_callbacks = [cb for cb in self.callbacks if cb.batch_hooks]
         if state.batch_in_epoch == 0:
             self.epoch_loss.zero_()  # accumulates on the device: no sync per step
-        self.model.train()
         _synchronize(self.device)
         start = time.perf_counter()
         for xb, yb in train.epoch(state.epoch, start=state.batch_in_epoch):

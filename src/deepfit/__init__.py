@@ -2,8 +2,9 @@
 
 __version__ = "0.1.0"
 
-from deepfit.api import Run, evaluate, load, predict, train
+from deepfit.api import Run, evaluate, load, predict, report, train
+from deepfit.checks import Finding, check
 from deepfit.errors import DeepfitError
 from deepfit.predict import Predictor
 
-__all__ = ["DeepfitError", "Predictor", "Run", "__version__", "evaluate", "load", "predict", "train"]
+__all__ = ["DeepfitError", "Finding", "Predictor", "Run", "__version__", "check", "evaluate", "load", "predict", "report", "train"]

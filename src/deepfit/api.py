@@ -16,13 +16,15 @@ import pandas as pd
 import torch
 
 from deepfit import __version__
+from deepfit.checks.audit import audit_data
+from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.config import RunConfig, split_settings
 from deepfit.data.batches import choose_loader, make_batches
 from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import create_preprocessor
 from deepfit.data.sources import Dataset, load_source, read_npz_features, read_table
 from deepfit.data.split import Splits, split_indices
-from deepfit.errors import SettingsError, TrainingFailed
+from deepfit.errors import CheckFailed, SettingsError, TrainingFailed
 from deepfit.evaluate.checklist import success_checklist
 from deepfit.evaluate.full_metrics import Evaluation
 from deepfit.evaluate.metrics import metric_fn, mode_of, monitor_names
@@ -100,6 +102,9 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
     model_settings = resolve_settings(cfg.model.name, cfg.model.settings)
     notes = Notes(live=False)  # printed once the inputs are known to be good
     prepared = _prepare(source, y, cfg, notes)
+    if cfg.train.check:
+        _act_on_findings(_model_findings(cfg, model_settings, prepared), cfg.train.force, notes,
+                         "the model sanity check")
     device = resolve_device(cfg.train.device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
@@ -142,10 +147,36 @@ def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes) -> Prepared:
             notes.decide(f"test split: the rows of {cfg.data.test} (--test-size not used)")
     test_size = 0.0 if test_data is not None else cfg.data.test_size
     splits = split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
+    _act_on_findings(audit_data(data, splits, test_data, seed=cfg.train.seed), cfg.train.force,
+                     notes, "the data audit")
     prepared = _encode(data, splits, test_data, notes)
     if data.task == "classification":
         prepared.imbalance = _imbalance(prepared, cfg.train, notes)
     return prepared
+
+
+def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) -> list:
+    """The guide's model tests on the model these settings build, before any training."""
+    seed_everything(cfg.train.seed)
+    input_spec = InputSpec(**prepared.preprocessor.input_spec())
+    output_spec = OutputSpec(prepared.data.task, prepared.target.n_outputs)
+    model = create(cfg.model.name, input_spec, output_spec, **model_settings)
+    batch = sanity_batch(*prepared.tensors["train"], seed=cfg.train.seed)
+    return model_sanity(model, input_spec, output_spec, batch, name=cfg.model.name)
+
+
+def _act_on_findings(findings: list, force: bool, notes: Notes, where: str) -> None:
+    """Record every finding; warnings are said; an error stops the run unless --force."""
+    notes.findings.extend(f.to_dict() for f in findings)
+    errors = [f for f in findings if f.severity == "error"]
+    for f in findings:
+        if f.severity == "warning" or (f.severity == "error" and force):
+            notes.warn(f"{f.check}: {f.message}")
+    if errors and not force:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise CheckFailed(f"{where} found an error{more}: {first.message}; {first.fix}. "
+                          "Run `deepfit check` for every finding, or add --force to train anyway")
 
 
 def _imbalance(prepared: Prepared, t: Any, notes: Notes) -> imb.Imbalance:

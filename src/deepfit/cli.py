@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,8 +16,10 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from deepfit import api
+from deepfit.checks import check, has_errors
 from deepfit.config import SCHEDULES, TASKS
 from deepfit.errors import DeepfitError, SettingsError
 from deepfit.io import write_text
@@ -50,7 +53,17 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--clip-norm", type=float, help="gradient clipping max norm; 0 = off (default 1)")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
     p.add_argument("--min-delta", type=float, help="smallest change that counts as improvement")
-    p.add_argument("--monitor", help="what early stopping follows (default val_loss)")
+    p.add_argument("--monitor", help="what early stopping and the best checkpoint follow: val_loss "
+                   "(default), val_accuracy, val_f1_macro (good under imbalance), val_balanced_accuracy, "
+                   "train_loss; regression: val_mse, val_rmse, val_mae, val_r2")
+    p.add_argument("--imbalance", choices=("auto", "none", "weights", "sampler", "focal"),
+                   help="class imbalance: inverse-frequency class weights in the loss, oversampling of "
+                   "the training split, or focal loss; auto (default): weights above a 3:1 ratio")
+    p.add_argument("--focal-gamma", type=float, help="focusing parameter of --imbalance focal (default 2)")
+    p.add_argument("--threshold", help="binary decision threshold on P(second class): auto (maximise "
+                   "validation F1), a number in (0, 1), or none (default: the most probable class)")
+    p.add_argument("--no-report", dest="report", action="store_false", default=None,
+                   help="write no plots and no report.html")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -63,8 +76,33 @@ def _add_train(sub: Any) -> None:
                    help="write no checkpoints (then the run cannot be resumed)")
     p.add_argument("--init-weights", help="start from these weights (.safetensors, or .pt/.pth/.bin "
                    "read with torch.load(weights_only=True))")
+    p.add_argument("--check", action="store_true", default=None,
+                   help="run the model sanity checks before training (the data audit always runs)")
+    p.add_argument("--force", action="store_true", default=None,
+                   help="train even when a check finds an error")
     p.add_argument("--out", help="run directory (default runs/<source>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+
+
+def _add_check(sub: Any) -> None:
+    p = sub.add_parser("check", help="audit the data and sanity-check the model before training; "
+                       "exit code 1 when an error is found")
+    p.set_defaults(**dict.fromkeys(TRAIN_KEYS))  # the training settings a check does not take
+    p.add_argument("source", help="a bundled dataset (digits, breast_cancer, wine, iris, diabetes), "
+                   "a CSV/Parquet file, or an .npz with X and y")
+    p.add_argument("--target", help="the target column of a CSV/Parquet file")
+    p.add_argument("--task", choices=TASKS, help="override the inferred task")
+    p.add_argument("--model", action="append", metavar="NAME",
+                   help="model to check (default mlp); repeat it or separate names by commas")
+    p.add_argument("--hidden", help="hidden layer widths, e.g. 128,64,32")
+    p.add_argument("--dropout", type=float, help="dropout rate (default 0.3)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other model setting, e.g. --set hidden=256,128")
+    p.add_argument("--val-size", type=float, help="validation fraction (default 0.15)")
+    p.add_argument("--test-size", type=float, help="test fraction (default 0.15)")
+    p.add_argument("--test", help="a held-out file training would evaluate on")
+    p.add_argument("--seed", type=int, help="random seed of the split (default 0)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser = functools.partial(sub.add_parser, parents=[common])
     _add_train(sub)
+    _add_check(sub)
     p = sub.add_parser("predict", help="predict with a trained run")
     p.add_argument("run_dir")
     p.add_argument("input", help="a CSV/Parquet file or an .npz with X")
@@ -83,13 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="metrics of a trained run on labelled data")
     p.add_argument("run_dir")
     p.add_argument("source", help="labelled data: a file with the run's target column, or a bundled name")
+    p = sub.add_parser("report", help="regenerate a run's report.html, or compare several runs")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", help="output file (default RUN_DIR/report.html; for several runs, "
+                   "comparison.html beside the first)")
     return parser
 
 
 TRAIN_KEYS = ("target", "task", "val_size", "test_size", "test", "model", "hidden", "dropout",
               "epochs", "batch_size", "lr", "weight_decay", "schedule", "clip_norm", "patience",
               "min_delta", "monitor", "seed", "device", "threads", "precision", "compile", "loader",
-              "workers", "checkpoint", "init_weights")
+              "workers", "checkpoint", "init_weights", "check", "force", "imbalance", "focal_gamma", "threshold", "report")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -110,13 +153,45 @@ def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> N
         if isinstance(value, (int, float)):
             table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     console.print(table)
+    if metrics.get("per_class") and len(metrics["per_class"]) <= 20:
+        table = Table(title="per class", show_header=True)
+        for column in ("class", "precision", "recall", "f1", "support"):
+            table.add_column(column, justify="left" if column == "class" else "right")
+        for label, v in metrics["per_class"].items():
+            table.add_row(label, *(f"{v[k]:.4f}" for k in ("precision", "recall", "f1")), str(v["support"]))
+        console.print(table)
     for item in metrics.get("checklist", []):
         mark = "[green]✓[/green]" if item["passed"] else "[yellow]✗[/yellow]"
         console.print(f" {mark} {item['criterion']}: {item['evidence']}")
 
 
+SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
+
+
+def _run_check(args: argparse.Namespace, console: Console) -> int:
+    settings = _settings(args)
+    findings = check(args.source, models=settings.pop("model", None), **settings)
+    if args.json:
+        sys.stdout.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
+    else:
+        table = Table(title=f"deepfit check: {args.source}", show_lines=True, expand=True)
+        for column, ratio in (("severity", None), ("check", None), ("subject", 2), ("message", 5),
+                              ("fix", 3)):
+            table.add_column(column, ratio=ratio, no_wrap=ratio is None, overflow="fold")
+        for f in findings:
+            table.add_row(Text(f.severity, style=SEVERITY_STYLES[f.severity]), f.check,
+                          Text(f.subject), Text(f.message), Text(f.fix))
+        console.print(table)
+        counts = {s: sum(f.severity == s for f in findings) for s in SEVERITY_STYLES}
+        console.print(f"{counts['error']} error(s), {counts['warning']} warning(s), "
+                      f"{counts['info']} note(s)")
+    return 1 if has_errors(findings) else 0
+
+
 def run(args: argparse.Namespace) -> int:
     console = Console()
+    if args.command == "check":
+        return _run_check(args, console)
     if args.command == "train":
         if args.source is None and args.resume is None:
             raise SettingsError("train needs a SOURCE (or --resume RUN_DIR)")
@@ -132,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(frame.to_csv(index=False))
     elif args.command == "evaluate":
         _print_metrics(console, f"metrics on {args.source}", api.evaluate(args.run_dir, args.source))
+    elif args.command == "report":
+        console.print(f"report written to {api.report(*args.run_dirs, out=args.out)}")
     return 0
 
 

@@ -19,7 +19,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("32", "bf16", "fp16")
 LOADERS = ("auto", "memory", "stream")
 # Settings a resumed run may change: they do not alter what is computed.
-RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint")
+RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint", "report")
+IMBALANCE = ("auto", "none", "weights", "sampler", "focal")
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,19 @@ class TrainConfig:
     threads: int | None = None
     checkpoint: bool = True  # last checkpoint every epoch, best on improvement
     init_weights: str | None = None  # a weights file to start from
+    check: bool = False  # model sanity checks before training (the data audit always runs)
+    force: bool = False  # train despite error-level findings of the checks
     progress: bool | None = None  # None: a bar only when stdout is a terminal
+    imbalance: str = "auto"  # none, weights, sampler, focal; auto: weights above a 3:1 ratio
+    focal_gamma: float = 2.0  # focusing parameter of --imbalance focal
+    threshold: float | str | None = None  # binary decision threshold: None (argmax), auto, or a number
+    report: bool = True  # plots and report.html in the run directory
 
     def __post_init__(self) -> None:
+        from deepfit.evaluate.threshold import parse_threshold
+
         object.__setattr__(self, "precision", str(self.precision))
+        object.__setattr__(self, "threshold", parse_threshold(self.threshold))
         checks = [
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}"),
@@ -89,6 +99,8 @@ class TrainConfig:
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.threads is None or self.threads >= 1, "threads must be at least 1"),
+            (self.imbalance in IMBALANCE, f"imbalance must be one of {', '.join(IMBALANCE)}"),
+            (self.focal_gamma >= 0, f"focal_gamma must be >= 0, not {self.focal_gamma}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -54,3 +54,7 @@ class UnsafeFileError(DeepfitError):
 
 class TrainingFailed(DeepfitError):
     """Training produced nothing usable (every epoch's loss was NaN/Inf, say)."""
+
+
+class CheckFailed(DeepfitError):
+    """A check before training found an error-level problem (rerun with --force to train anyway)."""

@@ -15,6 +15,7 @@ class Notes:
 
     decisions: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)  # from deepfit.checks, as dicts
     live: bool = True
     _pending: list[tuple[int, str]] = field(default_factory=list, repr=False)
 
@@ -38,5 +39,6 @@ class Notes:
         else:
             self._pending.append((level, message))
 
-    def to_dict(self) -> dict[str, list[str]]:
-        return {"decisions": list(self.decisions), "warnings": list(self.warnings)}
+    def to_dict(self) -> dict[str, list]:
+        return {"decisions": list(self.decisions), "warnings": list(self.warnings),
+                "findings": list(self.findings)}

@@ -24,6 +24,7 @@ demo: install
 	$(BIN)/deepfit train digits
 
 test: install-dev
+	@bash .ci/ensure-chromium || true
 	$(BIN)/python -m pytest
 
 lint: install-dev

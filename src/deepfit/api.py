@@ -6,7 +6,9 @@ train: source ─► Dataset ─► splits ─► Preprocessor.fit(train) ─►
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,15 +22,17 @@ from deepfit.checks.audit import audit_data
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.config import RunConfig, split_settings
 from deepfit.data.batches import choose_loader, make_batches
+from deepfit.data.images import list_image_files
 from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import create_preprocessor
-from deepfit.data.sources import Dataset, load_source, read_npz_features, read_table
+from deepfit.data.sequences import split_by_time
+from deepfit.data.sources import Dataset, load_source, read_npz_array, read_npz_features, read_table
 from deepfit.data.split import Splits, split_indices
 from deepfit.errors import CheckFailed, SettingsError, TrainingFailed
 from deepfit.evaluate.checklist import success_checklist
 from deepfit.evaluate.full_metrics import Evaluation
 from deepfit.evaluate.metrics import metric_fn, mode_of, monitor_names
-from deepfit.evaluate.threshold import f1_at, f1_optimal_threshold
+from deepfit.evaluate.threshold import decision_threshold
 from deepfit.io import (
     default_run_dir,
     load_foreign_weights,
@@ -37,7 +41,15 @@ from deepfit.io import (
     write_json,
     write_text,
 )
-from deepfit.models import InputSpec, OutputSpec, create, resolve_settings
+from deepfit.models import (
+    InputSpec,
+    OutputSpec,
+    create,
+    default_model,
+    modalities,
+    resolve_settings,
+)
+from deepfit.models.transfer import build_model
 from deepfit.notes import Notes
 from deepfit.predict import Predictor
 from deepfit.resume import CHECKPOINTS, resume_checkpoint, resume_settings
@@ -46,13 +58,14 @@ from deepfit.train.callbacks import (
     Checkpoint,
     DeadReLU,
     EarlyStopping,
+    GradientHealth,
     LossNotDecreasing,
     NonFiniteGuard,
     OverfittingGap,
     ProgressBar,
     RestoreBestWeights,
 )
-from deepfit.train.losses import DEFAULT_LOSS, create_loss
+from deepfit.train.finetune import training_extras, transfer_record
 from deepfit.train.optim import create_optimizer, create_scheduler
 from deepfit.train.signals import stop_on_signals
 from deepfit.train.state import Monitor, TrainState, seed_everything
@@ -99,9 +112,12 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
     if resume is not None:
         source, settings = resume_settings(Path(resume), source, settings)
     cfg = split_settings(settings)
-    model_settings = resolve_settings(cfg.model.name, cfg.model.settings)
+    if cfg.model.name is not None:  # bad model settings stop the run before the data are read
+        resolve_settings(cfg.model.name, cfg.model.settings)
     notes = Notes(live=False)  # printed once the inputs are known to be good
     prepared = _prepare(source, y, cfg, notes)
+    cfg = _choose_model(cfg, prepared.data, notes)
+    model_settings = resolve_settings(cfg.model.name, cfg.model.settings)
     if cfg.train.check:
         _act_on_findings(_model_findings(cfg, model_settings, prepared), cfg.train.force, notes,
                          "the model sanity check")
@@ -130,6 +146,8 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         record |= notes.to_dict()
         record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
                                stop_reason=state.stop_reason)
+        if cfg.train.weights:  # the architecture built, layer groups, their LRs, the stages
+            record["model"].update(transfer_record(predictor.model, predictor.architecture, cfg.train))
         _save_run(run_dir, predictor, record | {"status": "finished"}, state, metrics,
                   evaluation if cfg.train.report else None)
     return Run(run_dir, record, metrics, state.history, predictor, notes)
@@ -137,22 +155,45 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
 
 def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes) -> Prepared:
     """Load, split, and fit the preprocessing on the training rows alone."""
-    data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes)
+    data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes,
+                       **_reading(cfg))
     _check_monitor(cfg.train.monitor, data.task)
     test_data = None
     if cfg.data.test is not None:
         test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=Notes(),
-                                held_out=True)
+                                held_out=True, **_reading(cfg))
         if cfg.data.test_size:
             notes.decide(f"test split: the rows of {cfg.data.test} (--test-size not used)")
     test_size = 0.0 if test_data is not None else cfg.data.test_size
-    splits = split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
+    if data.split_gap is not None:  # windows of one time series: split by time (data/sequences.py)
+        splits = split_by_time(len(data), cfg.data.val_size, test_size, data.split_gap, notes)
+    else:
+        splits = split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
     _act_on_findings(audit_data(data, splits, test_data, seed=cfg.train.seed), cfg.train.force,
                      notes, "the data audit")
     prepared = _encode(data, splits, test_data, notes)
     if data.task == "classification":
         prepared.imbalance = _imbalance(prepared, cfg.train, notes)
     return prepared
+
+
+def _reading(cfg: RunConfig) -> dict[str, Any]:
+    """How to read the source beyond its target: a time series' windows, and the modality asked
+    for (--modality, or the one kind of data the named model takes); see data/sequences.py."""
+    modality = cfg.data.modality
+    if modality is None and cfg.model.name is not None and len(modalities(cfg.model.name)) == 1:
+        modality = modalities(cfg.model.name)[0]
+    return {"window": cfg.data.window, "horizon": cfg.data.horizon, "modality": modality,
+            "image_size": cfg.data.image_size}
+
+
+def _choose_model(cfg: RunConfig, data: Dataset, notes: Notes) -> RunConfig:
+    """The model named, or the default for the data's modality (models.registry.DEFAULT_MODELS)."""
+    if cfg.model.name is not None:
+        return cfg
+    name = default_model(data.modality)
+    notes.decide(f"model: {name}, the default for {data.modality} data (--model to choose another)")
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name))
 
 
 def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) -> list:
@@ -235,25 +276,32 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
     seed_everything(t.seed)
     input_spec = InputSpec(**prepared.preprocessor.input_spec())
     output_spec = OutputSpec(task, prepared.target.n_outputs)
-    model = create(cfg.model.name, input_spec, output_spec, **model_settings)
+    # with --weights: pretrained, a new head (models/transfer.py); the name and settings rebuild it
+    model, name, model_settings = build_model(cfg.model.name, model_settings, cfg.model.settings,
+                                              input_spec, output_spec, t.weights, notes)
     if initial is not None and checkpoint is None:
         _load_initial_weights(model, initial, t.init_weights)
         notes.decide(f"initial weights from {t.init_weights}")
     train, val = _batches(prepared, t, device, notes)
     monitor = Monitor(t.monitor, mode_of(t.monitor), t.min_delta)
+    if input_spec.modality == "image" and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
     optimizer = create_optimizer(model.to(device), t, device)
     scheduler, interval = create_scheduler(optimizer, t, len(train), monitor.mode)
-    # order matters at the end: the best weights are back before DeadReLU looks at the units
-    callbacks = [EarlyStopping(t.patience), RestoreBestWeights(), NonFiniteGuard(),
+    augment, finetuning = training_extras(cfg, model, prepared.preprocessor, notes)
+    # order matters at the end: the best weights are back before DeadReLU looks at the units;
+    # GradientHealth first: its columns are in the logs before anything saves them
+    callbacks = [GradientHealth(), *finetuning, EarlyStopping(t.patience), RestoreBestWeights(), NonFiniteGuard(),
                  LossNotDecreasing(), OverfittingGap(), DeadReLU()]
     if t.checkpoint:
         callbacks.append(Checkpoint(run_dir / CHECKPOINTS))
+    loss = imb.loss_for(task, prepared.imbalance, t.focal_gamma)  # class weights or focal, as chosen
     trainer = Trainer(
-        model, _loss(task, t, prepared.imbalance), optimizer, epochs=t.epochs, device=device,
+        model, loss, optimizer, epochs=t.epochs, device=device,
         scheduler=scheduler, scheduler_interval=interval, clip_norm=t.clip_norm,
         precision=t.precision, compile=t.compile, monitor=monitor,
         metrics=metric_fn(task, prepared.target.mean, prepared.target.std),
-        callbacks=[*callbacks, ProgressBar(t.progress)],
+        callbacks=[*callbacks, ProgressBar(t.progress)], augment=augment,
     )
     if checkpoint is not None:
         trainer.load_checkpoint_state(checkpoint)
@@ -266,38 +314,13 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
     if state.best_score is None:
         raise TrainingFailed(f"training produced no usable epoch: {state.stop_reason}")
     notes.decide(f"restored the weights of epoch {state.best_epoch} (best {t.monitor} = {state.best_score:.4g})")
-    architecture = {"name": cfg.model.name, "settings": model_settings,
+    architecture = {"name": name, "settings": model_settings,
                     "input_spec": input_spec.to_dict(), "output_spec": output_spec.to_dict()}
-    threshold = _threshold(trainer, val, t.threshold, prepared, notes)
+    threshold = None
+    if t.threshold is not None and prepared.target.n_outputs == 2:  # binary: on P(classes[1])
+        outputs, target = trainer.predict(val)
+        threshold = decision_threshold(t.threshold, outputs, target, prepared.target.classes, notes)
     return Predictor(model, prepared.preprocessor, prepared.target, architecture, threshold), state
-
-
-def _loss(task: str, t: Any, found: imb.Imbalance | None) -> torch.nn.Module:
-    """The task's loss; with class weights (from the training split) or focal, as chosen."""
-    if found is None or found.method in ("none", "sampler"):
-        return create_loss(DEFAULT_LOSS[task])
-    if found.method == "focal":
-        return create_loss("focal", gamma=t.focal_gamma, alpha=found.class_weights)
-    return create_loss(DEFAULT_LOSS[task], weight=found.class_weights)
-
-
-def _threshold(trainer: Trainer, val: Any, asked: float | str | None, prepared: Prepared,
-               notes: Notes) -> float | None:
-    """The binary decision threshold: as asked, or (auto) the one that maximises the F1 of
-    class 1 on the validation split."""
-    if asked is None or prepared.target.n_outputs != 2:
-        return None
-    positive = prepared.target.classes[1]
-    if asked != "auto":
-        notes.decide(f"decision threshold {asked:g} on P({positive}) (as asked)")
-        return float(asked)
-    outputs, target = trainer.predict(val)
-    p_positive = torch.softmax(outputs.double(), dim=1)[:, 1].cpu().numpy()
-    found, f1 = f1_optimal_threshold(p_positive, target.cpu().numpy())
-    f1_half = f1_at(p_positive, target.cpu().numpy(), 0.5)
-    notes.decide(f"decision threshold {found:.4g} on P({positive}): it maximises the validation F1 of "
-                 f"class {positive} ({f1:.3f}; {f1_half:.3f} at 0.5) (--threshold auto)")
-    return found
 
 
 def _load_initial_weights(model: torch.nn.Module, weights: dict, path: str) -> None:
@@ -314,7 +337,8 @@ def _batches(prepared: Prepared, t: Any, device: torch.device, notes: Notes):
     loader = choose_loader(t.loader, nbytes, device)
     notes.decide(f"batches: {'in-memory fast path' if loader == 'memory' else 'streaming DataLoader'} "
                  f"on {device}" + (" (as asked)" if t.loader != "auto" else ""))
-    kw = {"loader": loader, "seed": t.seed, "device": device, "workers": t.workers}
+    kw = {"loader": loader, "seed": t.seed, "device": device, "workers": t.workers,
+          "channels_last": device.type == "cuda" and X_train.ndim == 4}  # images on a GPU
     weights = None
     if prepared.imbalance is not None and prepared.imbalance.method == "sampler":
         weights = imb.sample_weights(y_train, prepared.imbalance.counts)
@@ -368,11 +392,17 @@ def _save_run(run_dir: Path, predictor: Predictor, config: dict, state: TrainSta
               metrics: dict[str, float], evaluation: Evaluation | None = None) -> None:
     predictor.save(run_dir)
     write_text(run_dir / "history.csv", pd.DataFrame(state.history).to_csv(index=False))
+    if state.grad_norms:  # per epoch, each layer group's gradient norm (callbacks/gradient_health.py)
+        write_text(run_dir / "gradients.csv", pd.DataFrame(state.grad_norms).to_csv(index=False))
     write_json(run_dir / "metrics.json", metrics)
     if evaluation is not None:  # plots/*.png and report.html
         from deepfit.evaluate.report import write_run_report
 
-        write_run_report(run_dir, config, metrics, state.history, evaluation)
+        try:
+            write_run_report(run_dir, config, metrics, state.history, evaluation)
+        except Exception as exc:  # a failed plot must not cost the trained model
+            config.setdefault("warnings", []).append(f"report not written: {type(exc).__name__}: {exc}")
+            logging.getLogger("deepfit").warning(config["warnings"][-1])
     write_json(run_dir / "config.json", config)  # last: a run with status finished is complete
 
 
@@ -384,8 +414,10 @@ def load(run_dir: str | Path, device: str = "cpu") -> Predictor:
 def evaluate(run_dir: str | Path, source: Any, y: Any = None) -> dict[str, float]:
     """Metrics of a saved run on labelled data (a file, a DataFrame with the target, or X and y)."""
     predictor = load(run_dir)
-    target = read_json(Path(run_dir) / "config.json")["data"]["target"]
-    data = load_source(source, target=target, task=predictor.task, y=y, notes=Notes(), held_out=True)
+    saved = read_json(Path(run_dir) / "config.json")["data"]
+    data = load_source(source, target=saved["target"], task=predictor.task, y=y, notes=Notes(),
+                       held_out=True, window=saved.get("window"), horizon=saved.get("horizon"),
+                       modality=saved.get("modality"), image_size=_image_size(predictor))
     return predictor.evaluate(data.X, data.y)
 
 
@@ -407,8 +439,24 @@ def predict(run_dir: str | Path, source: Any) -> pd.DataFrame:
     predictor = load(run_dir)
     if isinstance(source, (str, Path)):
         path = Path(source)
-        source = read_npz_features(path) if path.suffix.lower() == ".npz" else read_table(path)
+        if _image_size(predictor) and path.suffix.lower() != ".npz":  # a folder or an image file
+            files = list_image_files(path) if path.is_dir() else [path]
+            frame = predictor.predict_frame(path)  # decoded in the same (sorted) order
+            frame.insert(0, "file", [str(f.relative_to(path)) if path.is_dir() else f.name for f in files])
+            return frame
+        if path.suffix.lower() != ".npz":
+            source = read_table(path)
+        elif predictor.architecture["input_spec"].get("modality", "tabular") == "tabular":
+            source = read_npz_features(path)
+        else:  # sequences (or images): X as it is, checked by the run's preprocessor
+            source = read_npz_array(path)
     return predictor.predict_frame(source)
+
+
+def _image_size(predictor: Predictor) -> tuple[int, int] | None:
+    """(H, W) of the images a run was trained on; None for other data."""
+    shape = predictor.architecture["input_spec"].get("shape", ())
+    return tuple(shape[1:]) if predictor.architecture["input_spec"].get("modality") == "image" else None
 
 
 __all__ = ["Run", "evaluate", "load", "predict", "report", "resolve_device", "train"]

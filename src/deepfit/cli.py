@@ -76,12 +76,33 @@ def _add_train(sub: Any) -> None:
                    help="write no checkpoints (then the run cannot be resumed)")
     p.add_argument("--init-weights", help="start from these weights (.safetensors, or .pt/.pth/.bin "
                    "read with torch.load(weights_only=True))")
+    _add_image_flags(p)
     p.add_argument("--check", action="store_true", default=None,
                    help="run the model sanity checks before training (the data audit always runs)")
     p.add_argument("--force", action="store_true", default=None,
                    help="train even when a check finds an error")
     p.add_argument("--out", help="run directory (default runs/<source>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+
+
+def _add_image_flags(p: argparse.ArgumentParser) -> None:
+    """Images and transfer learning (data/images.py, data/augment.py, models/transfer.py)."""
+    p.add_argument("--image-size", type=int, help="images: resize to this side in pixels "
+                   "(default: a folder's median side; arrays keep their size)")
+    p.add_argument("--augment", choices=("none", "light", "strong"), help="images, training batches "
+                   "only: light (default) = random crop with padding; strong = + small rotations and, "
+                   "for RGB, colour jitter")
+    p.add_argument("--flip", action="store_true", default=None, help="images: random horizontal "
+                   "flips too (off by default: they break digits and text)")
+    p.add_argument("--weights", help="transfer learning, a new head for these classes: DEFAULT "
+                   "(torchvision's, from the local torch cache, with --model transfer:<name>), a "
+                   ".safetensors/.pt file, or a deepfit run directory (with --model transfer)")
+    p.add_argument("--freeze-epochs", type=int, help="with --weights: epochs that train the head "
+                   "alone, the rest frozen (default 3)")
+    p.add_argument("--unfreeze-every", type=int, help="with --weights: then unfreeze one layer "
+                   "group, from the top, every N epochs; 0 = all at once (default 1)")
+    p.add_argument("--backbone-lr-mult", type=float, help="with --weights: each layer group's LR is "
+                   "this × the LR of the group above it (default 0.1)")
 
 
 def _add_check(sub: Any) -> None:
@@ -133,6 +154,10 @@ TRAIN_KEYS = ("target", "task", "val_size", "test_size", "test", "model", "hidde
               "epochs", "batch_size", "lr", "weight_decay", "schedule", "clip_norm", "patience",
               "min_delta", "monitor", "seed", "device", "threads", "precision", "compile", "loader",
               "workers", "checkpoint", "init_weights", "check", "force", "imbalance", "focal_gamma", "threshold", "report")
+
+
+TRAIN_KEYS += ("image_size", "augment", "flip", "weights", "freeze_epochs", "unfreeze_every",
+               "backbone_lr_mult")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -220,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.propagate = False
     try:
         args = build_parser().parse_args(argv)
-        logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+        logger.setLevel(logging.ERROR if args.quiet else logging.INFO)
         return run(args)
     except DeepfitError as exc:
         print(f"deepfit: error: {exc}", file=sys.stderr)

@@ -21,6 +21,8 @@ LOADERS = ("auto", "memory", "stream")
 # Settings a resumed run may change: they do not alter what is computed.
 RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint", "report")
 IMBALANCE = ("auto", "none", "weights", "sampler", "focal")
+MODALITIES = ("tabular", "sequence", "image")
+AUGMENTS = ("none", "light", "strong")
 
 
 @dataclass(frozen=True)
@@ -30,10 +32,29 @@ class DataConfig:
     val_size: float = 0.15
     test_size: float = 0.15
     test: str | None = None  # an explicit held-out file; then test_size may be 0
+    modality: str | None = None  # None: from the data and the model (data/sequences.py)
+    window: int | None = None  # a time series: windows of this many rows (data/sequences.py)
+    horizon: int | None = None  # … forecasting this many steps (default 1)
+    image_size: int | None = None  # images resized to this side (default: a folder's median side)
+    augment: str = "light"  # images, training batches only: none, light, strong (data/augment.py)
+    flip: bool = False  # images: random horizontal flips too (off: they break digits and text)
 
     def __post_init__(self) -> None:
         if self.task is not None and self.task not in TASKS:
             raise SettingsError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        if self.modality is not None and self.modality not in MODALITIES:
+            raise SettingsError(f"modality must be one of {', '.join(MODALITIES)}, not {self.modality!r}")
+        for name in ("window", "horizon"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise SettingsError(f"{name} must be a whole number of at least 1, not {value!r}")
+        if self.image_size is not None and (isinstance(self.image_size, bool)
+                                            or not isinstance(self.image_size, int) or self.image_size < 1):
+            raise SettingsError(f"image_size must be a whole number of pixels, not {self.image_size!r}")
+        if self.augment not in AUGMENTS:
+            raise SettingsError(f"augment must be one of {', '.join(AUGMENTS)}, not {self.augment!r}")
+        if self.horizon is not None and self.window is None:
+            raise SettingsError("--horizon needs --window: both describe the windows of a time series")
         for name in ("val_size", "test_size"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -72,6 +93,10 @@ class TrainConfig:
     threads: int | None = None
     checkpoint: bool = True  # last checkpoint every epoch, best on improvement
     init_weights: str | None = None  # a weights file to start from
+    weights: str | None = None  # transfer: DEFAULT (torchvision's), a weights file or a run directory
+    freeze_epochs: int = 3  # with weights: epochs that train the new head alone
+    unfreeze_every: int = 1  # then a layer group more, from the top, every this many epochs (0: all)
+    backbone_lr_mult: float = 0.1  # with weights: each group's LR is this × the LR of the one above
     check: bool = False  # model sanity checks before training (the data audit always runs)
     force: bool = False  # train despite error-level findings of the checks
     progress: bool | None = None  # None: a bar only when stdout is a terminal
@@ -101,6 +126,11 @@ class TrainConfig:
             (self.threads is None or self.threads >= 1, "threads must be at least 1"),
             (self.imbalance in IMBALANCE, f"imbalance must be one of {', '.join(IMBALANCE)}"),
             (self.focal_gamma >= 0, f"focal_gamma must be >= 0, not {self.focal_gamma}"),
+            (self.freeze_epochs >= 0, f"freeze_epochs must be >= 0, not {self.freeze_epochs}"),
+            (self.unfreeze_every >= 0, f"unfreeze_every must be >= 0, not {self.unfreeze_every}"),
+            (0 < self.backbone_lr_mult <= 1, f"backbone_lr_mult must be in (0, 1], not {self.backbone_lr_mult}"),
+            (not (self.weights and self.init_weights), "give --weights (transfer, a new head) or "
+             "--init-weights (the same model, resumed from weights), not both"),
         ]
         for ok, message in checks:
             if not ok:
@@ -109,7 +139,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = "mlp"
+    name: str | None = None  # None: the data's default (models.registry.DEFAULT_MODELS), set in api.train
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,7 +173,7 @@ def split_settings(settings: dict[str, Any]) -> RunConfig:
     given = {k: v for k, v in settings.items() if v is not None}
     data = {k: v for k, v in given.items() if k in data_keys}
     train = {k: v for k, v in given.items() if k in train_keys}
-    model_name = given.pop("model", "mlp")
+    model_name = given.pop("model", None)
     model = {k: v for k, v in given.items() if k not in data_keys | train_keys}
     try:
         return RunConfig(DataConfig(**data), ModelConfig(model_name, model), TrainConfig(**train))

@@ -66,6 +66,8 @@ class Predictor:
         if self.task == "classification":
             codes = predict_codes(torch.softmax(out.double(), dim=1), self.threshold)
             return self.target.inverse(codes.numpy())
+        if self.target.n_targets > 1:  # multi-step forecasts: [N, H]
+            return self.target.inverse(out.double().numpy())
         return self.target.inverse(out.reshape(-1).double().numpy())
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -76,7 +78,10 @@ class Predictor:
     def predict_frame(self, X: Any) -> pd.DataFrame:
         """Predictions as a table: the label and one probability column per class, or the value."""
         if self.task == "regression":
-            return pd.DataFrame({"prediction": self.predict(X)})
+            values = self.predict(X)
+            if values.ndim == 2:  # multi-step forecasts: one column per step ahead
+                return pd.DataFrame(values, columns=[f"prediction_{k + 1}" for k in range(values.shape[1])])
+            return pd.DataFrame({"prediction": values})
         proba = self.predict_proba(X)
         codes = predict_codes(torch.from_numpy(proba), self.threshold).numpy()
         frame = pd.DataFrame({"prediction": self.target.inverse(codes)})
@@ -90,7 +95,9 @@ class Predictor:
 
     def evaluation(self, X: Any, y: Any) -> Evaluation:
         """The metrics and the arrays behind them: targets, predictions, probabilities."""
-        y = y if isinstance(y, pd.Series) else pd.Series(np.asarray(y))
+        if not isinstance(y, (pd.Series, pd.DataFrame)):
+            y = np.asarray(y)
+            y = pd.Series(y) if y.ndim == 1 else pd.DataFrame(y)  # [N, H]: multi-step targets
         target = torch.from_numpy(self.target.transform(y))
         return evaluate_outputs(self.task, self.outputs(X), target, classes=self.classes,
                                 threshold=self.threshold, target_mean=self.target.mean,

@@ -21,13 +21,14 @@ MODES = {
     "loss": "min",
     "accuracy": "max",
     "f1_macro": "max",
+    "balanced_accuracy": "max",
     "mse": "min",
     "rmse": "min",
     "mae": "min",
     "r2": "max",
 }
 TASK_METRICS = {
-    "classification": ("accuracy", "f1_macro"),
+    "classification": ("accuracy", "f1_macro", "balanced_accuracy"),
     "regression": ("mse", "rmse", "mae", "r2"),
 }
 
@@ -44,7 +45,16 @@ def classification_metrics(logits: torch.Tensor, target: torch.Tensor) -> dict[s
     return {
         "accuracy": (preds == target).double().mean(),
         "f1_macro": _f1_macro(preds, target, n_classes),
+        "balanced_accuracy": _balanced_accuracy(preds, target, n_classes),
     }
+
+
+def _balanced_accuracy(preds: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Mean recall over the classes present in the targets (scikit-learn's rule)."""
+    true_pos = torch.bincount(target[preds == target], minlength=n_classes).double()
+    actual = torch.bincount(target, minlength=n_classes).double()
+    present = actual > 0
+    return (true_pos[present] / actual[present]).mean()
 
 
 def _f1_macro(preds: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:

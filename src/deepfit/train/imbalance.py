@@ -16,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from deepfit.errors import SettingsError
+from deepfit.train.losses import DEFAULT_LOSS, create_loss
 
 METHODS = ("auto", "none", "weights", "sampler", "focal")
 AUTO_RATIO = 3.0  # majority/minority count ratio above which `auto` reweights
@@ -76,3 +78,12 @@ def resolve(method: str, y_train: torch.Tensor, n_classes: int) -> tuple[Imbalan
     else:
         chosen, why = "none", f"{shown} is at most {AUTO_RATIO:g}: no rebalancing (--imbalance auto)"
     return Imbalance(counts.tolist(), ratio, chosen), f"class imbalance: {why}"
+
+
+def loss_for(task: str, found: Imbalance | None, focal_gamma: float = 2.0) -> nn.Module:
+    """The task's loss, with the class weights (from the training split) or focal, as chosen."""
+    if found is None or found.method in ("none", "sampler"):
+        return create_loss(DEFAULT_LOSS[task])
+    if found.method == "focal":
+        return create_loss("focal", gamma=focal_gamma, alpha=found.class_weights)
+    return create_loss(DEFAULT_LOSS[task], weight=found.class_weights)

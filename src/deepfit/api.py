@@ -22,7 +22,6 @@ from deepfit.checks.audit import audit_data
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.config import RunConfig, split_settings
 from deepfit.data.batches import choose_loader, make_batches
-from deepfit.data.images import list_image_files
 from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import create_preprocessor
 from deepfit.data.sequences import split_by_time
@@ -44,12 +43,11 @@ from deepfit.io import (
 from deepfit.models import (
     InputSpec,
     OutputSpec,
-    create,
     default_model,
     modalities,
     resolve_settings,
 )
-from deepfit.models.transfer import build_model
+from deepfit.models.transfer import build_model, check_weights
 from deepfit.notes import Notes
 from deepfit.predict import Predictor
 from deepfit.resume import CHECKPOINTS, resume_checkpoint, resume_settings
@@ -114,6 +112,7 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
     cfg = split_settings(settings)
     if cfg.model.name is not None:  # bad model settings stop the run before the data are read
         resolve_settings(cfg.model.name, cfg.model.settings)
+    check_weights(cfg.model.name, cfg.train.weights)  # so do weights that are not there
     notes = Notes(live=False)  # printed once the inputs are known to be good
     prepared = _prepare(source, y, cfg, notes)
     cfg = _choose_model(cfg, prepared.data, notes)
@@ -201,7 +200,8 @@ def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) ->
     seed_everything(cfg.train.seed)
     input_spec = InputSpec(**prepared.preprocessor.input_spec())
     output_spec = OutputSpec(prepared.data.task, prepared.target.n_outputs)
-    model = create(cfg.model.name, input_spec, output_spec, **model_settings)
+    model = build_model(cfg.model.name, model_settings, input_spec, output_spec, cfg.train.weights,
+                        Notes())[0]  # with --weights: the pretrained model, its new head
     batch = sanity_batch(*prepared.tensors["train"], seed=cfg.train.seed)
     return model_sanity(model, input_spec, output_spec, batch, name=cfg.model.name)
 
@@ -277,8 +277,8 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
     input_spec = InputSpec(**prepared.preprocessor.input_spec())
     output_spec = OutputSpec(task, prepared.target.n_outputs)
     # with --weights: pretrained, a new head (models/transfer.py); the name and settings rebuild it
-    model, name, model_settings = build_model(cfg.model.name, model_settings, cfg.model.settings,
-                                              input_spec, output_spec, t.weights, notes)
+    model, name, model_settings = build_model(cfg.model.name, model_settings, input_spec,
+                                              output_spec, t.weights, notes)
     if initial is not None and checkpoint is None:
         _load_initial_weights(model, initial, t.init_weights)
         notes.decide(f"initial weights from {t.init_weights}")
@@ -440,10 +440,7 @@ def predict(run_dir: str | Path, source: Any) -> pd.DataFrame:
     if isinstance(source, (str, Path)):
         path = Path(source)
         if _image_size(predictor) and path.suffix.lower() != ".npz":  # a folder or an image file
-            files = list_image_files(path) if path.is_dir() else [path]
-            frame = predictor.predict_frame(path)  # decoded in the same (sorted) order
-            frame.insert(0, "file", [str(f.relative_to(path)) if path.is_dir() else f.name for f in files])
-            return frame
+            return _predict_image_files(predictor, path)
         if path.suffix.lower() != ".npz":
             source = read_table(path)
         elif predictor.architecture["input_spec"].get("modality", "tabular") == "tabular":
@@ -451,6 +448,18 @@ def predict(run_dir: str | Path, source: Any) -> pd.DataFrame:
         else:  # sequences (or images): X as it is, checked by the run's preprocessor
             source = read_npz_array(path)
     return predictor.predict_frame(source)
+
+
+def _predict_image_files(predictor: Predictor, path: Path) -> pd.DataFrame:
+    """Predictions for a folder's image files (or one file), with a `file` column; files that
+    cannot be read are named in a warning and left out."""
+    images, files, failed = predictor.preprocessor.read_files(path)
+    if failed:
+        Notes().warn(f"skipped {len(failed)} unreadable image file(s): "
+                     + "; ".join(f"{f} ({why})" for f, why in failed[:20]))
+    frame = predictor.predict_frame(images)
+    frame.insert(0, "file", [str(f.relative_to(path)) if path.is_dir() else f.name for f in files])
+    return frame
 
 
 def _image_size(predictor: Predictor) -> tuple[int, int] | None:

@@ -40,11 +40,20 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--val-size", type=float, help="validation fraction (default 0.15)")
     p.add_argument("--test-size", type=float, help="test fraction (default 0.15)")
     p.add_argument("--test", help="a held-out file to evaluate on instead of a test split")
-    p.add_argument("--model", help="model name (default mlp)")
+    p.add_argument("--model", help="model name (default: the data's; mlp for tables, cnn1d for sequences, "
+                   "cnn for images); resnet18/34/50, transfer:<torchvision model>, transfer (--weights RUN_DIR)")
     p.add_argument("--hidden", help="hidden layer widths, e.g. 128,64,32")
     p.add_argument("--dropout", type=float, help="dropout rate (default 0.3)")
+    p.add_argument("--depth", type=int, help="layers or blocks: mlp, resmlp, gru, lstm, transformer, cnn1d")
+    p.add_argument("--width", type=int, help="their width: units, hidden size or channels")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any other model setting, e.g. --set hidden=256,128")
+    p.add_argument("--window", type=int, help="a CSV time series: windows of this many rows are the "
+                   "sequences, split by time (training windows first)")
+    p.add_argument("--horizon", type=int, help="with --window: forecast this many steps (default 1)")
+    p.add_argument("--modality", choices=("tabular", "sequence", "image"),
+                   help="read the data as this kind (default: from the data and the model); an "
+                   ".npz with X [N, T] is a table unless --modality sequence or a sequence model")
     p.add_argument("--epochs", type=int, help="maximum epochs (default 100)")
     p.add_argument("--batch-size", type=int, help="batch size (default 64)")
     p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
@@ -101,8 +110,8 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
                    "alone, the rest frozen (default 3)")
     p.add_argument("--unfreeze-every", type=int, help="with --weights: then unfreeze one layer "
                    "group, from the top, every N epochs; 0 = all at once (default 1)")
-    p.add_argument("--backbone-lr-mult", type=float, help="with --weights: each layer group's LR is "
-                   "this × the LR of the group above it (default 0.1)")
+    p.add_argument("--backbone-lr-mult", type=float, help="with --weights: discriminative LRs, the "
+                   "head's is --lr, the lowest layer group's this × --lr, geometric between (default 0.1)")
 
 
 def _add_check(sub: Any) -> None:
@@ -158,6 +167,7 @@ TRAIN_KEYS = ("target", "task", "val_size", "test_size", "test", "model", "hidde
 
 TRAIN_KEYS += ("image_size", "augment", "flip", "weights", "freeze_epochs", "unfreeze_every",
                "backbone_lr_mult")
+TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -96,7 +96,7 @@ class TrainConfig:
     weights: str | None = None  # transfer: DEFAULT (torchvision's), a weights file or a run directory
     freeze_epochs: int = 3  # with weights: epochs that train the new head alone
     unfreeze_every: int = 1  # then a layer group more, from the top, every this many epochs (0: all)
-    backbone_lr_mult: float = 0.1  # with weights: each group's LR is this × the LR of the one above
+    backbone_lr_mult: float = 0.1  # with weights: the lowest group's LR is this × lr (geometric between)
     check: bool = False  # model sanity checks before training (the data audit always runs)
     force: bool = False  # train despite error-level findings of the checks
     progress: bool | None = None  # None: a bar only when stdout is a terminal

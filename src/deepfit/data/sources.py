@@ -5,6 +5,7 @@ The task is inferred from the target here, and every choice made is written to `
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass
@@ -15,10 +16,16 @@ import numpy as np
 import pandas as pd
 
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
+from deepfit.data.images import load_images
+from deepfit.data.preprocess import column_numbers, is_missing
 from deepfit.errors import DataFormatError, SourceNotFoundError, TargetError
 from deepfit.notes import Notes
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+DELIMITERS = (",", ";", "\t", "|")  # the first wins a tie
+SNIFF_LINES, SNIFF_CHARS = 50, 1 << 16
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 MAX_CLASSES_FOR_INTEGER_TARGET = 20
 
 
@@ -32,6 +39,9 @@ class Dataset:
     target: str
     task: str
     modality: str = "tabular"
+    # Windows of one time series (data/sequences.py): split by time, leaving this many windows
+    # out at each boundary. None: rows are independent and split shuffled.
+    split_gap: int | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -52,13 +62,38 @@ def load_source(
     y: Any = None,
     notes: Notes | None = None,
     held_out: bool = False,
+    window: int | None = None,
+    horizon: int | None = None,
+    modality: str | None = None,
+    image_size: int | None = None,
 ) -> Dataset:
     """Load features and target from any supported source and infer the task. Held-out data
-    (a test file, data to evaluate on) may hold a single class; training data may not."""
+    (a test file, data to evaluate on) may hold a single class; training data may not.
+    Images (folders, 4-D arrays, 3-D ones and digits when `modality` is image: the rule is in
+    data/images.py) are read first; sequences (`window`, `modality`, 3-D arrays: see
+    data/sequences.py) have their own reader."""
     notes = notes if notes is not None else Notes()
+    from deepfit.data import sequences  # it builds on this module
+
+    images = load_images(source, y, modality=modality, image_size=image_size, notes=notes)
+    if images is not None:
+        X, y_series, name = images
+        target = target or "target"
+        y_series = _clean_target(y_series.reset_index(drop=True), target)
+        task = _resolve_task(y_series, target, task, notes)
+        _check_target(y_series, target, task, held_out)
+        return Dataset(X, y_series, name, target, task, modality="image")
+    if sequences.wants_sequences(source, y, window, modality):
+        return sequences.load_sequences(source, target=target, task=task, y=y, window=window,
+                                        horizon=horizon, notes=notes, held_out=held_out)
     frame, y_series, target = _features_and_target(source, target, y, notes)
-    frame = _clean_features(frame, notes)
-    y_series = y_series.reset_index(drop=True)
+    if len(frame) == 0:
+        raise DataFormatError(f"the data from {source_name(source)} hold no rows")
+    if frame.shape[1] == 0:
+        raise DataFormatError("the data hold no feature columns besides the target")
+    if not held_out:  # held-out rows go through the fitted preprocessing as they are
+        frame = _clean_features(frame, notes)
+    y_series = _clean_target(y_series.reset_index(drop=True), target)
     frame = frame.reset_index(drop=True)
     task = _resolve_task(y_series, target, task, notes)
     _check_target(y_series, target, task, held_out)
@@ -67,16 +102,14 @@ def load_source(
 
 def _features_and_target(source, target, y, notes) -> tuple[pd.DataFrame, pd.Series, str]:
     if y is not None:  # arrays or a DataFrame of features with a separate target
-        X = source if isinstance(source, pd.DataFrame) else _array_frame(np.asarray(source))
-        y_array = np.asarray(y)
+        X = source if isinstance(source, pd.DataFrame) else _array_frame(_as_array(source, "X"))
+        y_array = _as_array(y, "y")
         if y_array.ndim != 1:
             raise DataFormatError(f"y must be one-dimensional, got shape {y_array.shape}")
         y_series = pd.Series(y_array, name="target")
         if len(X) != len(y_series):
             raise DataFormatError(f"X has {len(X)} rows but y has {len(y_series)}")
-        X = X.copy()
-        X.columns = [str(c) for c in X.columns]
-        return X, y_series, target or "target"
+        return _named_columns(X, "X"), y_series, target or "target"
     if isinstance(source, pd.DataFrame):
         return _split_target(source, target, "the DataFrame")
     if isinstance(source, np.ndarray):
@@ -98,13 +131,33 @@ def _features_and_target(source, target, y, notes) -> tuple[pd.DataFrame, pd.Ser
     return (*load_builtin(str(source)), "target")  # raises UnknownDatasetError
 
 
-def _split_target(frame: pd.DataFrame, target: str | None, where: str):
+def _as_array(values: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(values)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, say
+        raise DataFormatError(f"{name} cannot be read as an array ({_one_line(exc)})") from None
+
+
+def _named_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A copy with string column names, which must be unique."""
     frame = frame.copy()
     frame.columns = [str(c) for c in frame.columns]
+    twice = frame.columns[frame.columns.duplicated()].unique()
+    if len(twice):
+        raise DataFormatError(f"{where} has more than one column named {_names(twice)}")
+    return frame
+
+
+def _split_target(frame: pd.DataFrame, target: str | None, where: str):
+    frame = _named_columns(frame, where)
     if target is None:
         raise TargetError(f"name the target column with --target; {where} has: {_names(frame.columns)}")
     if target not in frame.columns:
-        raise TargetError(f"the target {target!r} is not a column of {where}; columns: {_names(frame.columns)}")
+        hint = ""
+        if frame.shape[1] == 1:
+            hint = "; it was read as a single column: is its delimiter one of , ; tab | ?"
+        raise TargetError(
+            f"the target {target!r} is not a column of {where}; columns: {_names(frame.columns)}{hint}")
     return frame.drop(columns=[target]), frame[target], target
 
 
@@ -126,7 +179,7 @@ def read_table(path: Path | str, notes: Notes | None = None) -> pd.DataFrame:
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a bad file
-            raise DataFormatError(f"{path} is not a readable Parquet file ({exc})") from None
+            raise DataFormatError(f"{path} is not a readable Parquet file ({_one_line(exc)})") from None
     else:
         frame = _read_csv(path, notes)
     if frame.shape[1] == 0 or len(frame) == 0:
@@ -135,27 +188,72 @@ def read_table(path: Path | str, notes: Notes | None = None) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, notes: Notes) -> pd.DataFrame:
-    raw = path.read_bytes()
-    if not raw.strip():
+    text = _decode(path, notes)
+    if not text.strip():
         raise DataFormatError(f"{path} is empty")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-        notes.warn(f"{path.name} is not UTF-8; read it as Latin-1")
-    first = text.splitlines()[0]
-    delimiter = ","
-    if "," not in first:
-        try:
-            delimiter = csv.Sniffer().sniff(first, delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
-        if delimiter != ",":
-            notes.decide(f"{path.name}: detected the delimiter {delimiter!r}")
+    if "\x00" in text:
+        raise DataFormatError(f"{path} holds NUL bytes: it is binary, or text in an encoding "
+                              "without a byte-order mark; save it as UTF-8")
+    delimiter = _detect_delimiter(text)
+    if delimiter != ",":
+        notes.decide(f"{path.name}: detected the delimiter {delimiter!r}")
     try:
         return pd.read_csv(io.StringIO(text), sep=delimiter)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataFormatError(f"{path} is not a readable CSV file ({str(exc).strip()})") from None
+    except (ValueError, csv.Error) as exc:  # pandas' ParserError and EmptyDataError among them
+        raise DataFormatError(f"{path} is not a readable CSV file ({_one_line(exc)})") from None
+
+
+def _decode(path: Path, notes: Notes) -> str:
+    """The file's text: UTF-16/32 by their byte-order mark, UTF-8 (with or without one), and
+    otherwise Windows-1252 or Latin-1, with a warning."""
+    raw = path.read_bytes()
+    for bom, codec in BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise DataFormatError(f"{path} starts as {codec.upper()} but is not ({exc.reason} "
+                                      f"at byte {exc.start})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start}"
+    for codec, name in (("cp1252", "Windows-1252"), ("latin-1", "Latin-1")):
+        try:
+            text = raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        notes.warn(f"{path.name} is not UTF-8 ({where}); read it as {name}")
+        return text
+    raise AssertionError("Latin-1 decodes any bytes")
+
+
+def _detect_delimiter(text: str) -> str:
+    """The delimiter that cuts the first lines into the same number (above one) of fields,
+    the most fields winning; ',' when none does."""
+    lines = text[:SNIFF_CHARS].splitlines()
+    if len(text) > SNIFF_CHARS and len(lines) > 1:
+        lines = lines[:-1]  # it may be cut short
+    sample = "\n".join(lines[:SNIFF_LINES])
+    best, best_width = ",", 1
+    for delimiter in DELIMITERS:
+        try:
+            widths = {len(row) for row in csv.reader(io.StringIO(sample), delimiter=delimiter) if row}
+        except csv.Error:
+            continue
+        if len(widths) == 1 and (width := widths.pop()) > best_width:
+            best, best_width = delimiter, width
+    return best
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def read_npz_array(path: Path, key: str = "X") -> np.ndarray:
+    """One array of an .npz as it is (the X of sequences or images)."""
+    return _npz_arrays(Path(path), need=(key,))[key]
 
 
 def read_npz_features(path: Path) -> pd.DataFrame:
@@ -166,52 +264,116 @@ def read_npz_features(path: Path) -> pd.DataFrame:
 def _read_npz(path: Path) -> tuple[pd.DataFrame, pd.Series]:
     arrays = _npz_arrays(path, need=("X", "y"))
     X, y = arrays["X"], arrays["y"]
-    if len(X) != len(y):
-        raise DataFormatError(f"{path}: X has {len(X)} rows but y has {len(y)}")
     if y.ndim != 1:
         raise DataFormatError(f"{path}: y must be one-dimensional, got shape {y.shape}")
-    return _array_frame(X), pd.Series(y, name="target")
+    X = _array_frame(X, where=f"{path}: ")
+    if len(X) != len(y):
+        raise DataFormatError(f"{path}: X has {len(X)} rows but y has {len(y)}")
+    return X, pd.Series(y, name="target")
 
 
 def _npz_arrays(path: Path, need: tuple[str, ...]) -> dict[str, np.ndarray]:
     if not path.exists():
         raise SourceNotFoundError(f"no such file: {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataFormatError(f"{path} is a single .npy array, not an .npz archive of X and y")
+        with loaded as archive:
             arrays = {k: archive[k] for k in archive.files}
+    except DataFormatError:
+        raise
     except ValueError as exc:  # object arrays need pickle, which is never allowed
-        raise DataFormatError(f"{path} holds arrays that need pickle to read; refused ({exc})") from None
+        if "pickle" not in str(exc):
+            raise DataFormatError(f"{path} is not a readable .npz file ({_one_line(exc)})") from None
+        raise DataFormatError(f"{path} holds arrays that need pickle to read (object dtype); "
+                              "refused, nothing was unpickled") from None
     except Exception as exc:
-        raise DataFormatError(f"{path} is not a readable .npz file ({exc})") from None
+        raise DataFormatError(f"{path} is not a readable .npz file ({_one_line(exc)})") from None
     missing = [k for k in need if k not in arrays]
     if missing:
         raise DataFormatError(f"{path} has no array named {' or '.join(missing)}; it has {_names(arrays)}")
     return arrays
 
 
-def _array_frame(X: np.ndarray) -> pd.DataFrame:
+def _array_frame(X: np.ndarray, where: str = "") -> pd.DataFrame:
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim != 2:
         raise DataFormatError(
-            f"X has shape {X.shape}; tabular models take [rows, features]. "
+            f"{where}X has shape {X.shape}; tabular models take [rows, features]. "
             "Image and sequence arrays need an image or sequence model"
         )
     if X.dtype.kind not in "biuf":
-        raise DataFormatError(f"X must be numeric, got dtype {X.dtype}")
+        raise DataFormatError(f"{where}X must be numeric, got dtype {X.dtype}")
     return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
 
 
 def _clean_features(frame: pd.DataFrame, notes: Notes) -> pd.DataFrame:
-    if frame.shape[1] == 0:
-        raise DataFormatError("the data hold no feature columns besides the target")
-    empty = [c for c in frame.columns if frame[c].isna().all()]
+    """Training features: empty columns dropped (with a warning), and each column settled, over
+    all its rows, as numbers or as categories, so that every split reads it the same way."""
+    empty = [c for c in frame.columns if _all_missing(frame[c])]
     if empty:
         notes.warn(f"dropped {len(empty)} column(s) with no values at all: {_names(empty)}")
         frame = frame.drop(columns=empty)
         if frame.shape[1] == 0:
             raise DataFormatError("every feature column is empty")
-    return frame
+    return pd.DataFrame({name: _settle_column(frame[name], name, notes) for name in frame.columns},
+                        index=frame.index)
+
+
+def _all_missing(column: pd.Series) -> bool:
+    present = column[column.notna()]
+    return len(present) == 0 or (present.dtype.kind in "OSU" and all(map(is_missing, present)))
+
+
+def _settle_column(column: pd.Series, name: str, notes: Notes) -> pd.Series:
+    """Numbers stay numbers and text holding numbers becomes numbers (noted); other text becomes
+    a pandas categorical; numbers with a few other values among them are a named error."""
+    if column.dtype.kind == "c":
+        raise DataFormatError(f"column {name!r} holds complex numbers; split them into real columns")
+    if column.dtype.kind in "mM":
+        raise DataFormatError(f"column {name!r} holds dates or durations ({column.dtype}); "
+                              "turn them into numbers first")
+    if (pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column)
+            or isinstance(column.dtype, pd.CategoricalDtype)):
+        return column
+    values = column_numbers(column, name)  # raises on numbers mixed with other values
+    if values is None:
+        return column.astype("category")
+    if pd.api.types.infer_dtype(column, skipna=True) == "string":
+        grouped = " (with thousands separators)" if column.astype(str).str.contains(",").any() else ""
+        notes.decide(f"column {name!r} holds numbers written as text{grouped}; read as numbers")
+    return pd.Series(values, index=column.index, name=name)
+
+
+def _clean_target(y: pd.Series, target: str) -> pd.Series:
+    """Labels of one kind: numbers, booleans or text (bytes decoded); anything else is named."""
+    if isinstance(y.dtype, pd.CategoricalDtype) or y.dtype.kind == "S":
+        y = y.astype(object)
+    if y.dtype.kind in "biuf" or pd.api.types.is_bool_dtype(y) or pd.api.types.is_string_dtype(y):
+        return y
+    if y.dtype.kind != "O":
+        raise TargetError(f"the target {target!r} holds {y.dtype} values; "
+                          "labels must be numbers, booleans or text")
+    kind = pd.api.types.infer_dtype(y, skipna=True)
+    if kind == "bytes":
+        return y.map(_text, na_action="ignore")
+    if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+        numbers = pd.to_numeric(y)
+        return numbers.astype(np.float64) if numbers.dtype.kind == "O" else numbers
+    if kind in ("string", "boolean", "empty"):
+        return y
+    kinds = sorted({type(v).__name__ for v in y if not is_missing(v)})
+    raise TargetError(f"the target {target!r} mixes kinds of values ({', '.join(kinds)}); "
+                      "make its labels all text or all numbers")
+
+
+def _text(value: Any) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 def _resolve_task(y: pd.Series, target: str, task: str | None, notes: Notes) -> str:
@@ -236,7 +398,8 @@ def _check_target(y: pd.Series, target: str, task: str, held_out: bool) -> None:
         raise TargetError(f"the target {target!r} has {n_missing} missing value(s); drop or fill those rows")
     if task == "classification":
         if y.nunique() < 2 and not held_out:
-            raise TargetError(f"the target {target!r} has a single class ({y.iloc[0]!r}); nothing to learn")
+            only = y.iloc[0].item() if isinstance(y.iloc[0], np.generic) else y.iloc[0]
+            raise TargetError(f"the target {target!r} has a single class ({only!r}); nothing to learn")
     else:
         values = pd.to_numeric(y, errors="coerce")
         if values.isna().any():

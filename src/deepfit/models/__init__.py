@@ -1,6 +1,15 @@
 """Models by name: `create(name, input_spec, output_spec, **settings)`."""
 
-from deepfit.models import mlp  # noqa: F401  (registers "mlp")
-from deepfit.models.registry import InputSpec, OutputSpec, available, create, resolve_settings
+from deepfit.models import cnn, mlp, resmlp, resnet, sequence, transfer  # noqa: F401  (register their models)
+from deepfit.models.registry import (
+    InputSpec,
+    OutputSpec,
+    available,
+    create,
+    default_model,
+    modalities,
+    resolve_settings,
+)
 
-__all__ = ["InputSpec", "OutputSpec", "available", "create", "resolve_settings"]
+__all__ = ["InputSpec", "OutputSpec", "available", "create", "default_model", "modalities",
+           "resolve_settings"]

@@ -22,19 +22,22 @@ Builder = Callable[..., nn.Module]
 @dataclass(frozen=True)
 class InputSpec:
     """What the model receives. Tabular: one float matrix whose last columns after `n_dense`
-    are category indices to embed (see data.preprocess)."""
+    are category indices to embed (see data.preprocess). Sequence: [N, T, C] floats, with
+    n_features = n_dense = C and shape = (T, C)."""
 
     n_features: int
     n_dense: int
     cardinalities: tuple[int, ...] = ()
     modality: str = "tabular"
+    shape: tuple[int, ...] = ()  # one sample's shape beyond the batch, where it is not [n_features]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "cardinalities": list(self.cardinalities)}
+        return {**asdict(self), "cardinalities": list(self.cardinalities), "shape": list(self.shape)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InputSpec:
-        return cls(**{**d, "cardinalities": tuple(d.get("cardinalities", ()))})
+        return cls(**{**d, "cardinalities": tuple(d.get("cardinalities", ())),
+                      "shape": tuple(d.get("shape", ()))})
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class Entry:
 
 
 _REGISTRY: dict[str, Entry] = {}
+_FAMILIES: dict[str, Callable[[str], Entry]] = {}  # see register_family
+# The model a run gets when none is named, by the data's modality (resolved in api.train).
+DEFAULT_MODELS = {"tabular": "mlp", "sequence": "cnn1d", "image": "cnn"}
 
 
 def register(name: str, *, modalities: tuple[str, ...] = ("tabular",)) -> Callable[[Builder], Builder]:
@@ -70,9 +76,30 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def modalities(name: str) -> tuple[str, ...]:
+    """The kinds of data model `name` takes."""
+    return _entry(name).modalities
+
+
+def default_model(modality: str) -> str:
+    if modality not in DEFAULT_MODELS:
+        raise SettingsError(f"no default model for {modality} data; name one with --model")
+    return DEFAULT_MODELS[modality]
+
+
+def register_family(prefix: str, make_entry: Callable[[str], Entry]) -> None:
+    """Names `prefix:<variant>` (and `prefix` alone) resolve to `make_entry(variant)`, e.g.
+    `transfer:resnet18` (models/transfer.py); such names are not listed by `available()`."""
+    _FAMILIES[prefix] = make_entry
+
+
 def _entry(name: str) -> Entry:
+    family, _, variant = name.partition(":")
+    if family in _FAMILIES:
+        return _FAMILIES[family](variant)
     if name not in _REGISTRY:
-        raise SettingsError(f"unknown model {name!r}; available: {', '.join(available())}")
+        families = "".join(f", {f}:<name>" for f in sorted(_FAMILIES))
+        raise SettingsError(f"unknown model {name!r}; available: {', '.join(available())}{families}")
     return _REGISTRY[name]
 
 

@@ -1,4 +1,12 @@
-"""AdamW with decoupled weight decay (not on biases and norm parameters) and the LR schedules."""
+"""AdamW with decoupled weight decay (not on biases and norm parameters) and the LR schedules.
+
+Fine-tuning pretrained weights (`--weights`) with a model that has `param_groups()` (the image
+models, models/vision.py) gives discriminative learning rates, spread geometrically from the head
+to the input (as fastai's `slice(lr × mult, lr)`): the head learns at `lr`, the lowest layer group
+at lr × backbone_lr_mult, and the group k steps below the head at lr × backbone_lr_mult**(k / K),
+K the number of groups below the head. Every parameter is in the optimizer from the start, frozen
+or not: a frozen one has no gradient, and AdamW skips it.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +17,44 @@ from deepfit.config import TrainConfig
 
 
 def create_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for param in model.parameters():
-        if param.requires_grad:
-            (decay if param.ndim >= 2 else no_decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    if getattr(cfg, "weights", None) and hasattr(model, "param_groups"):
+        groups = discriminative_groups(model.param_groups(), cfg)
+    else:
+        decay, no_decay = [], []
+        for param in model.parameters():
+            if param.requires_grad:
+                (decay if param.ndim >= 2 else no_decay).append(param)
+        groups = [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
     fused = device.type == "cuda"  # fused kernels on CUDA, foreach on CPU
     return torch.optim.AdamW(groups, lr=cfg.lr, fused=fused or None, foreach=None if fused else True)
+
+
+def discriminative_groups(layers: list[tuple[str, list[nn.Parameter]]], cfg: TrainConfig) -> list[dict]:
+    """Optimizer groups from layer groups ordered input → head: the head first (so
+    `param_groups[0]` is its LR), each with and without weight decay, the k-th of the K groups
+    below the head at lr × backbone_lr_mult**(k / K)."""
+    groups = []
+    below = max(1, len(layers) - 1)
+    for k, (name, params) in enumerate(reversed(layers)):
+        lr = cfg.lr * cfg.backbone_lr_mult ** (k / below)
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        groups += [{"params": ps, "weight_decay": wd, "lr": lr, "name": name}
+                   for ps, wd in ((decay, cfg.weight_decay), (no_decay, 0.0)) if ps]
+    return groups
+
+
+def describe_groups(optimizer: torch.optim.Optimizer) -> list[dict]:
+    """[{name, lr, parameters}] per named layer group, head first (for logs and config.json)."""
+    out: dict[str, dict] = {}
+    for group in optimizer.param_groups:
+        if "name" in group:
+            entry = out.setdefault(group["name"], {"name": group["name"], "lr": group["lr"], "parameters": 0})
+            entry["parameters"] += sum(p.numel() for p in group["params"])
+    return list(out.values())
 
 
 def create_scheduler(
@@ -34,5 +70,6 @@ def create_scheduler(
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps), "step"
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps), "step"
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps), "step"
     return None, "none"

@@ -1,7 +1,7 @@
 """The training loop, readable top to bottom.
 
     for each epoch:
-        train:    for each batch: forward, loss, backward, clip, step   (no host sync per step)
+        train:    for each batch: augment (images), forward, loss, backward, clip, step (no host sync)
         validate: forward over the whole validation split, loss and metrics on all of it
         schedule, monitor, log, callbacks (early stopping, best weights, checkpoint, progress, …)
     restore the best weights (a callback)
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -52,6 +52,7 @@ class Trainer:
         metrics: MetricFn | None = None,
         monitor: Monitor | None = None,
         callbacks: Sequence[Callback] = (),
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -71,6 +72,9 @@ class Trainer:
         self.metrics = metrics
         self.monitor = monitor or Monitor()
         self.callbacks = list(callbacks)
+        # a batch transform for training batches only, on the device (data/augment.py); its
+        # randomness must come from the global torch generator, which checkpoints save
+        self.augment = augment
         self.state = TrainState()
         self.stop_requested = False  # set by a signal handler; checked after each step
         self.epoch_loss = torch.zeros((), device=device)  # running sum over the epoch's samples
@@ -115,6 +119,8 @@ class Trainer:
         _synchronize(self.device)
         start = time.perf_counter()
         for xb, yb in train.epoch(state.epoch, start=state.batch_in_epoch):
+            if self.augment is not None:
+                xb = self.augment(xb)
             with self._autocast():
                 loss = self.loss_fn(model(xb), yb)
             self._step(loss)

@@ -1,0 +1,379 @@
+"""Images: sources (a folder of class subfolders, an .npz of arrays, the bundled digits) and the
+preprocessor that normalises them per channel.
+
+A source is images when (the rule `load_images` applies, before the tabular and sequence ones):
+    a directory                                   always (one subfolder per class)
+    an .npz, or arrays with y, whose X has
+        ndim 4: [N, H, W, C] or [N, C, H, W]      always (C in 1, 3, 4; [N, C, H, W] when both fit)
+        ndim 3: [N, H, W]                         only when an image model is asked for (else the
+                                                  rows are sequences, [N, T, C])
+    the bundled `digits`                          only when an image model is asked for: [N, 1, 8, 8]
+Images become one uint8 array [N, C, H, W] (float32 when the source holds other values), decoded
+once. A folder's files of any size and mode are resized to `image_size` (default: their median
+side) and converted to one channel count (3 when any of them has colour, else 1); unreadable or
+corrupt files are skipped and each is named in a warning (logged, and in config.json).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepfit.data.preprocessors import register_preprocessor
+from deepfit.errors import DataFormatError, PredictInputError, SettingsError, SourceNotFoundError
+from deepfit.notes import Notes
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+MAX_DEFAULT_SIZE = 224
+MEMORY_SHARE = 0.25  # decoded images may take at most this share of the machine's memory
+SHOWN = 20  # skipped files named in a warning, at most
+
+
+def load_images(source: Any, y: Any, *, modality: str | None, image_size: int | tuple[int, int] | None,
+                notes: Notes) -> tuple[np.ndarray, pd.Series, str] | None:
+    """(X [N, C, H, W], the raw labels, the source's name) when `source` holds images by the rule
+    above, else None. `modality` is that of the model asked for (None: not named);
+    `image_size`: a side, or (H, W)."""
+    from deepfit.data.sources import _npz_arrays  # here: sources imports this module
+
+    wants_images = modality == "image"
+    if modality not in (None, "image"):
+        if isinstance(source, (str, Path)) and Path(source).is_dir():
+            raise SettingsError(f"{source} is a folder of images, but the model asked for takes "
+                                f"{modality} data; use an image model (cnn, resnet18, transfer:<name>)")
+        return None
+    if y is not None:
+        X = np.asarray(source) if not isinstance(source, pd.DataFrame) else None
+        if X is None or not (X.ndim == 4 or (X.ndim == 3 and wants_images)):
+            return None
+        return _fit_size(to_nchw(X, ""), image_size, notes), pd.Series(np.asarray(y), name="target"), "arrays"
+    if not isinstance(source, (str, Path)):
+        return None
+    path = Path(source)
+    if path.is_dir():
+        X, labels = read_image_folder(path, image_size, notes)
+        return X, pd.Series(labels, name="target", dtype=object), path.name
+    if path.suffix.lower() == ".npz" and path.is_file():
+        ndim = _npz_ndim(path, "X")
+        if not (ndim == 4 or (ndim == 3 and wants_images)):
+            return None  # the other readers handle it (and name what is wrong with it)
+        arrays = _npz_arrays(path, need=("X", "y"))
+        X = arrays["X"]
+        if arrays["y"].ndim != 1 or len(arrays["y"]) != len(X):
+            raise DataFormatError(f"{path}: y must hold one label per image, got shape "
+                                  f"{arrays['y'].shape} for {len(X)} images")
+        X = _fit_size(to_nchw(X, f"{path}: "), image_size, notes)
+        return X, pd.Series(arrays["y"], name="target"), path.stem
+    if str(source) == "digits" and wants_images and not path.exists():
+        return _fit_size(digits_images(), image_size, notes), _digits_labels(), "digits"
+    return None
+
+
+def _npz_ndim(path: Path, key: str) -> int | None:
+    """The number of dimensions of one array of an .npz, from its header (the data stay on disk)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as f:
+            version = np.lib.format.read_magic(f)
+            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)(f)
+            return len(header[0])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def digits_images() -> np.ndarray:
+    """scikit-learn's 8×8 digits as uint8 [1797, 1, 8, 8] (its 17 grey levels spread over 0-255)."""
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images  # [N, 8, 8], values 0-16
+    return np.rint(images * (255 / 16)).astype(np.uint8)[:, None]
+
+
+def _digits_labels() -> pd.Series:
+    from sklearn.datasets import load_digits
+
+    return pd.Series(load_digits().target, name="target")
+
+
+def to_nchw(X: np.ndarray, where: str) -> np.ndarray:
+    """[N, H, W], [N, H, W, C] or [N, C, H, W] (C in 1, 3, 4) → [N, C, H, W], as uint8 when the
+    values are whole numbers in 0-255, else float32."""
+    if X.ndim == 3:
+        X = X[:, None]
+    elif X.ndim == 4:
+        channels_first, channels_last = X.shape[1] in (1, 3, 4), X.shape[3] in (1, 3, 4)
+        if channels_last and not channels_first:
+            X = X.transpose(0, 3, 1, 2)
+        elif not channels_first:
+            raise DataFormatError(f"{where}X has shape {list(X.shape)}: images need 1, 3 or 4 "
+                                  "channels, as [N, H, W, C] or [N, C, H, W]")
+    else:
+        raise DataFormatError(f"{where}X has shape {list(X.shape)}; images are [N, H, W], "
+                              "[N, H, W, C] or [N, C, H, W]")
+    if X.dtype.kind not in "biuf":
+        raise DataFormatError(f"{where}images must be numbers, not {X.dtype}")
+    if X.dtype.kind == "f" and not np.isfinite(X).all():
+        raise DataFormatError(f"{where}the images hold NaN or infinite values")
+    if X.dtype == np.uint8:
+        return np.ascontiguousarray(X)
+    if X.dtype.kind in "biu" and X.size and X.min() >= 0 and X.max() <= 255:
+        return np.ascontiguousarray(X, dtype=np.uint8) * (255 if X.dtype.kind == "b" else 1)
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def resize(X: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[N, C, H, W] resized to `size` (bilinear, antialiased), in the same dtype."""
+    if X.shape[2:] == tuple(size):
+        return X
+    out = torch.nn.functional.interpolate(torch.from_numpy(X).float(), size=tuple(size),
+                                          mode="bilinear", antialias=True, align_corners=False)
+    if X.dtype == np.uint8:
+        return out.round_().clamp_(0, 255).to(torch.uint8).numpy()
+    return out.numpy()
+
+
+def _fit_size(X: np.ndarray, image_size: int | tuple[int, int] | None, notes: Notes) -> np.ndarray:
+    if image_size is None or X.shape[2:] == _hw(image_size):
+        return X
+    h, w = _hw(image_size)
+    notes.decide(f"images resized from {X.shape[2]}×{X.shape[3]} to {h}×{w} (--image-size)")
+    return resize(X, (h, w))
+
+
+def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+# ------------------------------------------------------------------ folders of image files
+def list_image_files(path: Path) -> list[Path]:
+    """Image files under `path` (by suffix, any case), sorted; hidden files left out."""
+    return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                  and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
+def read_image_folder(path: Path, image_size: int | tuple[int, int] | None,
+                      notes: Notes) -> tuple[np.ndarray, list[str]]:
+    """A folder with one subfolder of images per class → (uint8 [N, C, S, S], class names)."""
+    classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    files = [(f, d.name) for d in classes for f in list_image_files(d)]
+    if not files:
+        what = "no class subfolders" if not classes else "no image files in its subfolders"
+        raise DataFormatError(f"{path} holds {what}; an image folder is one subfolder of images "
+                              f"({', '.join(IMAGE_SUFFIXES)}) per class")
+    headers, skipped = _headers([f for f, _ in files])
+    readable = [(f, label) for f, label in files if f in headers]
+    if not readable:
+        _warn_skipped(skipped, path, notes)
+        raise DataFormatError(f"{path} holds no readable image: all {len(files)} image files "
+                              f"failed to open (first: {skipped[0][0].name}: {skipped[0][1]})")
+    modes = {mode for mode, _ in headers.values()}
+    channels = 1 if modes <= set(GRAY_MODES) else 3
+    h, w = _hw(image_size or _median_side([s for _, s in headers.values()]))
+    _check_memory(len(readable), channels, h * w, path)
+    notes.decide(f"{path.name}: {len(readable)} images in {len(classes)} classes; modes "
+                 f"{', '.join(sorted(modes))} → {'RGB' if channels == 3 else 'grayscale'}, resized "
+                 f"to {h}×{w}" + ("" if image_size else " (their median side; --image-size "
+                                  "to change)"))
+    X, kept, failed = decode_images([f for f, _ in readable], channels, (h, w))
+    _warn_skipped(skipped + failed, path, notes)
+    if not kept:
+        raise DataFormatError(f"{path} holds no readable image: every file failed to decode")
+    label_of = dict(readable)
+    return X, [label_of[f] for f in kept]
+
+
+def _headers(files: list[Path]) -> tuple[dict[Path, tuple[str, tuple[int, int]]], list]:
+    """Each file's mode and size, read from its header only; failures as (file, reason)."""
+    from PIL import Image
+
+    headers, skipped = {}, []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                headers[f] = (im.mode, im.size)
+        except Exception as exc:  # PIL raises many kinds for a bad file
+            skipped.append((f, _reason(exc)))
+    return headers, skipped
+
+
+def decode_images(files: list[Path], channels: int,
+                  size: int | tuple[int, int]) -> tuple[np.ndarray, list[Path], list]:
+    """Decode files into uint8 [N, channels, H, W] (threads: PIL releases the GIL while it
+    decodes) → (images, the files decoded, [(file, reason)] of those that failed)."""
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    workers = min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(lambda f: _decode(f, channels, hw), files))
+    kept = [f for f, r in zip(files, results) if not isinstance(r, str)]
+    failed = [(f, r) for f, r in zip(files, results) if isinstance(r, str)]
+    arrays = [r for r in results if not isinstance(r, str)]
+    X = np.stack(arrays) if arrays else np.zeros((0, channels, *hw), np.uint8)
+    return X, kept, failed
+
+
+def _decode(path: Path, channels: int, hw: tuple[int, int]) -> np.ndarray | str:
+    """One image as uint8 [channels, H, W], or the reason it could not be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode.startswith("I;16"):  # 16-bit grayscale: keep the top 8 bits
+                im = Image.fromarray((np.asarray(im, dtype=np.uint16) >> 8).astype(np.uint8))
+            im = im.convert("RGB" if channels == 3 else "L")
+            im = im.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
+            array = np.asarray(im, dtype=np.uint8)
+    except Exception as exc:
+        return _reason(exc)
+    return array.transpose(2, 0, 1) if array.ndim == 3 else array[None]
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:120]
+
+
+def _warn_skipped(skipped: list, root: Path, notes: Notes) -> None:
+    if not skipped:
+        return
+    names = [f"{f.relative_to(root) if f.is_relative_to(root) else f} ({why})" for f, why in skipped]
+    more = f"; and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    notes.warn(f"skipped {len(skipped)} unreadable image file(s): {'; '.join(names[:SHOWN])}{more}")
+
+
+def _median_side(sizes: list[tuple[int, int]]) -> int:
+    side = int(np.median([max(w, h) for w, h in sizes]))
+    return max(1, min(MAX_DEFAULT_SIZE, side))
+
+
+def _check_memory(n: int, channels: int, pixels: int, path: Path) -> None:
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    need = n * channels * pixels * 5  # uint8 cache and float32 model inputs
+    if need > MEMORY_SHARE * total:
+        raise DataFormatError(
+            f"{path}: {n} images of {pixels} pixels need about {need / 2**30:.1f} GiB in memory, more "
+            f"than {MEMORY_SHARE:.0%} of this machine's; choose a smaller --image-size (streaming "
+            "from disk is not supported yet)")
+
+
+# ------------------------------------------------------------------ preprocessing
+class ImagePreprocessor:
+    """Per-channel standardisation, fitted on the training images only.
+
+    transform: [N, C, H, W] (uint8 read as value/255, floats as they are) → float32
+    (x - mean[c]) / std[c]. Arrays of another size are resized to the training size, grayscale
+    is repeated to RGB and RGB reduced to luma (ITU-R 601) to match the training channels; a
+    folder or an image file path is decoded as training decoded it.
+    """
+
+    columns: list[str] = ["image"]  # noqa: RUF012  (the input's named parts, for messages)
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, int, int] = (0, 0, 0)  # C, H, W
+        self.mean: list[float] = []
+        self.std: list[float] = []
+        self.unit_range = True  # fitted on uint8 images: raw values read in [0, 1]
+
+    def fit(self, X: np.ndarray, notes: Notes | None = None) -> ImagePreprocessor:
+        notes = notes if notes is not None else Notes()
+        X = to_nchw(np.asarray(X), "")
+        self.shape = tuple(int(s) for s in X.shape[1:])
+        self.unit_range = X.dtype == np.uint8
+        sums = np.zeros(self.shape[0]), np.zeros(self.shape[0])
+        for i in range(0, len(X), 1024):  # in chunks: float64 copies of a few images at a time
+            chunk = _unit(X[i : i + 1024]).astype(np.float64)
+            sums[0][:] += chunk.sum(axis=(0, 2, 3))
+            sums[1][:] += (chunk**2).sum(axis=(0, 2, 3))
+        count = len(X) * self.shape[1] * self.shape[2]
+        mean = sums[0] / count
+        std = np.sqrt(np.maximum(sums[1] / count - mean**2, 0.0))
+        if (std < 1e-8).any():
+            notes.warn("an image channel is constant in the training split; it is left unscaled")
+        self.mean, self.std = mean.tolist(), np.where(std < 1e-8, 1.0, std).tolist()
+        notes.decide("images standardised per channel with the training split's mean "
+                     f"{_fmt(self.mean)} and std {_fmt(self.std)}")
+        return self
+
+    def transform(self, X: Any, notes: Notes | None = None) -> np.ndarray:
+        X = self.read(X)
+        mean = np.asarray(self.mean, np.float32)[None, :, None, None]
+        std = np.asarray(self.std, np.float32)[None, :, None, None]
+        return np.ascontiguousarray((_unit(X) - mean) / std, dtype=np.float32)
+
+    def read(self, X: Any) -> np.ndarray:
+        """[N, C, H, W] at the training channels and size, from arrays, a folder or a file."""
+        c, h, w = self.shape
+        if isinstance(X, (str, Path)):
+            X, _, failed = self.read_files(Path(X))
+            if failed:
+                raise PredictInputError(f"cannot read {failed[0][0]}: {failed[0][1]}")
+        X = np.asarray(X)
+        if X.ndim == 2 or (X.ndim == 3 and X.shape[0] == c and X.shape[1:] == (h, w) and c > 1):
+            X = X[None]  # a single image
+        try:
+            X = to_nchw(X, "")
+        except DataFormatError as exc:
+            raise PredictInputError(str(exc)) from None
+        if X.shape[1] != c:
+            X = _convert_channels(X, c)
+        return resize(X, (h, w))
+
+    def read_files(self, path: Path) -> tuple[np.ndarray, list[Path], list]:
+        """A folder's image files (sorted) or one file, decoded as training decoded them →
+        (images, the files read, [(file, reason)] of those that could not be)."""
+        if not path.exists():
+            raise SourceNotFoundError(f"no such file or folder: {path}")
+        files = list_image_files(path) if path.is_dir() else [path]
+        if not files:
+            raise PredictInputError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        return decode_images(files, 3 if self.shape[0] == 3 else 1, self.shape[1:])
+
+    def input_spec(self) -> dict[str, Any]:
+        return {"n_features": self.shape[0], "n_dense": self.shape[0], "modality": "image",
+                "shape": tuple(self.shape)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "mean": self.mean, "std": self.std,
+                "unit_range": self.unit_range}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImagePreprocessor:
+        pre = cls()
+        pre.shape, pre.mean, pre.std = tuple(d["shape"]), list(d["mean"]), list(d["std"])
+        pre.unit_range = bool(d.get("unit_range", True))
+        return pre
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    """uint8 → float32 in [0, 1]; floats as they are."""
+    return X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X.astype(np.float32, copy=False)
+
+
+def _convert_channels(X: np.ndarray, channels: int) -> np.ndarray:
+    have = X.shape[1]
+    if have == 1 and channels == 3:
+        return np.repeat(X, 3, axis=1)
+    if have in (3, 4) and channels == 1:
+        luma = np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), X[:, :3].astype(np.float32), (0, 1))
+        return (np.rint(luma).astype(np.uint8) if X.dtype == np.uint8 else luma)[:, None]
+    if have == 4 and channels == 3:
+        return X[:, :3]
+    raise PredictInputError(f"the model takes {channels}-channel images, these have {have}")
+
+
+def _fmt(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
+
+
+register_preprocessor("image", ImagePreprocessor)

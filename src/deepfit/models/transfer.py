@@ -1,0 +1,230 @@
+"""Transfer learning: a pretrained model with a new head for the target classes.
+
+    --model transfer:<torchvision name> --weights DEFAULT    torchvision's weights, read from the
+                                                            local torch cache (never downloaded)
+    --model <name> --weights FILE                           a .safetensors file, or a state dict
+                                                            read with torch.load(weights_only=True)
+    --model transfer --weights RUN_DIR                      the architecture and weights of a
+                                                            deepfit run (pretrain on one dataset,
+                                                            fine-tune on another)
+
+Every tensor of the pretrained model is loaded except the head's, which is new (any number of
+outputs); anything else missing, unexpected or of another shape is a named error. Training then
+goes in stages (train/callbacks/unfreeze.py) with discriminative learning rates (train/optim.py).
+
+`transfer:<name>` takes any torchvision classification model as it is; its last Linear layer is
+the head and the rest is the body, cut into layer groups by models.vision.layer_groups.
+Grayscale images are repeated into the three channels such models take.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from deepfit.errors import SettingsError, SourceNotFoundError
+from deepfit.io import load_foreign_weights, load_weights, read_json
+from deepfit.models.registry import (
+    Entry,
+    InputSpec,
+    OutputSpec,
+    create,
+    register_family,
+    resolve_settings,
+)
+from deepfit.models.vision import ImageModel, check_dropout, image_shape
+from deepfit.notes import Notes
+
+FAMILY = "transfer"
+TORCHVISION_WEIGHTS = re.compile(r"^[A-Z][A-Z0-9_]*$")  # DEFAULT, IMAGENET1K_V2, …
+NO_AUX = {"googlenet": {"aux_logits": False, "init_weights": True},
+          "inception_v3": {"aux_logits": False, "init_weights": True}}
+
+
+class TransferModel(ImageModel):
+    """A torchvision classification model: its last Linear layer becomes `head`."""
+
+    def __init__(self, arch: str, channels: int, n_outputs: int, dropout: float) -> None:
+        super().__init__()
+        if channels not in (1, 3):
+            raise SettingsError(f"transfer:{arch} takes 1- or 3-channel images, not {channels}")
+        import torchvision  # here: importing it takes seconds, and only image runs need it
+
+        net = torchvision.models.get_model(arch, weights=None, **NO_AUX.get(arch, {}))
+        linears = [(n, m) for n, m in net.named_modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            raise SettingsError(f"transfer:{arch} has no Linear classifier to replace")
+        self.arch, self.head_name = arch, linears[-1][0]
+        self.num_features = linears[-1][1].in_features
+        net.set_submodule(self.head_name, nn.Identity())
+        self.body = net  # [B, 3, H, W] → [B, num_features]
+        self.gray = channels == 1
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.num_features, n_outputs)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gray:
+            x = x.expand(-1, 3, -1, -1)  # [B, 1, H, W] → [B, 3, H, W]
+        return self.dropout(self.body(x))
+
+    def load_pretrained(self, state: dict[str, torch.Tensor], where: str) -> None:
+        """Weights of this architecture, as torchvision names them or as a deepfit run saved
+        them; the head's are left out."""
+        if any(k.startswith("body.") for k in state):
+            state = {k.removeprefix("body."): v for k, v in state.items() if k.startswith("body.")}
+        own = self.body.state_dict()
+        state = {k: v for k, v in state.items() if k in own or not _is_head(k, self.head_name)}
+        state = {k: v for k, v in state.items() if not (k.startswith("aux") and k not in own)}
+        load_matching(self.body, state, where, f"transfer:{self.arch}", ignore=())
+
+
+def _is_head(key: str, head_name: str) -> bool:
+    return key.startswith(head_name + ".")
+
+
+def _family_entry(variant: str) -> Entry:
+    if variant and variant not in torchvision_models():
+        raise SettingsError(f"transfer:{variant}: not a torchvision classification model; some are: "
+                            "resnet18, resnet50, efficientnet_b0, mobilenet_v3_small, convnext_tiny, "
+                            "regnet_y_400mf, vit_b_16 (torchvision.models.list_models())")
+    # plain `transfer` takes the architecture, settings included, from --weights RUN_DIR
+    return Entry(functools.partial(_transfer, arch=variant), ("image",),
+                 {"dropout": 0.0} if variant else {})
+
+
+def _transfer(input_spec: InputSpec, output_spec: OutputSpec, *, arch: str,
+              dropout: float = 0.0) -> TransferModel:
+    if not arch:
+        raise SettingsError("--model transfer takes its architecture from --weights RUN_DIR; "
+                            "or name a torchvision model: --model transfer:resnet18")
+    check_dropout(dropout)
+    return TransferModel(arch, image_shape(input_spec)[0], output_spec.n_outputs, dropout)
+
+
+@functools.cache
+def torchvision_models() -> frozenset[str]:
+    import torchvision
+
+    return frozenset(torchvision.models.list_models(module=torchvision.models))
+
+
+register_family(FAMILY, _family_entry)
+
+
+# ------------------------------------------------------------------ building a run's model
+def build_model(name: str, settings: dict[str, Any], input_spec: InputSpec, output_spec: OutputSpec,
+                weights: str | None, notes: Notes) -> tuple[nn.Module, str, dict[str, Any]]:
+    """The model of a run and the (name, settings) that rebuild it: built by name, or with
+    `weights`, pretrained and given a new head (a run directory gives the architecture too)."""
+    if weights is None:
+        return create(name, input_spec, output_spec, **settings), name, settings
+    path = Path(weights)
+    if path.is_dir():
+        return _from_run(path, name, input_spec, output_spec, notes)
+    model = create(name, input_spec, output_spec, **settings)
+    if TORCHVISION_WEIGHTS.match(weights) and not path.exists():
+        if not isinstance(model, TransferModel):
+            raise SettingsError(f"--weights {weights} names torchvision's weights, which fit a "
+                                "transfer:<name> model, e.g. --model transfer:resnet18")
+        state, where = torchvision_weights(model.arch, weights)
+    else:
+        state, where = load_foreign_weights(path), str(path)
+    if isinstance(model, TransferModel):
+        model.load_pretrained(state, where)
+    else:
+        load_matching(model, state, where, name)
+    notes.decide(f"pretrained weights from {where}; a new head for {output_spec.n_outputs} outputs")
+    return model, name, settings
+
+
+def check_weights(name: str | None, weights: str | None) -> None:
+    """Stop before any data are read when --weights cannot be found (a named error)."""
+    if weights is None:
+        return
+    path = Path(weights)
+    if TORCHVISION_WEIGHTS.match(weights) and not path.exists():
+        family, _, arch = (name or "").partition(":")
+        if family != FAMILY or not arch:
+            raise SettingsError(f"--weights {weights} names torchvision's weights, which fit a "
+                                "transfer:<name> model, e.g. --model transfer:resnet18")
+        torchvision_weights_path(arch, weights)
+    elif not path.exists():
+        raise SourceNotFoundError(f"no such weights file or run directory: {path}")
+    elif path.is_dir() and name != FAMILY:
+        raise SettingsError(f"--weights {path} is a run directory, which gives the architecture "
+                            "with its settings: use --model transfer")
+
+
+def _from_run(run_dir: Path, name: str, input_spec: InputSpec, output_spec: OutputSpec,
+              notes: Notes) -> tuple[nn.Module, str, dict[str, Any]]:
+    meta = read_json(run_dir / "model.json")
+    arch = meta["architecture"]
+    if name != FAMILY:
+        raise SettingsError(f"--weights {run_dir} is a run directory, which gives the architecture "
+                            f"(a {arch['name']!r} model) with its settings: use --model transfer")
+    old_spec = InputSpec.from_dict(arch["input_spec"])
+    if old_spec.modality != input_spec.modality:
+        raise SettingsError(f"{run_dir} was trained on {old_spec.modality} data, these are "
+                            f"{input_spec.modality}")
+    if input_spec.modality == "image" and old_spec.shape[0] != input_spec.shape[0]:
+        raise SettingsError(f"{run_dir} was trained on {old_spec.shape[0]}-channel images, these "
+                            f"have {input_spec.shape[0]} channels")
+    old = create(arch["name"], old_spec, OutputSpec(**arch["output_spec"]), **arch["settings"])
+    settings = resolve_settings(arch["name"], {**arch["settings"], **getattr(old, "pinned", {})})
+    model = create(arch["name"], input_spec, output_spec, **settings)
+    state = load_weights(run_dir / meta["weights"]["file"], meta["weights"]["sha256"])
+    if isinstance(model, TransferModel):
+        model.load_pretrained(state, str(run_dir))
+    else:
+        load_matching(model, state, str(run_dir), arch["name"])
+    notes.decide(f"pretrained {arch['name']!r} from {run_dir} (trained for "
+                 f"{arch['output_spec']['n_outputs']} outputs); a new head for "
+                 f"{output_spec.n_outputs} outputs")
+    return model, arch["name"], settings
+
+
+def torchvision_weights(arch: str, which: str) -> tuple[dict[str, torch.Tensor], str]:
+    """torchvision's `which` weights (DEFAULT, IMAGENET1K_V1, …) of `arch`, from the local torch
+    cache only: deepfit never downloads."""
+    path, weights = torchvision_weights_path(arch, which)
+    return load_foreign_weights(path), f"{weights} ({path})"
+
+
+def torchvision_weights_path(arch: str, which: str) -> tuple[Path, Any]:
+    """Where torchvision keeps its `which` weights of `arch`, checked to be there."""
+    import torchvision
+
+    try:
+        weights = torchvision.models.get_model_weights(arch)[which]
+    except (KeyError, ValueError):
+        raise SettingsError(f"torchvision has no weights {which!r} for {arch}") from None
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not path.is_file():
+        raise SourceNotFoundError(
+            f"torchvision's {which} weights for {arch} ({weights}) are not in the local torch "
+            f"cache ({path}); deepfit does not download. Fetch {weights.url} into that folder "
+            "(or set TORCH_HOME), or pass a weights file or a run directory to --weights")
+    return path, weights
+
+
+def load_matching(module: nn.Module, state: dict[str, torch.Tensor], where: str, what: str,
+                  ignore: tuple[str, ...] = ("head.",)) -> None:
+    """Load every tensor of `module` from `state`, except those under `ignore` (the head);
+    anything missing, unexpected or of another shape is a named error."""
+    own = module.state_dict()
+    state = {k: v for k, v in state.items() if not k.startswith(ignore)}
+    missing = [k for k in own if k not in state and not k.startswith(ignore)]
+    unexpected = [k for k in state if k not in own]
+    other = [f"{k} {list(state[k].shape)} vs {list(own[k].shape)}" for k in state
+             if k in own and state[k].shape != own[k].shape]
+    problems = [f"{label}: {', '.join(keys[:3])}{', …' if len(keys) > 3 else ''}"
+                for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                    ("other shapes", other)) if keys]
+    if problems:
+        raise SettingsError(f"the weights in {where} do not fit the {what} model ({'; '.join(problems)})")
+    module.load_state_dict(state, strict=False)

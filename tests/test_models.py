@@ -6,35 +6,67 @@ import pytest
 import torch
 
 from deepfit.errors import SettingsError
-from deepfit.models import InputSpec, OutputSpec, available, create
+from deepfit.models import InputSpec, OutputSpec, available, create, modalities
 
+# Input specs by modality: every model is tested with the specs of the data it takes.
 SPECS = {
-    "plain": InputSpec(n_features=12, n_dense=12),
-    "embedded": InputSpec(n_features=14, n_dense=12, cardinalities=(5, 40)),
+    "tabular": {
+        "plain": InputSpec(n_features=12, n_dense=12),
+        "embedded": InputSpec(n_features=14, n_dense=12, cardinalities=(5, 40)),
+    },
+    "sequence": {
+        "univariate": InputSpec(n_features=1, n_dense=1, modality="sequence", shape=(16, 1)),
+        "multichannel": InputSpec(n_features=3, n_dense=3, modality="sequence", shape=(12, 3)),
+    },
+    "image": {
+        "gray": InputSpec(n_features=1, n_dense=1, modality="image", shape=(1, 16, 16)),
+        "rgb": InputSpec(n_features=3, n_dense=3, modality="image", shape=(3, 16, 16)),
+    },
 }
+OVERFIT_MAX_PARAMETERS = 2_000_000
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models run faster on one thread, and far faster when other processes share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _spec(name: str, spec_name: str) -> InputSpec:
+    return SPECS[modalities(name)[0]][spec_name]
+
+
+def _cases() -> list[tuple[str, str]]:
+    """(model, spec) pairs: each model with each spec of its (first) modality."""
+    return [(name, spec_name) for name in available() for spec_name in SPECS[modalities(name)[0]]]
 
 
 def _batch(spec: InputSpec, n: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
+    if spec.modality != "tabular":
+        return torch.randn(n, *spec.shape, generator=g)
     x = torch.randn(n, spec.n_features, generator=g)
     for i, card in enumerate(spec.cardinalities):
         x[:, spec.n_dense + i] = torch.randint(0, card, (n,), generator=g).float()
     return x
 
 
-@pytest.mark.parametrize("name", available())
-@pytest.mark.parametrize("spec_name", list(SPECS))
+@pytest.mark.parametrize("name,spec_name", _cases())
 @pytest.mark.parametrize("task,n_out", [("classification", 3), ("regression", 1)])
 def test_output_shape(name, spec_name, task, n_out):
-    model = create(name, SPECS[spec_name], OutputSpec(task, n_out))
-    assert model(_batch(SPECS[spec_name], 8)).shape == (8, n_out)
+    spec = _spec(name, spec_name)
+    model = create(name, spec, OutputSpec(task, n_out))
+    assert model(_batch(spec, 8)).shape == (8, n_out)
+    assert model.forward_features(_batch(spec, 8)).shape == (8, model.num_features)
 
 
-@pytest.mark.parametrize("name", available())
-@pytest.mark.parametrize("spec_name", list(SPECS))
+@pytest.mark.parametrize("name,spec_name", _cases())
 def test_gradient_reaches_every_parameter(name, spec_name):
     torch.manual_seed(0)
-    spec = SPECS[spec_name]
+    spec = _spec(name, spec_name)
     model = create(name, spec, OutputSpec("classification", 3))
     loss = torch.nn.functional.cross_entropy(model(_batch(spec, 32)), torch.arange(32) % 3)
     loss.backward()
@@ -51,9 +83,11 @@ def test_gradient_reaches_every_parameter(name, spec_name):
 @pytest.mark.parametrize("name", available())
 def test_overfits_a_small_batch(name):
     torch.manual_seed(0)
-    spec = SPECS["embedded"]
+    spec = list(SPECS[modalities(name)[0]].values())[-1]  # embedded / multichannel
     x, y = _batch(spec, 16, seed=1), torch.arange(16) % 4
     model = create(name, spec, OutputSpec("classification", 4), dropout=0.0)
+    if sum(p.numel() for p in model.parameters()) > OVERFIT_MAX_PARAMETERS:
+        pytest.skip("too large to overfit 200 steps on a CPU here (ResNets: minutes each)")
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(200):
         opt.zero_grad()
@@ -64,25 +98,33 @@ def test_overfits_a_small_batch(name):
     assert accuracy >= 0.9
 
 
+@pytest.mark.parametrize("name", available())
+def test_reset_classifier(name):
+    spec = next(iter(SPECS[modalities(name)[0]].values()))
+    model = create(name, spec, OutputSpec("classification", 3))
+    model.reset_classifier(5)
+    assert model(_batch(spec, 4)).shape == (4, 5)
+
+
 def test_unknown_setting_lists_the_valid_ones():
     with pytest.raises(SettingsError, match=r"unknown setting widht .*dropout, hidden"):
-        create("mlp", SPECS["plain"], OutputSpec("regression", 1), widht=3)
+        create("mlp", SPECS["tabular"]["plain"], OutputSpec("regression", 1), widht=3)
 
 
 def test_unknown_model_lists_the_available_ones():
     with pytest.raises(SettingsError, match="unknown model 'transformerz'.*mlp"):
-        create("transformerz", SPECS["plain"], OutputSpec("regression", 1))
+        create("transformerz", SPECS["tabular"]["plain"], OutputSpec("regression", 1))
 
 
 def test_settings_given_as_text_are_coerced():
-    model = create("mlp", SPECS["plain"], OutputSpec("regression", 1), hidden="16,8", dropout="0.1")
+    model = create("mlp", SPECS["tabular"]["plain"], OutputSpec("regression", 1), hidden="16,8", dropout="0.1")
     widths = [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert widths == [16, 8, 1]
     with pytest.raises(SettingsError, match="hidden"):
-        create("mlp", SPECS["plain"], OutputSpec("regression", 1), hidden="a,b")
+        create("mlp", SPECS["tabular"]["plain"], OutputSpec("regression", 1), hidden="a,b")
 
 
 def test_mlp_is_the_guides_block():
-    model = create("mlp", SPECS["plain"], OutputSpec("classification", 2), hidden=(8,), dropout=0.3)
+    model = create("mlp", SPECS["tabular"]["plain"], OutputSpec("classification", 2), hidden=(8,), dropout=0.3)
     kinds = [type(m).__name__ for m in model.features]
     assert kinds == ["Linear", "BatchNorm1d", "ReLU", "Dropout"]

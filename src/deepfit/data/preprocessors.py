@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepfit.data.preprocess import Preprocessor
+from deepfit.data.sequences import SequencePreprocessor
 
 PREPROCESSORS: dict[str, type] = {"tabular": Preprocessor}
 
@@ -33,3 +34,6 @@ def preprocessor_to_dict(pre: Any) -> dict[str, Any]:
 def preprocessor_from_dict(d: dict[str, Any]) -> Any:
     d = dict(d)
     return PREPROCESSORS[d.pop("kind", "tabular")].from_dict(d)
+
+
+register_preprocessor("sequence", SequencePreprocessor)

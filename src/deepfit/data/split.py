@@ -35,28 +35,33 @@ def split_indices(
     n_train = n - n_test - n_val
     if n_train < 2 or n_val < 2 or 0 < n_test < 2:
         raise SplitError(
-            f"{n} rows are fewer than the split needs: {n_train} train, {n_val} validation, "
-            f"{n_test} test; give more rows or smaller --val-size / --test-size"
+            f"{n} rows are fewer than the split needs: at least 2 rows in each split, and these "
+            f"sizes leave {max(n_train, 0)} train, {n_val} validation, {n_test} test; "
+            "give more rows or smaller --val-size / --test-size"
         )
     stratify = task == "classification"
     if stratify:
-        _check_stratifiable(y, n_val, n_test)
+        _check_stratifiable(y, n_train, n_val, n_test)
     labels = y.to_numpy()
     index = np.arange(n)
     rest, test = (index, index[:0])
-    if n_test:
-        rest, test = train_test_split(
-            index, test_size=n_test, random_state=seed, shuffle=True,
-            stratify=labels if stratify else None,
+    try:
+        if n_test:
+            rest, test = train_test_split(
+                index, test_size=n_test, random_state=seed, shuffle=True,
+                stratify=labels if stratify else None,
+            )
+        train, val = train_test_split(
+            rest, test_size=n_val, random_state=seed + 1, shuffle=True,
+            stratify=labels[rest] if stratify else None,
         )
-    train, val = train_test_split(
-        rest, test_size=n_val, random_state=seed + 1, shuffle=True,
-        stratify=labels[rest] if stratify else None,
-    )
+    except ValueError as exc:  # a stratified split the checks above did not foresee
+        raise SplitError(f"cannot split {n} rows into {n_train} train, {n_val} validation and "
+                         f"{n_test} test rows: {exc}") from None
     return Splits(np.sort(train), np.sort(val), np.sort(test))
 
 
-def _check_stratifiable(y: pd.Series, n_val: int, n_test: int) -> None:
+def _check_stratifiable(y: pd.Series, n_train: int, n_val: int, n_test: int) -> None:
     counts = y.value_counts()
     parts = 3 if n_test else 2
     small = counts[counts < parts]
@@ -68,7 +73,7 @@ def _check_stratifiable(y: pd.Series, n_val: int, n_test: int) -> None:
             "collect more samples or drop the class"
         )
     n_classes = len(counts)
-    for name, size in (("validation", n_val), ("test", n_test)):
+    for name, size in (("training", n_train), ("validation", n_val), ("test", n_test)):
         if size and size < n_classes:
             raise SplitError(
                 f"the {name} split would hold {size} rows, fewer than the {n_classes} classes; "

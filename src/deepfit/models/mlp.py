@@ -1,5 +1,8 @@
 """The guide's feedforward network for tables: (Linear → BatchNorm1d → ReLU → Dropout) × depth,
-then a Linear head. Categorical columns arrive as indices and are embedded first."""
+then a Linear head. Categorical columns arrive as indices and are embedded first.
+
+The layers are `hidden` (widths), or `depth` layers of `width` when depth is given. `norm="none"`
+leaves BatchNorm out: the plain deep network whose gradients vanish (compare resmlp)."""
 
 from __future__ import annotations
 
@@ -34,13 +37,15 @@ class TabularInput(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, spec: InputSpec, n_outputs: int, hidden: tuple[int, ...], dropout: float) -> None:
+    def __init__(self, spec: InputSpec, n_outputs: int, hidden: tuple[int, ...], dropout: float,
+                 norm: str = "batch") -> None:
         super().__init__()
         self.input = TabularInput(spec)
         layers: list[nn.Module] = []
         width = self.input.out_features
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.BatchNorm1d(h), nn.ReLU(), nn.Dropout(dropout)]
+            normalise = [nn.BatchNorm1d(h)] if norm == "batch" else []
+            layers += [nn.Linear(width, h), *normalise, nn.ReLU(), nn.Dropout(dropout)]
             width = h
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(width, n_outputs)
@@ -66,9 +71,20 @@ def mlp(
     *,
     hidden: tuple[int, ...] = (128, 64, 32),
     dropout: float = 0.3,
+    depth: int = 0,  # 0: the layers of `hidden`; N: N hidden layers of `width`
+    width: int = 0,  # 0: the widest of `hidden`
+    norm: str = "batch",  # "batch" or "none"
 ) -> MLP:
+    if depth < 0 or width < 0:
+        raise SettingsError(f"depth and width must be >= 0, not {depth} and {width}")
+    if depth:
+        hidden = (width or max(hidden, default=128),) * depth
+    elif width:
+        hidden = (width,) * len(hidden)
     if not hidden or min(hidden) < 1:
         raise SettingsError(f"hidden must list positive layer widths, not {hidden}")
     if not 0.0 <= dropout < 1.0:
         raise SettingsError(f"dropout must be in [0, 1), not {dropout}")
-    return MLP(input_spec, output_spec.n_outputs, hidden, dropout)
+    if norm not in ("batch", "none"):
+        raise SettingsError(f"norm must be 'batch' or 'none', not {norm!r}")
+    return MLP(input_spec, output_spec.n_outputs, hidden, dropout, norm)

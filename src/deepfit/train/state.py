@@ -30,6 +30,8 @@ class TrainState:
     warnings: list[str] = field(default_factory=list)  # from the guards
     epoch_seconds: float = 0.0  # step time of the epoch under way before an interruption
     history: list[dict[str, float]] = field(default_factory=list)
+    # per epoch, each layer group's gradient norm (callbacks/gradient_health.py; gradients.csv)
+    grad_norms: list[dict[str, float]] = field(default_factory=list)
 
     def state_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,110 @@
+"""Gradient health: per-layer gradient norms each epoch, the vanishing-gradient warning on a
+50-layer plain MLP, and a 50-block residual MLP that trains where the plain one cannot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import deepfit
+from deepfit.models import InputSpec, OutputSpec, create
+from deepfit.train.callbacks.gradient_health import GradientHealth, layer_groups
+
+DEEP = {"depth": 50, "width": 32, "dropout": 0.0}
+FAST = {"epochs": 5, "patience": 5, "progress": False, "report": False, "checkpoint": False}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small models run faster on one thread, and far faster when other processes share the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 8))
+    label = (X[:, 0] * X[:, 1] + np.sin(2 * X[:, 2]) + X[:, 3] > 0).astype(int)
+    return pd.DataFrame(X, columns=[f"f{i}" for i in range(8)]).assign(label=label)
+
+
+@pytest.fixture(scope="module")
+def deep_runs(table, tmp_path_factory):
+    out = tmp_path_factory.mktemp("deep")
+    plain = deepfit.train(table, target="label", model="mlp", norm="none", out=out / "plain", **DEEP, **FAST)
+    residual = deepfit.train(table, target="label", model="resmlp", out=out / "res", **DEEP, **FAST)
+    return plain, residual
+
+
+def test_a_50_layer_plain_mlp_trips_the_vanishing_gradient_warning(deep_runs):
+    plain, _ = deep_runs
+    warnings = [w for w in plain.config["warnings"] if w.startswith("vanishing gradients")]
+    assert len(warnings) == 1 and "resmlp" in warnings[0]
+    assert all(h["grad_norm_ratio"] < 1e-3 for h in plain.history)
+
+
+def test_a_50_block_resmlp_trains_where_the_plain_mlp_cannot(deep_runs):
+    plain, residual = deep_runs
+    assert not any(w.startswith("vanishing gradients") for w in residual.config["warnings"])
+    plain_best = min(h["val_loss"] for h in plain.history)
+    residual_best = min(h["val_loss"] for h in residual.history)
+    assert len(plain.history) == len(residual.history) == FAST["epochs"]
+    assert residual_best < plain_best - 0.1, (residual_best, plain_best)
+    assert residual.metrics["accuracy"] > plain.metrics["accuracy"]
+
+
+def test_gradient_norms_are_in_the_history_and_the_run_directory(deep_runs):
+    plain, residual = deep_runs
+    history = pd.read_csv(plain.path / "history.csv")
+    assert {"grad_norm_first", "grad_norm_last", "grad_norm_ratio"} <= set(history.columns)
+    assert list(history.columns)[-3:] == ["lr", "train_seconds", "epoch_seconds"]
+    np.testing.assert_allclose(history["grad_norm_ratio"],
+                               history["grad_norm_first"] / history["grad_norm_last"], rtol=1e-6)
+    gradients = pd.read_csv(plain.path / "gradients.csv")
+    # the epoch, then 50 hidden Linear layers and the head, in forward order
+    assert list(gradients.columns) == ["epoch", *(f"features.{3 * i}" for i in range(50)), "head"]
+    assert len(gradients) == FAST["epochs"]
+    np.testing.assert_allclose(gradients["features.0"], history["grad_norm_first"], rtol=1e-6)
+    residual_gradients = pd.read_csv(residual.path / "gradients.csv")
+    assert residual_gradients.columns[1] == "stem" and residual_gradients.columns[-1] == "head"
+
+
+def test_norms_match_the_gradients_left_by_the_last_step():
+    torch.manual_seed(0)
+    model = create("mlp", InputSpec(6, 6), OutputSpec("classification", 3), hidden=(8, 8))
+    torch.nn.functional.cross_entropy(model(torch.randn(16, 6)), torch.arange(16) % 3).backward()
+    health = GradientHealth()
+    health.groups = layer_groups(model)
+    norms = health.norms()
+    assert list(norms) == ["features.0", "features.4", "head"]  # BatchNorm left out
+    first = model.features[0]
+    expected = torch.cat([first.weight.grad.flatten(), first.bias.grad.flatten()]).norm().item()
+    assert norms["features.0"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("gru", ["features.l0", "features.l1", "head"]),
+    ("transformer", ["embed", "features.layers.0.self_attn", "features.layers.0.self_attn.out_proj",
+                     "features.layers.0.linear1", "features.layers.0.linear2"]),
+])
+def test_layer_groups_of_sequence_models(name, expected):
+    spec = InputSpec(2, 2, modality="sequence", shape=(10, 2))
+    model = create(name, spec, OutputSpec("regression", 1), depth=2)
+    names = [n for n, _ in layer_groups(model)]
+    assert names[: len(expected)] == expected
+    assert names[-1] == "head"
+
+
+def test_residual_models_say_so():
+    spec = InputSpec(2, 2, modality="sequence", shape=(10, 2))
+    out = OutputSpec("classification", 2)
+    assert create("resmlp", InputSpec(4, 4), out).has_skip_connections
+    assert create("cnn1d", spec, out).has_skip_connections
+    assert create("transformer", spec, out).has_skip_connections
+    assert not getattr(create("mlp", InputSpec(4, 4), out), "has_skip_connections", False)
+    assert not create("gru", spec, out).has_skip_connections

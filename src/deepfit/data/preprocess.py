@@ -8,19 +8,24 @@ that the model embeds. `input_spec()` says where the boundary is.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from deepfit.errors import DataFormatError, PredictInputError
+from deepfit.errors import DataFormatError, PredictInputError, TargetError
 from deepfit.notes import Notes
 
 UNKNOWN = "<unknown>"
 MISSING = "<missing>"
 ONEHOT_MAX_CATEGORIES = 10  # more distinct values than this: an embedding instead
 MOSTLY_NUMERIC = 0.9
+# A standardised value beyond this many standard deviations is clipped: float32 keeps it finite
+# and the network stays away from Inf/NaN. Targets that far out are refused instead.
+CLIP_STD = 1e6
+THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}(,\d{3})+(\.\d*)?\s*$")
 
 
 @dataclass
@@ -56,14 +61,18 @@ class Preprocessor:
         self.numeric, self.categorical = [], []
         for name in X.columns:
             column = X[name]
-            values = _as_numbers(column, name, fitting=True)
-            if values is not None:
+            values = column_numbers(column, name)
+            if values is None:
+                self.categorical.append(_fit_categorical(name, column))
+            elif not np.isfinite(values).any():
+                notes.warn(f"column {name!r} has no finite value in the training split; left out")
+            else:
                 n_inf = int(np.isinf(values).sum())
                 if n_inf:
                     notes.warn(f"column {name!r}: {n_inf} infinite value(s) treated as missing")
                 self.numeric.append(_fit_numeric(name, values))
-            else:
-                self.categorical.append(_fit_categorical(name, column))
+        if not self.columns:
+            raise DataFormatError("no feature column has a usable value in the training split")
         for col in self.categorical:
             notes.decide(
                 f"column {col.name!r}: {len(col.categories)} categories, {col.encoding} encoding"
@@ -82,10 +91,9 @@ class Preprocessor:
         n = len(X)
         out = np.empty((n, self.n_features), dtype=np.float32)
         j = 0
-        numbers = {c.name: _as_numbers(X[c.name], c.name, fitting=False) for c in self.numeric}
+        numbers = {c.name: _as_numbers(X[c.name], c.name) for c in self.numeric}
         for col in self.numeric:
-            values = numbers[col.name]
-            out[:, j] = (np.where(np.isnan(values), col.median, values) - col.mean) / col.std
+            out[:, j] = _standardise(col, numbers[col.name], notes)
             j += 1
         for col in self.numeric:
             if col.indicator:
@@ -149,28 +157,95 @@ class Preprocessor:
         return pre
 
 
-def _as_numbers(column: pd.Series, name: str, *, fitting: bool) -> np.ndarray | None:
-    """The column as float64 with NaN for missing/inf, or None when it holds categories."""
+def column_numbers(column: pd.Series, name: str) -> np.ndarray | None:
+    """A training column as float64 (NaN where missing, inf kept), or None when it holds
+    categories: a pandas categorical, or text that is mostly not numbers. A column of numbers
+    with a few other values among them is a named error."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return None
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    values, bad = parse_numbers(column)
+    if not bad.any():
+        return values
+    n_present = int((~np.isnan(values)).sum() + bad.sum())
+    if 1.0 - bad.sum() / n_present < MOSTLY_NUMERIC:
+        return None
+    raise DataFormatError(
+        f"column {name!r} mixes numbers with other values ({_examples(column[bad])}); "
+        "clean it or make it all text"
+    )
+
+
+def parse_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Text or objects as float64 (NaN where missing or not a number) and the mask of the
+    values that are not numbers. Blank strings are missing; '1,234.5' is 1234.5."""
+    column = pd.Series(column.to_numpy(dtype=object))
+    blank = np.fromiter((isinstance(v, str) and not v.strip() for v in column),
+                        dtype=bool, count=len(column))
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan,
+                                                             copy=True)
+    bad = column.notna().to_numpy() & ~blank & np.isnan(values)
+    grouped = [i for i in np.flatnonzero(bad)
+               if isinstance(column.iat[i], str) and THOUSANDS.match(column.iat[i])]
+    for i in grouped:
+        values[i] = float(column.iat[i].replace(",", ""))
+    bad[grouped] = False
+    return values, bad
+
+
+def _as_numbers(column: pd.Series, name: str) -> np.ndarray:
+    """A column of new rows as float64, NaN for missing or infinite values."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype(object)
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        return np.where(np.isinf(values), np.nan, values) if not fitting else values
-    parsed = pd.to_numeric(column, errors="coerce")
-    present = column.notna().to_numpy()
-    bad = present & parsed.isna().to_numpy()
-    if fitting:
-        share = 1.0 - bad.sum() / max(present.sum(), 1)
-        if not bad.any():
-            return parsed.to_numpy(dtype=np.float64, na_value=np.nan)
-        if share < MOSTLY_NUMERIC:
-            return None  # a categorical column
-        raise DataFormatError(
-            f"column {name!r} mixes numbers with other values ({_examples(column[bad])}); "
-            "clean it or make it all text"
-        )
-    if bad.any():
-        raise PredictInputError(f"column {name!r} should hold numbers but holds {_examples(column[bad])}")
-    values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values, bad = parse_numbers(column)
+        if bad.any():
+            raise PredictInputError(
+                f"column {name!r} should hold numbers but holds {_examples(column[bad])}")
     return np.where(np.isinf(values), np.nan, values)
+
+
+def _standardise(col: NumericColumn, values: np.ndarray, notes: Notes | None) -> np.ndarray:
+    """(value - mean) / std, the missing imputed with the median, clipped to ±CLIP_STD."""
+    z = _scale(np.where(np.isnan(values), col.median, values), col.mean, col.std)
+    n_far = int((np.abs(z) > CLIP_STD).sum())
+    if n_far:
+        (notes or Notes()).warn(
+            f"column {col.name!r}: {n_far} value(s) more than {CLIP_STD:g} standard deviations "
+            "from the training mean; clipped")
+    return np.clip(z, -CLIP_STD, CLIP_STD)
+
+
+def _scale(values: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """(values - mean) / std, and values / std - mean / std where the difference overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = (values - mean) / std
+        far = ~np.isfinite(z)
+        if far.any():
+            z[far] = values[far] / std - mean / std
+    return z
+
+
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation (1 for a constant, whose mean is then exact at any scale)."""
+    if values.min() == values.max():
+        return float(values[0]), 1.0
+    mean, std = _statistic(np.mean, values), _statistic(np.std, values)
+    return mean, std if std > 0 else 1.0
+
+
+def _statistic(stat, values: np.ndarray) -> float:
+    """np.mean, np.median or np.std of finite values, without overflow near the float64 limit
+    (the values are scaled down first where the plain sum or square overflows)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = float(stat(values))
+    if np.isfinite(result):
+        return result
+    scale = float(np.abs(values).max())
+    return float(stat(values / scale)) * scale
 
 
 def _examples(values: pd.Series, limit: int = 3) -> str:
@@ -179,17 +254,22 @@ def _examples(values: pd.Series, limit: int = 3) -> str:
 
 
 def _fit_numeric(name: str, values: np.ndarray) -> NumericColumn:
-    finite = np.isfinite(values)
-    if not finite.any():
-        raise DataFormatError(f"column {name!r} has no finite value in the training split")
-    median = float(np.median(values[finite]))
+    finite = np.isfinite(values)  # at least one: Preprocessor.fit leaves out columns with none
+    median = _statistic(np.median, values[finite])
     imputed = np.where(finite, values, median)
-    std = float(imputed.std())
-    return NumericColumn(name, median, float(imputed.mean()), std if std > 0 else 1.0, bool((~finite).any()))
+    mean, std = _mean_std(imputed)
+    return NumericColumn(name, median, mean, std, bool((~finite).any()))
 
 
 def _category_labels(column: pd.Series) -> list[str]:
-    return [MISSING if pd.isna(v) else str(v) for v in column.tolist()]
+    return [MISSING if is_missing(v) else str(v) for v in column.tolist()]
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, NA, NaT or a blank string."""
+    if isinstance(value, str):
+        return not value.strip()
+    return bool(pd.api.types.is_scalar(value) and pd.isna(value))
 
 
 def _fit_categorical(name: str, column: pd.Series) -> CategoricalColumn:
@@ -199,31 +279,42 @@ def _fit_categorical(name: str, column: pd.Series) -> CategoricalColumn:
 
 
 class TargetEncoder:
-    """Class names ↔ integer codes for classification; standardisation for regression."""
+    """Class names ↔ integer codes for classification; standardisation for regression. A
+    regression target may be a DataFrame of H columns (multi-step forecasts, data/sequences.py):
+    one mean and standard deviation for all, and H model outputs."""
 
     def __init__(self, task: str) -> None:
         self.task = task
         self.classes: list[Any] = []
         self.mean, self.std = 0.0, 1.0
+        self.n_targets = 1  # values per row (regression)
 
     def fit(self, y: pd.Series) -> TargetEncoder:
         if self.task == "classification":
             self.classes = sorted(_plain(v) for v in pd.unique(y))
         else:
-            values = y.to_numpy(dtype=np.float64)
-            self.mean, self.std = float(values.mean()), float(values.std()) or 1.0
+            self.mean, self.std = _mean_std(y.to_numpy(dtype=np.float64))
+            self.n_targets = y.shape[1] if y.ndim == 2 else 1
         return self
 
     @property
     def n_outputs(self) -> int:
-        return len(self.classes) if self.task == "classification" else 1
+        return len(self.classes) if self.task == "classification" else self.n_targets
 
     def transform(self, y: pd.Series) -> np.ndarray:
         if self.task == "regression":
-            values = pd.to_numeric(y, errors="coerce").to_numpy(dtype=np.float64)
+            numbers = y.apply(pd.to_numeric, errors="coerce") if y.ndim == 2 else pd.to_numeric(y, errors="coerce")
+            values = numbers.to_numpy(dtype=np.float64)
             if np.isnan(values).any():
                 raise PredictInputError("the target holds missing or non-numeric values")
-            return ((values - self.mean) / self.std).astype(np.float32)
+            z = _scale(values, self.mean, self.std)
+            far = ~(np.abs(z) <= CLIP_STD)
+            if far.any():
+                raise TargetError(
+                    f"the target holds {values[far][0]:.6g}, more than {CLIP_STD:g} standard "
+                    f"deviations from the training values ({self.mean:.6g} ± {self.std:.6g}); "
+                    "remove the outlier or rescale the target")
+            return z.astype(np.float32)
         lookup = {c: i for i, c in enumerate(self.classes)}
         codes = [lookup.get(_plain(v), -1) for v in y.tolist()]
         if -1 in codes:
@@ -238,12 +329,14 @@ class TargetEncoder:
         return np.asarray(self.classes, dtype=object)[values]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "classes": self.classes, "mean": self.mean, "std": self.std}
+        return {"task": self.task, "classes": self.classes, "mean": self.mean, "std": self.std,
+                "n_targets": self.n_targets}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TargetEncoder:
         enc = cls(d["task"])
         enc.classes, enc.mean, enc.std = list(d["classes"]), d["mean"], d["std"]
+        enc.n_targets = int(d.get("n_targets", 1))
         return enc
 
 

@@ -52,12 +52,7 @@ RUN_FILES = ("model.safetensors", "model.json", "config.json", "metrics.json", "
 
 
 # (file, function of the innermost deepfit frame, exception) → the pinned test of that bug
-KNOWN_BUGS = {
-    ("audit.py", "_per_value", "TypeError"): "test_known_bug_audit_text_column_with_missing_values",
-    ("audit.py", "_category_score", "InvalidIndexError"):
-        "test_known_bug_audit_text_column_with_missing_values_in_a_fold",
-    ("audit.py", "<lambda>", "ValueError"): "test_known_bug_audit_scale_of_huge_values",
-}
+KNOWN_BUGS: dict[tuple[str, str, str], str] = {}  # none pinned now
 
 
 def _known_bug(exc: Exception) -> str | None:
@@ -332,15 +327,13 @@ def test_regression_targets_scale_to_finite_values(values):
 
 # ------------------------------------------- bugs found here, outside deepfit.data
 def _train_frame(frame: pd.DataFrame) -> None:
+    """Train with --force: these frames repeat rows on purpose; the audit must run, not crash."""
     with tempfile.TemporaryDirectory() as tmp:
-        deepfit.train(frame, target="y", out=Path(tmp) / "run", **TRAIN)
+        deepfit.train(frame, target="y", out=Path(tmp) / "run", force=True, **TRAIN)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "checks/audit.py target_leak: X[name].astype(str) keeps missing values as float NaN under "
-    "pandas 3, and np.unique in _per_value cannot order str against float; any text column "
-    "with a missing value (and 20+ rows) stops every train with a TypeError"))
-def test_known_bug_audit_text_column_with_missing_values():
+def test_audit_text_column_with_missing_values():
+    """Regression: under pandas 3 the leak check crashed on a text column with a missing value."""
     n = 30
     city = pd.Series(["paris", "lyon", "nice"] * (n // 3), dtype=object)
     city[4] = None
@@ -348,12 +341,8 @@ def test_known_bug_audit_text_column_with_missing_values():
                                "y": [f"class{i % 2}" for i in range(n)]}))
 
 
-@pytest.mark.xfail(strict=True, raises=pd.errors.InvalidIndexError, reason=(
-    "checks/audit.py target_leak, the same missing values: in a fold whose training rows hold "
-    "only the missing ones, np.unique returns NaN once per row (NaN != NaN), and the lookup "
-    "Series built on them in _category_score cannot map: 'Reindexing only valid with uniquely "
-    "valued Index objects'"))
-def test_known_bug_audit_text_column_with_missing_values_in_a_fold():
+def test_audit_text_column_with_missing_values_in_a_fold():
+    """Regression: a fold whose training rows held only missing values broke the lookup."""
     n = 40
     word = pd.Series([None] * n, dtype=object)
     word[12] = "x"
@@ -361,11 +350,8 @@ def test_known_bug_audit_text_column_with_missing_values_in_a_fold():
                                "y": [f"class{i % 2}" for i in range(n)]}))
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "checks/audit.py scale_spread: finite.std() overflows to inf for values above ~1e154, the "
-    "median of the standard deviations becomes inf, a ratio to it 0, and math.log(0) raises "
-    "'math domain error'"))
-def test_known_bug_audit_scale_of_huge_values():
+def test_audit_scale_of_huge_values():
+    """Regression: a standard deviation that overflowed to inf made math.log(0) raise."""
     n = 30
     _train_frame(pd.DataFrame({"a": [0.0] * (n - 1) + [1.9e154], "b": np.arange(n) % 5 * 1.0,
                                "y": [f"class{i % 2}" for i in range(n)]}))

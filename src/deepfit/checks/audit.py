@@ -150,8 +150,10 @@ def scale_spread(X: pd.DataFrame) -> list[Finding]:
     stats = {}
     for name, values in numeric_columns(X).items():
         finite = values[np.isfinite(values)]
-        if len(finite) > 1 and finite.std() > 0:
-            stats[name] = (float(finite.std()), float(finite.min()), float(finite.max()))
+        with np.errstate(over="ignore", invalid="ignore"):
+            std = float(finite.std()) if len(finite) > 1 else 0.0
+        if math.isfinite(std) and std > 0:  # a std that overflows says nothing useful here
+            stats[name] = (std, float(finite.min()), float(finite.max()))
     if len(stats) < 2:
         return []
     stds = np.array([s[0] for s in stats.values()])
@@ -161,7 +163,7 @@ def scale_spread(X: pd.DataFrame) -> list[Finding]:
     median = float(np.median(stds))
     far = math.sqrt(SCALE_SPREAD)  # at least the widest or the narrowest column is this far
     flagged = sorted((n for n, s in stats.items() if not 1 / far <= s[0] / median <= far),
-                     key=lambda n: -abs(math.log(stats[n][0] / median)))
+                     key=lambda n: -abs(math.log(max(stats[n][0] / median, 1e-300))))
     described = "; ".join(f"{n!r} {stats[n][1]:.4g} to {stats[n][2]:.4g}" for n in flagged[:4])
     message = (f"numeric features differ in scale by a factor of {spread:.3g} (standard deviation); "
                f"far from the typical column: {described}. deepfit standardises every numeric "
@@ -262,7 +264,9 @@ def target_leak(data: Dataset, *, seed: int = 0) -> list[Finding]:
         if name in numeric:
             score = _numeric_score(numeric[name], target, folds, classify)
         else:
-            score = _category_score(X[name].astype(str).to_numpy(), target, folds, classify)
+            # integer codes, missing values one code of their own (pandas 3 keeps NaN in str columns)
+            codes = pd.factorize(X[name].astype(object), use_na_sentinel=False)[0]
+            score = _category_score(codes, target, folds, classify)
         if score >= LEAK_SCORE:
             findings.append(Finding(
                 "target_leak", "error",

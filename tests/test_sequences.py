@@ -57,7 +57,7 @@ def sine_csv(tmp_path_factory):
     value = np.sin(2 * np.pi * t / 25) + 0.5 * np.sin(2 * np.pi * t / 60) + rng.normal(0, 0.1, len(t))
     stamps = pd.date_range("2024-01-01", periods=len(t), freq="h").astype(str)
     path = tmp_path_factory.mktemp("sine") / "sine.csv"
-    pd.DataFrame({"time": stamps, "value": value, "hour": t % 24}).to_csv(path, index=False)
+    pd.DataFrame({"time": stamps, "value": value}).to_csv(path, index=False)
     return path
 
 
@@ -93,14 +93,14 @@ def test_an_n_by_t_array_is_a_table_unless_sequences_are_asked_for():
 
 # ------------------------------------------------------------------------------- forecasting
 def test_forecasting_a_noisy_sine_beats_the_last_value(sine_csv, tmp_path):
-    run = deepfit.train(sine_csv, target="value", window=WINDOW, epochs=8, width=32,
+    run = deepfit.train(sine_csv, target="value", window=WINDOW, epochs=10, width=32,
                         out=tmp_path / "sine", **RUN)
     assert run.config["model"]["name"] == "cnn1d" and run.config["data"]["task"] == "regression"
     data = load_source(sine_csv, target="value", window=WINDOW)
     splits = split_by_time(len(data), 0.15, 0.15, data.split_gap)
     assert run.config["data"]["split_sizes"] == splits.sizes()
     X, y = data.X[splits.test], data.y.iloc[splits.test].to_numpy()
-    last_value = X[:, -1, 1]  # channels: value, hour (the time stamps are left out)
+    last_value = X[:, -1, 0]  # one channel: the time stamps are left out
     baseline = float(np.mean((last_value - y) ** 2))
     model = float(np.mean((run.predict(X) - y) ** 2))
     assert model == pytest.approx(run.metrics["mse"], rel=1e-5)
@@ -141,10 +141,12 @@ def test_too_short_a_series_is_a_split_error():
 
 
 def test_windows_hold_the_rows_they_say(sine_csv):
-    data = load_source(sine_csv, target="value", window=WINDOW)
-    frame = pd.read_csv(sine_csv)
+    frame = pd.read_csv(sine_csv).assign(hour=lambda f: np.arange(len(f)) % 24)
+    frame.loc[5, "hour"] = np.nan  # filled with the previous row's value
+    data = load_source(frame, target="value", window=WINDOW)
     assert data.X.shape == (len(frame) - WINDOW, WINDOW, 2) and data.split_gap == WINDOW
     np.testing.assert_allclose(data.X[7, :, 0], frame["value"][7 : 7 + WINDOW], rtol=1e-6)
+    np.testing.assert_array_equal(data.X[0, :8, 1], [0, 1, 2, 3, 4, 4, 6, 7])
     assert data.y.iloc[7] == pytest.approx(frame["value"][7 + WINDOW])
 
 
@@ -164,9 +166,9 @@ def test_per_channel_normalisation_is_fitted_on_the_training_windows_only(sine_c
     np.testing.assert_allclose(SequencePreprocessor().fit(shifted[splits.train]).mean, pre.mean)
     again = SequencePreprocessor.from_dict(pre.to_dict())
     np.testing.assert_array_equal(again.transform(data.X[:4]), pre.transform(data.X[:4]))
-    assert again.input_spec()["shape"] == (WINDOW, 2)
-    np.testing.assert_array_equal(pre.transform(data.X[3]), pre.transform(data.X[3:4]))  # one [T, C]
-    with pytest.raises(PredictInputError, match=r"\[N, 24, 2\]"):
+    assert again.input_spec()["shape"] == (WINDOW, 1)
+    np.testing.assert_array_equal(pre.transform(data.X[3:4, :, 0]), pre.transform(data.X[3:4]))  # [N, T]
+    with pytest.raises(PredictInputError, match=r"\[N, 24, 1\]"):
         pre.transform(data.X[:, :10])
 
 
@@ -177,6 +179,7 @@ def test_missing_values_become_the_channel_mean():
     pre = SequencePreprocessor().fit(X)
     assert pre.mean[1] == pytest.approx(np.nanmean(X[:, :, 1]))
     assert pre.transform(X)[0, 0, 1] == 0.0 and np.isfinite(pre.transform(X)).all()
+    np.testing.assert_array_equal(pre.transform(X[3]), pre.transform(X[3:4]))  # one sequence [T, C]
 
 
 def test_multi_step_targets_round_trip_through_the_target_encoder():

@@ -7,7 +7,9 @@ memory and persistent workers, fetching each batch with one batched index into t
 
 Both follow the same order: the order of epoch `e` depends only on (seed, e), so the two paths
 give identical weights, and the data-order position of a run is just (epoch, batch index):
-resume needs no generator state for it.
+resume needs no generator state for it. With per-row `weights` (oversampling of a training
+split), an epoch is `n` rows drawn with replacement, row i with probability ∝ weights[i], from
+that same per-epoch generator; evaluation batches are never resampled.
 """
 
 from __future__ import annotations
@@ -31,8 +33,16 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
 class _Order:
     """The rows of an epoch and how they fall into batches (shared by both paths)."""
 
-    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int) -> None:
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int,
+                 weights: torch.Tensor | None = None) -> None:
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
+        if weights is not None:
+            if not shuffle:
+                raise ValueError("resampling weights need shuffle=True (they are for training)")
+            weights = torch.as_tensor(weights, dtype=torch.float64).cpu()
+            if weights.shape != (n,) or not bool((weights >= 0).all()) or float(weights.sum()) <= 0:
+                raise ValueError(f"weights must be {n} non-negative numbers, not all zero")
+        self.weights = weights  # [n] sampling weight of each row, or None: a plain shuffle
         # A last batch of one sample breaks BatchNorm in training; that sample is left out of
         # the epoch (it is in other batches in other epochs, since the order is shuffled).
         self.n_used = n - 1 if shuffle and n % batch_size == 1 and n > 1 else n
@@ -43,7 +53,10 @@ class _Order:
     def order(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(self.n)
-        return torch.randperm(self.n, generator=epoch_generator(self.seed, epoch))
+        generator = epoch_generator(self.seed, epoch)
+        if self.weights is not None:  # oversampling: n draws with replacement
+            return torch.multinomial(self.weights, self.n, replacement=True, generator=generator)
+        return torch.randperm(self.n, generator=generator)
 
     def starts(self, start: int) -> range:
         return range(start * self.batch_size, self.n_used, self.batch_size)
@@ -53,10 +66,11 @@ class InMemoryBatches(_Order):
     """Shuffled (or ordered) batches sliced from tensors held on one device."""
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
-                 seed: int = 0, device: torch.device | str = "cpu", channels_last: bool = False) -> None:
+                 seed: int = 0, device: torch.device | str = "cpu", channels_last: bool = False,
+                 weights: torch.Tensor | None = None) -> None:
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
-        super().__init__(len(X), batch_size, shuffle, seed)
+        super().__init__(len(X), batch_size, shuffle, seed, weights)
         self.X = X.to(device)
         if channels_last and self.X.ndim == 4:
             self.X = self.X.contiguous(memory_format=torch.channels_last)
@@ -115,8 +129,9 @@ class StreamingBatches(_Order):
     """Batches through a DataLoader: workers, pinned memory, persistent workers."""
 
     def __init__(self, source: Dataset, batch_size: int, *, shuffle: bool = True, seed: int = 0,
-                 device: torch.device | str = "cpu", workers: int = 2) -> None:
-        super().__init__(len(source), batch_size, shuffle, seed)
+                 device: torch.device | str = "cpu", workers: int = 2,
+                 weights: torch.Tensor | None = None) -> None:
+        super().__init__(len(source), batch_size, shuffle, seed, weights)
         self.source, self.device = source, torch.device(device)
         self.sampler = _BatchIndices(self)
         # Each loader draws its workers' base seed from its own generator, never from the
@@ -157,9 +172,11 @@ def choose_loader(loader: str, nbytes: int, device: torch.device) -> str:
 
 def make_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, loader: str, shuffle: bool,
                  seed: int, device: torch.device, workers: int = 2,
-                 channels_last: bool = False) -> InMemoryBatches | StreamingBatches:
+                 channels_last: bool = False,
+                 weights: torch.Tensor | None = None) -> InMemoryBatches | StreamingBatches:
+    """Batches of (X, y). `weights` (training only): oversample rows with these probabilities."""
     if loader == "stream":
         return StreamingBatches(TensorSource(X, y), batch_size, shuffle=shuffle, seed=seed,
-                                device=device, workers=workers)
+                                device=device, workers=workers, weights=weights)
     return InMemoryBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device,
-                           channels_last=channels_last)
+                           channels_last=channels_last, weights=weights)

@@ -352,5 +352,5 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     _frame().to_csv(tmp_path / "data.csv", index=False)
     assert main(["check", str(tmp_path / "data.csv")]) == 2  # no --target
     assert main(["check", "iris", "--model", "nope"]) == 2
-    assert main(["check", "iris", "--set", "width=3"]) == 2
+    assert main(["check", "iris", "--set", "widht=3"]) == 2
     assert "unknown setting" in capsys.readouterr().err

@@ -354,3 +354,12 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert main(["check", "iris", "--model", "nope"]) == 2
     assert main(["check", "iris", "--set", "widht=3"]) == 2
     assert "unknown setting" in capsys.readouterr().err
+
+
+def test_check_on_sequence_arrays_is_a_named_error_not_a_crash():
+    import numpy as np
+
+    import deepfit
+
+    with pytest.raises(deepfit.DeepfitError, match="covers tables so far"):
+        deepfit.check(np.zeros((20, 5, 2)), y=np.arange(20) % 2)

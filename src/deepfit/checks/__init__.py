@@ -36,6 +36,9 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     per_model = _model_settings(model_names, cfg.model.settings)
     notes = Notes(live=False)  # the decisions of loading are not printed by a check
     data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes)
+    if data.modality != "tabular":
+        raise SettingsError(f"deepfit check covers tables so far; {data.modality} data are checked "
+                            "by `deepfit train` itself (the audit's row and class checks, --check)")
     test_data = None
     if cfg.data.test is not None:
         test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=notes,

@@ -115,3 +115,9 @@ def test_target_encoder_classes_and_regression_scale():
         enc.transform(pd.Series(["d"]))
     reg = TargetEncoder("regression").fit(pd.Series([1.0, 3.0]))
     np.testing.assert_allclose(reg.inverse(reg.transform(pd.Series([2.0, 5.0]))), [2.0, 5.0])
+
+
+def test_a_constant_multi_step_target_is_encoded():
+    """Found by the array property: a constant [N, H] target crashed the regression scaling."""
+    enc = TargetEncoder("regression").fit(pd.DataFrame(np.zeros((5, 2))))
+    assert enc.mean == 0.0 and enc.std == 1.0

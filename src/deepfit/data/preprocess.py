@@ -232,7 +232,7 @@ def _scale(values: np.ndarray, mean: float, std: float) -> np.ndarray:
 def _mean_std(values: np.ndarray) -> tuple[float, float]:
     """Mean and standard deviation (1 for a constant, whose mean is then exact at any scale)."""
     if values.min() == values.max():
-        return float(values[0]), 1.0
+        return float(values.flat[0]), 1.0  # any shape: multi-step targets are [N, H]
     mean, std = _statistic(np.mean, values), _statistic(np.std, values)
     return mean, std if std > 0 else 1.0
 

@@ -32,3 +32,13 @@ def mixed_frame() -> pd.DataFrame:
 def fast() -> dict:
     """Settings that keep a training run short in tests."""
     return {"epochs": 30, "patience": 5, "progress": False}
+
+# Property tests draw the same examples on every run, so CI is reproducible; a longer, random
+# hunt: DEEPFIT_PROPERTY_HUNT=1 (with DEEPFIT_PROPERTY_EXAMPLES=N for more examples).
+import os  # noqa: E402
+
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("deepfit", derandomize=not os.environ.get("DEEPFIT_PROPERTY_HUNT"),
+                          database=None)
+settings.load_profile("deepfit")

@@ -9,13 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 LABELS = ("deepfit Trainer", "hand-written loop", "DataLoader loop (guide)")
 
 
-@pytest.mark.slow  # about 10 s on a quiet 2-core machine, 30 s while others run tests
 def test_quick_benchmark_writes_a_table(tmp_path: Path) -> None:
     out = tmp_path / "R.md"
     done = subprocess.run(

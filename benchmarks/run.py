@@ -95,8 +95,9 @@ ALL = ("deepfit", "hand", "dataloader", "lightning", "skorch", "keras")
 CORE = ("deepfit", "hand", "dataloader")
 ONE_EPOCH = ("One epoch per repetition, timed whole: the case's untimed warm-up run has already "
              "paid the one-time costs.")
+MILLION_NOTE = ONE_EPOCH.replace("One epoch", "One epoch (3,906 steps)")
 CNN_NOTE = ONE_EPOCH + " Three repetitions, not five, to keep the whole run near 20 minutes on 2 cores."
-CNN_SLOW = ("one CNN epoch takes about half a minute per contender on a 2-core CPU, and the "
+CNN_SLOW = ("one CNN epoch takes half a minute to a minute per contender on a 2-core CPU, and the "
             "question here is deepfit against the hand loop")
 MILLION_SLOW = ("an epoch takes about 20 s for Lightning and skorch and over a minute for Keras "
                 "on a 2-core CPU")
@@ -108,7 +109,7 @@ def full_cases() -> dict[str, Case]:
         Case("mlp-b4096", "MLP 128-64-32, 100k × 50, batch 4096", "mlp", 100_000, 4096, 3, 5, ALL),
         Case("scale-10k", "Scaling: MLP, 10k × 50, batch 256", "mlp", 10_000, 256, 3, 5, ALL),
         Case("scale-1m", "Scaling: MLP, 1M × 50, batch 256", "mlp", 1_000_000, 256, 1, 5, CORE,
-             ONE_EPOCH + " (3,906 steps)", MILLION_SLOW),
+             MILLION_NOTE, MILLION_SLOW),
         Case("cnn", "The guide's CNN, 10k × 3×32×32, batch 128", "cnn", 10_000, 128, 1, 3, CORE,
              CNN_NOTE, CNN_SLOW),
     ]
@@ -720,7 +721,7 @@ def scaling_table(cases: dict[str, Case], results: dict[str, dict[str, Tally]]) 
     series = [cases[n] for n in SCALING if n in results]
     if len(series) < 2:
         return []
-    lines = ["## Scaling: MLP at batch 256, µs per sample (+RSS MB)", ""]
+    lines = ["## Scaling: MLP at batch 256, µs per sample, wall / CPU (+RSS MB)", ""]
     lines += ["| contender | " + " | ".join(f"{c.rows:,} rows" for c in series) + " |"]
     lines += ["| --- |" + " ---: |" * len(series)]
     for name in CONTENDERS:
@@ -730,8 +731,8 @@ def scaling_table(cases: dict[str, Case], results: dict[str, dict[str, Tally]]) 
             if t is None or not t.seconds:
                 cells.append(t.note if t else "–")
                 continue
-            us = statistics.median(t.seconds) / c.rows * 1e6
-            cells.append(f"{us:.2f} (+{statistics.median(t.grow_mb):.0f})")
+            wall, cpu = (statistics.median(v) / c.rows * 1e6 for v in (t.seconds, t.cpu))
+            cells.append(f"{wall:.1f} / {cpu:.1f} (+{statistics.median(t.grow_mb):.0f})")
         lines.append(f"| {CONTENDERS[name].label} | " + " | ".join(cells) + " |")
     data_mb = ", ".join(f"{c.rows * (N_FEATURES + 2) * 4 / 2**20:.0f} MB" for c in series)
     return [*lines, "", f"The data themselves (X and y, float32 and int64): {data_mb}.", ""]

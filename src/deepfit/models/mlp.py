@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from deepfit.errors import SettingsError
+from deepfit.models.base import HeadModel
 from deepfit.models.registry import InputSpec, OutputSpec, register
 
 
@@ -36,7 +37,7 @@ class TabularInput(nn.Module):
         return torch.cat(parts, dim=1)
 
 
-class MLP(nn.Module):
+class MLP(HeadModel):
     def __init__(self, spec: InputSpec, n_outputs: int, hidden: tuple[int, ...], dropout: float,
                  norm: str = "batch") -> None:
         super().__init__()
@@ -53,15 +54,6 @@ class MLP(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(self.input(x))  # [B, hidden[-1]]
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)  # [B, n_outputs]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, n_outputs: int) -> None:
-        self.head = nn.Linear(self.num_features, n_outputs)
 
 
 @register("mlp")

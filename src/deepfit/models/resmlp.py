@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from deepfit.errors import SettingsError
+from deepfit.models.base import HeadModel
 from deepfit.models.mlp import TabularInput
 from deepfit.models.registry import InputSpec, OutputSpec, register
 
@@ -37,7 +38,7 @@ class ResidualBlock(nn.Module):
         return x + self.dropout(self.linear2(h))
 
 
-class ResMLP(nn.Module):
+class ResMLP(HeadModel):
     has_skip_connections = True  # gradient_health: no vanishing-gradient warning for this one
 
     def __init__(self, spec: InputSpec, n_outputs: int, depth: int, width: int, inner: int,
@@ -53,15 +54,6 @@ class ResMLP(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         h = self.features(self.stem(self.input(x)))  # [B, width]
         return torch.relu(self.final_norm(h))
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)  # [B, n_outputs]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, n_outputs: int) -> None:
-        self.head = nn.Linear(self.num_features, n_outputs)
 
 
 @register("resmlp")

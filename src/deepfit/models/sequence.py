@@ -26,28 +26,12 @@ import torch
 from torch import nn
 
 from deepfit.errors import SettingsError
+from deepfit.models.base import HeadModel
 from deepfit.models.registry import InputSpec, OutputSpec, register
 
 
-class SequenceNet(nn.Module):
-    """The head and the interface shared by the sequence models; subclasses set `features`,
-    `num_features` and `head`, and define `forward_features`."""
-
-    has_skip_connections = False
-    head: nn.Linear
-    num_features: int
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)  # [B, n_outputs]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [B, T, C]
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, n_outputs: int) -> None:
-        self.head = nn.Linear(self.num_features, n_outputs)
+class SequenceNet(HeadModel):
+    """The sequence models: x [B, T, C] → forward_features → [B, num_features] → head."""
 
 
 class RecurrentNet(SequenceNet):

@@ -18,35 +18,21 @@ import torch
 from torch import nn
 
 from deepfit.errors import SettingsError
+from deepfit.models.base import HeadModel
 from deepfit.models.registry import InputSpec
 
 MIN_GROUP_SHARE = 0.01  # a group with fewer parameters than this share joins the next one
 MIN_GROUPS = 4  # a body cut into fewer top-level groups is cut one level deeper
 
 
-class ImageModel(nn.Module):
+class ImageModel(HeadModel):
     """Subclasses set `body` ([B, C, H, W] → [B, num_features]), `head` and `num_features`."""
 
-    has_skip_connections = False
     body: nn.Module
-    head: nn.Linear
-    num_features: int
     pinned: dict = {}  # noqa: RUF012  (a subclass sets its own)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)  # [B, num_features]
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)  # [B, n_outputs]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x [B, C, H, W]
-        return self.forward_head(self.forward_features(x))
-
-    def reset_head(self, n_outputs: int) -> None:
-        self.head = nn.Linear(self.num_features, n_outputs).to(self.head.weight.device)
-
-    def reset_classifier(self, n_outputs: int) -> None:
-        self.reset_head(n_outputs)
 
     def param_groups(self) -> list[tuple[str, list[nn.Parameter]]]:
         return [*layer_groups(self.body), ("head", list(self.head.parameters()))]

@@ -101,6 +101,11 @@ class Prepared:
     fingerprint: str  # of the data, so a resume can tell they are the same
     imbalance: imb.Imbalance | None = None  # classification: counts, ratio, method chosen
 
+    def specs(self) -> tuple[InputSpec, OutputSpec]:
+        """What the model receives and what it must output, from the fitted encoders."""
+        return (InputSpec(**self.preprocessor.input_spec()),
+                OutputSpec(self.data.task, self.target.n_outputs))
+
 
 def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
           resume: str | Path | None = None, **settings: Any) -> Run:
@@ -198,8 +203,7 @@ def _choose_model(cfg: RunConfig, data: Dataset, notes: Notes) -> RunConfig:
 def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) -> list:
     """The guide's model tests on the model these settings build, before any training."""
     seed_everything(cfg.train.seed)
-    input_spec = InputSpec(**prepared.preprocessor.input_spec())
-    output_spec = OutputSpec(prepared.data.task, prepared.target.n_outputs)
+    input_spec, output_spec = prepared.specs()
     model = build_model(cfg.model.name, model_settings, input_spec, output_spec, cfg.train.weights,
                         Notes())[0]  # with --weights: the pretrained model, its new head
     batch = sanity_batch(*prepared.tensors["train"], seed=cfg.train.seed)
@@ -274,8 +278,7 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
          initial: dict | None = None) -> tuple[Predictor, TrainState]:
     t, task = cfg.train, prepared.data.task
     seed_everything(t.seed)
-    input_spec = InputSpec(**prepared.preprocessor.input_spec())
-    output_spec = OutputSpec(task, prepared.target.n_outputs)
+    input_spec, output_spec = prepared.specs()
     # with --weights: pretrained, a new head (models/transfer.py); the name and settings rebuild it
     model, name, model_settings = build_model(cfg.model.name, model_settings, input_spec,
                                               output_spec, t.weights, notes)

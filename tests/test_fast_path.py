@@ -82,12 +82,23 @@ def test_bf16_autocast_trains_digits_to_95_percent(tmp_path):
     assert run.config["train"]["precision"] == "bf16"
 
 
-def test_fp16_without_cuda_is_a_named_error(tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA: fp16 is allowed here")
-    with pytest.raises(deepfit.DeepfitError, match="fp16 needs a CUDA device"):
-        deepfit.train("iris", precision="fp16", out=tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+def test_fp16_trains_through_the_grad_scaler_and_warns_on_the_cpu(tmp_path):
+    run = deepfit.train("digits", precision="fp16", out=tmp_path / "run", progress=False,
+                        device="cpu", epochs=15)
+    assert run.metrics["accuracy"] >= 0.93
+    assert run.config["train"]["precision"] == "fp16"
+    assert any("fp16 on the CPU" in w for w in run.config["warnings"])
+
+
+def test_the_grad_scaler_skips_a_step_with_inf_gradients_and_lowers_its_scale():
+    trainer = _trainer("fp16")
+    assert trainer.scaler is not None
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    scale = trainer.scaler.get_scale()
+    loss = trainer.loss_fn(trainer.model(torch.randn(8, 20)), torch.randint(0, 3, (8,)))
+    trainer._step(loss * float("inf"))  # overflowing gradients: the step must be skipped
+    assert trainer.scaler.get_scale() < scale
+    assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: run on the GPU machine")

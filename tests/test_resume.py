@@ -148,3 +148,15 @@ def test_initial_weights_from_safetensors_or_a_plain_pickle(tmp_path, fast):
     with pytest.raises(SettingsError, match="does not fit the model"):
         deepfit.train("wine", init_weights=str(tmp_path / "w.pt"), out=tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+def test_an_fp16_run_resumes_exactly_with_its_grad_scaler(tmp_path, monkeypatch):
+    settings = {**SETTINGS, "epochs": 2, "precision": "fp16", "device": "cpu"}
+    reference = deepfit.train("digits", out=tmp_path / "ref", **settings)
+    with monkeypatch.context() as patch:
+        _interrupt_at(patch, 25)
+        with pytest.raises(TrainingInterrupted):
+            deepfit.train("digits", out=tmp_path / "run", **settings)
+    run = deepfit.train(resume=tmp_path / "run", progress=False)
+    assert _same(load_file(run.path / "model.safetensors"),
+                 load_file(reference.path / "model.safetensors"))

@@ -286,6 +286,9 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
         _load_initial_weights(model, initial, t.init_weights)
         notes.decide(f"initial weights from {t.init_weights}")
     train, val = _batches(prepared, t, device, notes)
+    if t.precision == "fp16" and device.type == "cpu":
+        notes.warn("fp16 on the CPU works (autocast with a GradScaler) but is slow there and "
+                   "meant for GPUs; the CPU's reduced precision is bf16")
     monitor = Monitor(t.monitor, mode_of(t.monitor), t.min_delta)
     if input_spec.modality == "image" and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)

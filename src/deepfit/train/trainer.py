@@ -56,8 +56,6 @@ class Trainer:
     ) -> None:
         if precision not in PRECISIONS:
             raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-        if precision == "fp16" and device.type != "cuda":
-            raise SettingsError("fp16 needs a CUDA device; use bf16 on the CPU")
         self.model = model.to(device)
         self.forward = torch.compile(self.model) if compile else self.model
         self.loss_fn = loss_fn.to(device)

@@ -28,6 +28,16 @@ def mixed_frame() -> pd.DataFrame:
     return frame
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small models run faster on one thread, and far faster when other processes share the cores.
+    Modules of small-model tests use it with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def fast() -> dict:
     """Settings that keep a training run short in tests."""

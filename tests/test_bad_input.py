@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli_helpers import binary_frame, expect_cli_error, write_csv
 from deepfit.cli import main
 
 FAST = ["--epochs", "2"]
@@ -21,39 +22,7 @@ FAST = ["--epochs", "2"]
 
 # ------------------------------------------------------------------ data
 def _frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Numeric a, b, a string column c and a binary label that depends on them."""
-    rng = np.random.default_rng(seed)
-    a = rng.normal(size=n)
-    b = rng.normal(size=n)
-    c = rng.choice(["x", "y", "z"], size=n)
-    label = np.where(a + (c == "x") - 0.5 * b > 0.3, "yes", "no")
-    return pd.DataFrame({"a": a, "b": b, "c": c, "label": label})
-
-
-def _csv(tmp: Path, name: str, frame: pd.DataFrame, **kw) -> Path:
-    path = tmp / name
-    frame.to_csv(path, index=False, **kw)
-    return path
-
-
-def _files(root: Path) -> set[Path]:
-    return {p.relative_to(root) for p in root.rglob("*")}
-
-
-def _expect_error(argv: list[str], capsys, root: Path, *absent: Path) -> str:
-    """Run the CLI; check the error contract; return the error line."""
-    before = _files(root)
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, f"stderr is not one line:\n{err}"
-    assert lines[0].startswith("deepfit: error:"), err
-    for path in absent:
-        assert not path.exists(), f"{path} was written"
-    assert _files(root) == before, "files appeared or vanished"
-    return lines[0]
+    return binary_frame(n, seed)
 
 
 # ------------------------------------------------------------ train cases
@@ -70,44 +39,44 @@ def _unknown_dataset(tmp: Path):
 
 
 def _target_not_a_column(tmp: Path):
-    path = _csv(tmp, "data.csv", _frame())
+    path = write_csv(tmp, "data.csv", _frame())
     return str(path), ["--target", "nope"], ["'nope'", "not a column", "a, b, c, label"]
 
 
 def _csv_without_target(tmp: Path):
-    path = _csv(tmp, "data.csv", _frame())
+    path = write_csv(tmp, "data.csv", _frame())
     return str(path), [], ["--target", "a, b, c, label"]
 
 
 def _target_with_missing_values(tmp: Path):
     frame = _frame()
     frame.loc[[3, 17], "label"] = np.nan
-    path = _csv(tmp, "data.csv", frame)
+    path = write_csv(tmp, "data.csv", frame)
     return str(path), ["--target", "label"], ["'label'", "2 missing value"]
 
 
 def _single_class(tmp: Path):
     frame = _frame().assign(label="yes")
-    path = _csv(tmp, "data.csv", frame)
+    path = write_csv(tmp, "data.csv", frame)
     return str(path), ["--target", "label"], ["'label'", "single class"]
 
 
 def _three_rows(tmp: Path):
     frame = _frame(3).assign(label=[1.5, 2.5, 3.25])  # regression: no stratification involved
-    path = _csv(tmp, "data.csv", frame)
+    path = write_csv(tmp, "data.csv", frame)
     return str(path), ["--target", "label"], ["3 rows are fewer than the split needs"]
 
 
 def _four_rows(tmp: Path):
     frame = _frame(4).assign(label=["no", "yes", "no", "yes"])
-    path = _csv(tmp, "data.csv", frame)
+    path = write_csv(tmp, "data.csv", frame)
     # 2 train / 1 val / 1 test fits, but not with both classes in every split.
     return str(path), ["--target", "label"], ["fewer"]
 
 
 def _four_rows_big_validation(tmp: Path):
     frame = _frame(4).assign(label=["no", "yes", "no", "yes"])
-    path = _csv(tmp, "data.csv", frame)
+    path = write_csv(tmp, "data.csv", frame)
     return str(path), ["--target", "label", "--val-size", "0.5"], [
         "4 rows are fewer than the split needs"]
 
@@ -115,32 +84,32 @@ def _four_rows_big_validation(tmp: Path):
 def _class_with_one_sample(tmp: Path):
     frame = _frame()
     frame.loc[0, "label"] = "rare"
-    path = _csv(tmp, "data.csv", frame)
+    path = write_csv(tmp, "data.csv", frame)
     return str(path), ["--target", "label"], ["cannot stratify", "'rare' (1)"]
 
 
 def _unknown_setting(tmp: Path):
-    path = _csv(tmp, "data.csv", _frame())
+    path = write_csv(tmp, "data.csv", _frame())
     return str(path), ["--target", "label", "--set", "foo=1"], ["unknown setting foo"]
 
 
 def _unknown_flag(tmp: Path):
-    path = _csv(tmp, "data.csv", _frame())
+    path = write_csv(tmp, "data.csv", _frame())
     return str(path), ["--target", "label", "--bogus"], ["unrecognized arguments: --bogus"]
 
 
 def _val_size_too_big(tmp: Path):
-    path = _csv(tmp, "data.csv", _frame())
+    path = write_csv(tmp, "data.csv", _frame())
     return str(path), ["--target", "label", "--val-size", "1.5"], ["val_size", "1.5"]
 
 
 def _unknown_monitor(tmp: Path):
-    path = _csv(tmp, "data.csv", _frame())
+    path = write_csv(tmp, "data.csv", _frame())
     return str(path), ["--target", "label", "--monitor", "val_nonsense"], ["'val_nonsense'"]
 
 
 def _epochs_not_a_number(tmp: Path):
-    path = _csv(tmp, "data.csv", _frame())
+    path = write_csv(tmp, "data.csv", _frame())
     return str(path), ["--target", "label", "--epochs", "abc"], ["--epochs", "'abc'"]
 
 
@@ -151,7 +120,7 @@ def _empty_csv(tmp: Path):
 
 
 def _header_only_csv(tmp: Path):
-    path = _csv(tmp, "data.csv", _frame().iloc[:0])
+    path = write_csv(tmp, "data.csv", _frame().iloc[:0])
     assert path.read_text().strip() == "a,b,c,label"
     return str(path), ["--target", "label"], ["data.csv holds no data rows"]
 
@@ -197,14 +166,14 @@ def test_train_rejects_bad_input(case: Case, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a stray default runs/ directory would show up here
     source, extra, expected = case(tmp_path)
     out = tmp_path / "run"
-    line = _expect_error(["train", source, *extra, "--out", str(out), *FAST], capsys, tmp_path, out)
+    line = expect_cli_error(["train", source, *extra, "--out", str(out), *FAST], capsys, tmp_path, out)
     for text in expected:
         assert text in line
 
 
 def test_semicolon_csv_trains(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = _csv(tmp_path, "data.csv", _frame(), sep=";")
+    path = write_csv(tmp_path, "data.csv", _frame(), sep=";")
     out = tmp_path / "run"
     assert main(["train", str(path), "--target", "label", "--out", str(out), *FAST, "-q"]) == 0
     assert capsys.readouterr().err == ""
@@ -215,7 +184,7 @@ def test_quiet_before_the_subcommand_leaves_only_the_error(tmp_path, capsys, mon
     monkeypatch.chdir(tmp_path)
     source, extra, _ = _single_class(tmp_path)
     out = tmp_path / "run"
-    _expect_error(["-q", "train", source, *extra, "--out", str(out), "--epochs", "2"],
+    expect_cli_error(["-q", "train", source, *extra, "--out", str(out), "--epochs", "2"],
                   capsys, tmp_path, out)
 
 
@@ -225,7 +194,7 @@ def trained(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     """A tiny run trained on _frame(), and the frame it was trained on."""
     root = tmp_path_factory.mktemp("trained")
     frame = _frame()
-    path = _csv(root, "train.csv", frame)
+    path = write_csv(root, "train.csv", frame)
     run = root / "run"
     assert main(["train", str(path), "--target", "label", "--out", str(run), *FAST]) == 0
     return run, frame
@@ -233,14 +202,14 @@ def trained(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
 
 def _expect_predict_error(argv: list[str], run: Path, capsys, tmp: Path, *absent: Path) -> str:
     before = {p: p.stat().st_mtime_ns for p in run.iterdir()}
-    line = _expect_error(argv, capsys, tmp, *absent)
+    line = expect_cli_error(argv, capsys, tmp, *absent)
     assert {p: p.stat().st_mtime_ns for p in run.iterdir()} == before, "the run was touched"
     return line
 
 
 def test_predict_missing_column(trained, tmp_path, capsys):
     run, frame = trained
-    path = _csv(tmp_path, "input.csv", frame.drop(columns=["b", "label"]))
+    path = write_csv(tmp_path, "input.csv", frame.drop(columns=["b", "label"]))
     out = tmp_path / "out.csv"
     line = _expect_predict_error(["predict", str(run), str(path), "-o", str(out), "-q"],
                                  run, capsys, tmp_path, out)
@@ -251,7 +220,7 @@ def test_predict_text_in_numeric_column(trained, tmp_path, capsys):
     run, frame = trained
     frame = frame.drop(columns=["label"]).astype({"a": object})
     frame.loc[5, "a"] = "abc"
-    path = _csv(tmp_path, "input.csv", frame)
+    path = write_csv(tmp_path, "input.csv", frame)
     out = tmp_path / "out.csv"
     line = _expect_predict_error(["predict", str(run), str(path), "-o", str(out), "-q"],
                                  run, capsys, tmp_path, out)
@@ -269,33 +238,33 @@ def test_predict_missing_input_file(trained, tmp_path, capsys):
 
 def test_predict_run_dir_that_does_not_exist(trained, tmp_path, capsys):
     _, frame = trained
-    path = _csv(tmp_path, "input.csv", frame)
+    path = write_csv(tmp_path, "input.csv", frame)
     missing, out = tmp_path / "no-run", tmp_path / "out.csv"
-    line = _expect_error(["predict", str(missing), str(path), "-o", str(out), "-q"],
+    line = expect_cli_error(["predict", str(missing), str(path), "-o", str(out), "-q"],
                          capsys, tmp_path, out, missing)
     assert "no such run directory" in line and "no-run" in line
 
 
 def test_evaluate_without_the_target_column(trained, tmp_path, capsys):
     run, frame = trained
-    path = _csv(tmp_path, "data.csv", frame.drop(columns=["label"]))
+    path = write_csv(tmp_path, "data.csv", frame.drop(columns=["label"]))
     line = _expect_predict_error(["evaluate", str(run), str(path), "-q"], run, capsys, tmp_path)
     assert "'label'" in line and "not a column" in line
 
 
 def test_evaluate_run_dir_that_does_not_exist(trained, tmp_path, capsys):
     _, frame = trained
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     missing = tmp_path / "no-run"
-    line = _expect_error(["evaluate", str(missing), str(path), "-q"], capsys, tmp_path, missing)
+    line = expect_cli_error(["evaluate", str(missing), str(path), "-q"], capsys, tmp_path, missing)
     assert "no such run directory" in line
 
 
 def test_predict_ignores_column_order_and_extra_columns(trained, tmp_path, capsys):
     run, frame = trained
-    plain = _csv(tmp_path, "plain.csv", frame.drop(columns=["label"]))
+    plain = write_csv(tmp_path, "plain.csv", frame.drop(columns=["label"]))
     shuffled = frame[["c", "label", "b", "a"]].assign(extra=np.arange(len(frame)) * 1.5)
-    shuffled = _csv(tmp_path, "shuffled.csv", shuffled)
+    shuffled = write_csv(tmp_path, "shuffled.csv", shuffled)
     assert main(["predict", str(run), str(plain), "-q"]) == 0
     first = capsys.readouterr()
     assert main(["predict", str(run), str(shuffled), "-q"]) == 0

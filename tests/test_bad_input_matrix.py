@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli_helpers import binary_frame, expect_cli_error, write_csv
 from deepfit.cli import main
 from deepfit.data.sources import read_table
 from deepfit.errors import DataFormatError
@@ -25,44 +26,12 @@ RUN_FILES = ("model.safetensors", "model.json", "config.json", "metrics.json", "
 
 # ------------------------------------------------------------------ data
 def _frame(n: int = 120, seed: int = 0) -> pd.DataFrame:
-    """Numbers a, b, a text column c and a yes/no label that depends on them."""
-    rng = np.random.default_rng(seed)
-    a = rng.normal(size=n)
-    b = rng.normal(size=n)
-    c = rng.choice(["x", "y", "z"], size=n)
-    label = np.where(a + (c == "x") - 0.5 * b > 0.3, "yes", "no")
-    return pd.DataFrame({"a": a, "b": b, "c": c, "label": label})
-
-
-def _csv(tmp: Path, name: str, frame: pd.DataFrame, **kw) -> Path:
-    path = tmp / name
-    frame.to_csv(path, index=False, **kw)
-    return path
-
-
-def _files(root: Path) -> set[Path]:
-    return {p.relative_to(root) for p in root.rglob("*")}
-
-
-def _expect_error(argv: list[str], capsys, root: Path, *expected: str) -> str:
-    """Exit 2, one `deepfit: error:` line holding every expected text, no file written."""
-    before = _files(root)
-    code = main(argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, f"stderr is not one line:\n{err}"
-    assert lines[0].startswith("deepfit: error:"), err
-    for text in expected:
-        assert text in lines[0], lines[0]
-    assert _files(root) == before, "files appeared or vanished"
-    return lines[0]
+    return binary_frame(n, seed)
 
 
 def _train_error(source: Path | str, extra: list[str], capsys, tmp: Path, *expected: str) -> str:
     out = tmp / "run"
-    line = _expect_error(["train", str(source), *extra, "--out", str(out), *FAST],
+    line = expect_cli_error(["train", str(source), *extra, "--out", str(out), *FAST],
                          capsys, tmp, *expected)
     assert not out.exists()
     return line
@@ -89,7 +58,7 @@ def _in_tmp(tmp_path, monkeypatch):
 
 # ---------------------------------------------------- train: named errors
 def test_space_delimited_file_is_named_a_delimiter_problem(tmp_path, capsys):
-    path = _csv(tmp_path, "data.csv", _frame(), sep=" ")
+    path = write_csv(tmp_path, "data.csv", _frame(), sep=" ")
     _train_error(path, ["--target", "label"], capsys, tmp_path,
                  "'label' is not a column", "single column", "delimiter")
 
@@ -97,7 +66,7 @@ def test_space_delimited_file_is_named_a_delimiter_problem(tmp_path, capsys):
 def test_a_column_of_numbers_with_a_few_words_is_named(tmp_path, capsys):
     frame = _frame().astype({"a": object})
     frame.loc[[4, 9], "a"] = "oops"
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     _train_error(path, ["--target", "label"], capsys, tmp_path,
                  "column 'a' mixes numbers", "'oops'")
 
@@ -106,20 +75,20 @@ def test_words_only_in_held_out_rows_are_still_named(tmp_path, capsys):
     """Whether a column is numbers is settled over all rows, not over the training rows alone."""
     frame = _frame(40).astype({"a": object})
     frame.loc[39, "a"] = "oops"  # 1 of 40: a column of numbers, wherever the row lands
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     _train_error(path, ["--target", "label"], capsys, tmp_path, "column 'a' mixes numbers")
 
 
 def test_every_feature_column_empty(tmp_path, capsys):
     frame = _frame().assign(a=np.nan, b=np.nan, c=np.nan)
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     _train_error(path, ["--target", "label"], capsys, tmp_path, "every feature column is empty")
 
 
 def test_infinite_regression_target(tmp_path, capsys):
     frame = _frame().assign(label=np.linspace(0, 1, 120))
     frame.loc[7, "label"] = np.inf
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     _train_error(path, ["--target", "label"], capsys, tmp_path, "'label'", "infinite")
 
 
@@ -198,14 +167,14 @@ def test_ragged_rows(tmp_path, capsys):
 def test_too_few_rows_for_the_classes_in_the_training_split(tmp_path, capsys):
     """With a large validation and test share, the training rows cannot hold every class."""
     frame = _frame(30).assign(label=np.repeat(["p", "q", "r", "s", "t"], 6))
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     _train_error(path, ["--target", "label", "--val-size", "0.44", "--test-size", "0.44"],
                  capsys, tmp_path, "training split")
 
 
 # ------------------------------------------------------ train: handled
 def test_tab_delimited_csv_trains_and_says_so(tmp_path, capsys):
-    path = _csv(tmp_path, "data.csv", _frame(), sep="\t")
+    path = write_csv(tmp_path, "data.csv", _frame(), sep="\t")
     config, _ = _train_ok(path, ["--target", "label"], capsys, tmp_path)
     assert any("delimiter '\\t'" in d for d in config["decisions"])
     assert config["data"]["columns"] == ["a", "b", "c"]
@@ -214,7 +183,7 @@ def test_tab_delimited_csv_trains_and_says_so(tmp_path, capsys):
 def test_semicolons_with_a_comma_in_a_header_name(tmp_path, capsys):
     """A comma in the first line does not make the file comma-separated."""
     frame = _frame().rename(columns={"a": "price, eur"})
-    path = _csv(tmp_path, "data.csv", frame, sep=";")
+    path = write_csv(tmp_path, "data.csv", frame, sep=";")
     config, _ = _train_ok(path, ["--target", "label"], capsys, tmp_path)
     assert any("delimiter ';'" in d for d in config["decisions"])
     assert config["data"]["columns"] == ["price, eur", "b", "c"]
@@ -222,7 +191,7 @@ def test_semicolons_with_a_comma_in_a_header_name(tmp_path, capsys):
 
 def test_an_all_missing_column_is_dropped_with_a_warning(tmp_path, capsys):
     frame = _frame().assign(empty=np.nan)
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     config, err = _train_ok(path, ["--target", "label"], capsys, tmp_path)
     assert "dropped 1 column(s) with no values at all: empty" in err
     assert any("empty" in w for w in config["warnings"])
@@ -234,7 +203,7 @@ def test_infinite_feature_values_are_treated_as_missing(tmp_path, capsys):
     frame = _frame()
     frame.loc[[2, 50], "a"] = np.inf
     frame.loc[[9], "b"] = -np.inf
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     config, err = _train_ok(path, ["--target", "label"], capsys, tmp_path)
     assert "infinite value(s) treated as missing" in err
     assert any("'a'" in w and "infinite" in w for w in config["warnings"])
@@ -261,7 +230,7 @@ def test_utf16_csv_with_a_byte_order_mark_trains(tmp_path, capsys):
 
 def test_boolean_target_trains_as_two_classes(tmp_path, capsys):
     frame = _frame().assign(label=lambda f: f["label"] == "yes")
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     config, _ = _train_ok(path, ["--target", "label"], capsys, tmp_path)
     assert config["data"]["task"] == "classification"
     model = json.loads((tmp_path / "run" / "model.json").read_text())
@@ -270,7 +239,7 @@ def test_boolean_target_trains_as_two_classes(tmp_path, capsys):
 
 def test_numbers_with_thousands_separators_are_numbers(tmp_path, capsys):
     frame = _frame().assign(a=lambda f: [f"{v:,.2f}" for v in f["a"] * 100_000])
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     assert '"' in path.read_text()  # the commas in the numbers are quoted
     config, _ = _train_ok(path, ["--target", "label"], capsys, tmp_path)
     assert any("'a'" in d and "thousands separators" in d for d in config["decisions"])
@@ -306,7 +275,7 @@ def trained(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     root = tmp_path_factory.mktemp("trained")
     frame = _frame()
     run = root / "run"
-    assert main(["train", str(_csv(root, "train.csv", frame)), "--target", "label",
+    assert main(["train", str(write_csv(root, "train.csv", frame)), "--target", "label",
                  "--out", str(run), *FAST, "-q"]) == 0
     return run, frame
 
@@ -333,15 +302,15 @@ def test_predict_on_an_empty_csv(trained, tmp_path, capsys):
     path = tmp_path / "input.csv"
     path.write_bytes(b"")
     before = _untouched(run)
-    _expect_error(["predict", str(run), str(path), "-o", str(tmp_path / "out.csv"), "-q"],
+    expect_cli_error(["predict", str(run), str(path), "-o", str(tmp_path / "out.csv"), "-q"],
                   capsys, tmp_path, "input.csv is empty")
     assert _untouched(run) == before
 
 
 def test_predict_on_a_header_only_csv(trained, tmp_path, capsys):
     run, frame = trained
-    path = _csv(tmp_path, "input.csv", frame.iloc[:0])
-    _expect_error(["predict", str(run), str(path), "-o", str(tmp_path / "out.csv"), "-q"],
+    path = write_csv(tmp_path, "input.csv", frame.iloc[:0])
+    expect_cli_error(["predict", str(run), str(path), "-o", str(tmp_path / "out.csv"), "-q"],
                   capsys, tmp_path, "input.csv holds no data rows")
 
 
@@ -349,7 +318,7 @@ def test_predict_on_an_npz_for_a_table_model_names_the_columns(trained, tmp_path
     run, frame = trained
     path = tmp_path / "input.npz"
     np.savez(path, X=frame[["a", "b"]].to_numpy())
-    _expect_error(["predict", str(run), str(path), "-o", str(tmp_path / "out.csv"), "-q"],
+    expect_cli_error(["predict", str(run), str(path), "-o", str(tmp_path / "out.csv"), "-q"],
                   capsys, tmp_path, "missing column", "a, b, c")
 
 
@@ -368,14 +337,14 @@ def test_predict_on_an_npz_with_object_arrays(trained_on_arrays, tmp_path, capsy
     run, _, _ = trained_on_arrays
     path = tmp_path / "input.npz"
     np.savez(path, X=np.array([[1, "a", None]] * 3, dtype=object))
-    _expect_error(["predict", str(run), str(path), "-o", str(tmp_path / "out.csv"), "-q"],
+    expect_cli_error(["predict", str(run), str(path), "-o", str(tmp_path / "out.csv"), "-q"],
                   capsys, tmp_path, "pickle", "refused")
 
 
 def test_predict_with_reordered_columns_only(trained, tmp_path, capsys):
     run, frame = trained
-    plain = _csv(tmp_path, "plain.csv", frame.drop(columns=["label"]))
-    reordered = _csv(tmp_path, "reordered.csv", frame[["c", "b", "a"]])
+    plain = write_csv(tmp_path, "plain.csv", frame.drop(columns=["label"]))
+    reordered = write_csv(tmp_path, "reordered.csv", frame[["c", "b", "a"]])
     assert main(["predict", str(run), str(plain), "-q"]) == 0
     first = capsys.readouterr().out
     assert main(["predict", str(run), str(reordered), "-q"]) == 0
@@ -384,8 +353,8 @@ def test_predict_with_reordered_columns_only(trained, tmp_path, capsys):
 
 def test_evaluate_with_reordered_and_extra_columns(trained, tmp_path, capsys):
     run, frame = trained
-    plain = _csv(tmp_path, "plain.csv", frame)
-    shuffled = _csv(tmp_path, "shuffled.csv",
+    plain = write_csv(tmp_path, "plain.csv", frame)
+    shuffled = write_csv(tmp_path, "shuffled.csv",
                     frame[["label", "c", "a", "b"]].assign(extra="unused", more=1.5))
     assert main(["evaluate", str(run), str(plain), "-q"]) == 0
     first = capsys.readouterr()
@@ -400,9 +369,9 @@ def test_evaluate_with_classes_the_model_never_saw(trained, tmp_path, capsys):
     run, frame = trained
     frame = frame.copy()
     frame.loc[[3, 8], "label"] = "maybe"
-    path = _csv(tmp_path, "data.csv", frame)
+    path = write_csv(tmp_path, "data.csv", frame)
     before = _untouched(run)
-    _expect_error(["evaluate", str(run), str(path), "-q"], capsys, tmp_path,
+    expect_cli_error(["evaluate", str(run), str(path), "-q"], capsys, tmp_path,
                   "classes the model never saw", "maybe")
     assert _untouched(run) == before
 
@@ -411,13 +380,13 @@ def test_evaluate_on_an_empty_csv(trained, tmp_path, capsys):
     run, _ = trained
     path = tmp_path / "data.csv"
     path.write_text("\n\n")
-    _expect_error(["evaluate", str(run), str(path), "-q"], capsys, tmp_path, "data.csv is empty")
+    expect_cli_error(["evaluate", str(run), str(path), "-q"], capsys, tmp_path, "data.csv is empty")
 
 
 def test_evaluate_with_an_all_missing_column_imputes_it(trained, tmp_path, capsys):
     """Held-out rows go through the fitted preprocessing as they are: an empty column is
     imputed, not dropped (and then reported missing)."""
     run, frame = trained
-    path = _csv(tmp_path, "data.csv", frame.assign(b=np.nan))
+    path = write_csv(tmp_path, "data.csv", frame.assign(b=np.nan))
     assert main(["evaluate", str(run), str(path), "-q"]) == 0
     assert "accuracy" in capsys.readouterr().out

@@ -16,13 +16,7 @@ DEEP = {"depth": 50, "width": 32, "dropout": 0.0}
 FAST = {"epochs": 5, "patience": 5, "progress": False, "report": False, "checkpoint": False}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run faster on one thread, and far faster when other processes share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,7 @@ GRAY = InputSpec(1, 1, modality="image", shape=(1, 8, 8))
 RGB = InputSpec(3, 3, modality="image", shape=(3, 16, 16))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _marked(names):

@@ -26,13 +26,7 @@ SPECS = {
 OVERFIT_MAX_PARAMETERS = 2_000_000
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run faster on one thread, and far faster when other processes share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _spec(name: str, spec_name: str) -> InputSpec:
@@ -80,14 +74,14 @@ def test_gradient_reaches_every_parameter(name, spec_name):
         assert param.grad.abs().sum() > 0, f"zero gradient in {pname}"
 
 
-@pytest.mark.parametrize("name", available())
+@pytest.mark.parametrize("name", [n for n in available() if "image" not in modalities(n)])
 def test_overfits_a_small_batch(name):
+    """Image models overfit their batch in test_image_models.py (ResNets need fewer, larger steps)."""
     torch.manual_seed(0)
     spec = list(SPECS[modalities(name)[0]].values())[-1]  # embedded / multichannel
     x, y = _batch(spec, 16, seed=1), torch.arange(16) % 4
     model = create(name, spec, OutputSpec("classification", 4), dropout=0.0)
-    if sum(p.numel() for p in model.parameters()) > OVERFIT_MAX_PARAMETERS:
-        pytest.skip("too large to overfit 200 steps on a CPU here (ResNets: minutes each)")
+    assert sum(p.numel() for p in model.parameters()) <= OVERFIT_MAX_PARAMETERS
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(200):
         opt.zero_grad()

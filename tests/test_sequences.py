@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import deepfit
 from deepfit.data.preprocess import TargetEncoder
@@ -18,13 +17,7 @@ RUN = {"progress": False, "report": False, "checkpoint": False, "lr": 3e-3}
 WINDOW = 24
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models run faster on one thread, and far faster when other processes share the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def which_comes_first(n: int = 600, length: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

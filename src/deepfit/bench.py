@@ -174,10 +174,8 @@ def _check_plan(plan: dict[str, int], precision: str, device: str) -> None:
 def _measure(work: Workload, plan: dict[str, int], device: torch.device, precision: str,
              compile: bool, profile_memory: bool) -> BenchmarkResult:
     model, B = work.model, plan["batch_size"]
-    params = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    weights_mb = len(st_save({k: v.detach().contiguous().cpu()
-                              for k, v in model.state_dict().items()})) / MB
+    params, trainable = count_params(model)
+    weights_mb = saved_size(model) / MB
     flops = flops_per_sample(model, work.X[:1])
     train_model = copy.deepcopy(model) if work.predictor is not None else model
     before = _reset_peak_memory(device)
@@ -203,6 +201,24 @@ def _measure(work: Workload, plan: dict[str, int], device: torch.device, precisi
     if profile_memory:
         result.memory_top = _profile(trainer, work, B, device)
     return result
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(parameters, trainable parameters); a tensor shared by two layers counts once."""
+    params = list(model.parameters())  # each shared tensor once
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+
+def saved_size(model: nn.Module) -> int:
+    """Bytes of the model's state dict (buffers included) as the safetensors file a run writes;
+    a tensor shared by two layers is stored once."""
+    state = {}
+    seen: set[int] = set()
+    for key, value in model.state_dict(keep_vars=True).items():
+        if id(value) not in seen:  # safetensors refuses tensors that share memory
+            seen.add(id(value))
+            state[key] = value.detach().contiguous().cpu()
+    return len(st_save(state))
 
 
 def flops_per_sample(model: nn.Module, sample: torch.Tensor) -> int:

@@ -3,8 +3,9 @@
     a registered model, synthetic    dense random samples of the model's natural shape
                                      (models.registry.NATURAL_SHAPES, or the shape asked for),
                                      targets for `classes` classes or a regression value
-    a registered model, a SOURCE     the source's first rows, through a preprocessor fitted on
-                                     them (a benchmark, not an evaluation), and their targets
+    a registered model, a SOURCE     the source's rows (seeded sample), through a preprocessor
+                                     fitted on all of them (a benchmark, not an evaluation),
+                                     and their targets
     a trained run                    its model, and raw rows (the SOURCE's, or synthetic ones
                                      drawn from what its preprocessor learned) through its own
                                      preprocessing
@@ -63,7 +64,7 @@ def model_workload(name: str, settings: dict[str, Any], source: Any, target: str
     if source is not None:
         if input_shape is not None:
             raise SettingsError("--input-shape is for synthetic input; a SOURCE has its own shape")
-        return _source_workload(name, settings, source, target, n_rows)
+        return _source_workload(name, settings, source, target, n_rows, seed)
     if task not in TASKS:
         raise SettingsError(f"task must be classification or regression, not {task!r}")
     if task == "classification" and classes < 2:
@@ -77,17 +78,19 @@ def model_workload(name: str, settings: dict[str, Any], source: Any, target: str
 
 
 def _source_workload(name: str, settings: dict[str, Any], source: Any, target: str | None,
-                     n_rows: int) -> Workload:
+                     n_rows: int, seed: int) -> Workload:
+    """The source's rows, shuffled (seeded) and repeated to `n_rows`, through a preprocessor
+    fitted on all of them."""
     kinds = modalities(name)
     data = load_source(source, target=target, notes=Notes(live=False),
                        modality=kinds[0] if len(kinds) == 1 else None)
     if data.modality not in kinds:
         raise SettingsError(f"model {name!r} takes {' or '.join(kinds)} data; "
                             f"{source_name(source)} is {data.modality} data")
-    rows = np.arange(n_rows) % len(data)
+    pre = create_preprocessor(data.modality).fit(data.X, Notes(live=False))
+    encoder = TargetEncoder(data.task).fit(data.y)
+    rows = np.random.default_rng(seed).permutation(len(data))[np.arange(n_rows) % len(data)]
     X_raw, y_raw = _take(data.X, rows), data.y.iloc[rows]
-    pre = create_preprocessor(data.modality).fit(X_raw, Notes(live=False))
-    encoder = TargetEncoder(data.task).fit(y_raw)
     spec = InputSpec(**pre.input_spec())
     out = OutputSpec(data.task, encoder.n_outputs)
     X = torch.from_numpy(pre.transform(X_raw, Notes(live=False)))

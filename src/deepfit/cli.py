@@ -211,9 +211,9 @@ def _print_benchmark(console: Console, r: Any) -> None:
     m = r.machine
     cpu = f"{m['processor']}, {m['cpu_count']} cores ({m['torch_threads']} torch threads), {m['system']}"
     console.print(f"[bold]deepfit benchmark[/bold] {r.model} · {r.data} input {r.input_shape} · "
-                  f"batch {r.batch_size}\nmachine: {m['gpu'] + ' · ' if m['gpu'] else ''}{cpu} · "
+                  f"batch {r.batch_size}\nmachine: {m['gpu'] + ' · ' if m['gpu'] else ''}{cpu}\n"
                   f"device {r.device} · torch {m['torch']} · precision {r.precision}"
-                  f"{' · compiled' if r.compiled else ''}")
+                  f"{' · compiled' if r.compiled else ''}", soft_wrap=True)
     table = Table(show_header=True, title=f"median over {r.repeats} repeats of {r.steps} steps")
     for column in ("measure", "value", "spread"):
         table.add_column(column, justify="left" if column == "measure" else "right")

@@ -171,3 +171,25 @@ def test_run_and_model_together_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="not both"):
         deepfit.benchmark("mlp", run=tmp_path, quick=True)
     assert main(["benchmark", str(tmp_path / "missing")]) == 2
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux only: VmHWM reset")
+def test_peak_rss_is_reset_before_measuring() -> None:
+    from deepfit.bench_memory import _proc_status, peak_memory, reset_peak_memory
+
+    big = torch.ones(300 * MB // 4)  # an earlier peak, 300 MB above now (a large block is unmapped)
+    del big
+    before = reset_peak_memory(torch.device("cpu"))
+    small = torch.ones(60 * MB // 4)
+    now = _proc_status("VmRSS")
+    peak, kind = peak_memory(torch.device("cpu"))
+    del small
+    assert kind == "rss_peak"
+    assert before <= now <= peak < before + 250, (before, now, peak)  # not the 300 MB before
+
+
+def test_threads_and_random_state_are_left_as_they_were() -> None:
+    torch.set_num_threads(2)
+    state = torch.get_rng_state()
+    deepfit.benchmark("mlp", quick=True, threads=1, seed=3)
+    assert torch.get_num_threads() == 2 and torch.equal(torch.get_rng_state(), state)

@@ -24,13 +24,13 @@ MB are 2**20 bytes. Nothing here is per model: every model comes from the regist
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import platform
-import resource
-import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from deepfit.api import resolve_device
 from deepfit.bench_inputs import Workload, model_workload, run_workload
+from deepfit.bench_memory import MB, peak_memory, reset_peak_memory
 from deepfit.data.batches import InMemoryBatches
 from deepfit.errors import SettingsError
 from deepfit.io import default_run_dir, write_json
@@ -50,7 +51,6 @@ from deepfit.train.losses import DEFAULT_LOSS, create_loss
 from deepfit.train.optim import create_optimizer
 from deepfit.train.trainer import PRECISIONS, Trainer
 
-MB = 2**20
 DEVICES = ("auto", "cpu", "cuda", "mps")
 QUICK = {"batch_size": 2, "repeats": 2, "steps": 1, "warmup": 1}  # tests; tiny shapes too
 
@@ -127,10 +127,12 @@ def benchmark(model: str | None = None, *, run: str | Path | None = None, source
               compile: bool = False, repeats: int | None = None, steps: int | None = None,
               warmup: int | None = None, task: str = "classification", classes: int = 10,
               quick: bool = False, profile_memory: bool = False, out: str | Path | None = None,
-              seed: int = 0, **settings: Any) -> BenchmarkResult:
+              seed: int = 0, threads: int | None = None, **settings: Any) -> BenchmarkResult:
     """Measure model `model` (a registry name, with its `settings`) or the model of the trained
     run `run`. `quick`: the fewest steps and tiny default shapes, for tests. `out`: a directory
-    to write benchmark.json (a run's is the run directory) and the --profile-memory trace to."""
+    to write benchmark.json (a run's is the run directory) and the --profile-memory trace to.
+    `threads`: CPU threads for torch during the benchmark (default: as they are). The caller's
+    thread count and random state are left as they were."""
     plan = {"batch_size": batch_size or 64, "repeats": repeats or 5, "steps": steps or 10,
             "warmup": 1 if warmup is None else warmup}
     if quick:
@@ -140,19 +142,35 @@ def benchmark(model: str | None = None, *, run: str | Path | None = None, source
     dev = resolve_device(device)  # a named error where the device is not there
     if precision == "fp16" and dev.type != "cuda":
         raise SettingsError("fp16 needs a CUDA device; use bf16 on the CPU")
-    torch.manual_seed(seed)
-    n_rows = plan["batch_size"] * plan["steps"]
-    if run is not None:
-        if model is not None:
-            raise SettingsError("benchmark measures a run's model or a named model, not both")
-        work = run_workload(Path(run), source, n_rows, seed)
-    elif model is None:
+    if run is not None and model is not None:
+        raise SettingsError("benchmark measures a run's model or a named model, not both")
+    if run is None and model is None:
         raise SettingsError("benchmark needs a model name (--model NAME) or a RUN_DIR")
-    else:
-        work = model_workload(model, settings, source, target, input_shape, task, classes,
-                              n_rows, quick, seed)
-    result = _measure(work, plan, dev, precision, compile, profile_memory)
+    n_rows = plan["batch_size"] * plan["steps"]
+    with _isolated(threads, seed, dev):
+        if run is not None:
+            work = run_workload(Path(run), source, n_rows, seed)
+        else:
+            work = model_workload(model, settings, source, target, input_shape, task, classes,
+                                  n_rows, quick, seed)
+        result = _measure(work, plan, dev, precision, compile, profile_memory)
     return _save(result, work, run, out, profile_memory)
+
+
+@contextlib.contextmanager
+def _isolated(threads: int | None, seed: int, device: torch.device) -> Iterator[None]:
+    """`threads` torch threads and a seeded random state, both put back afterwards."""
+    if threads is not None and threads < 1:
+        raise SettingsError(f"threads must be at least 1, not {threads}")
+    before = torch.get_num_threads()
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        torch.set_num_threads(threads or before)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 def _check_plan(plan: dict[str, int], precision: str, device: str) -> None:
@@ -178,7 +196,7 @@ def _measure(work: Workload, plan: dict[str, int], device: torch.device, precisi
     weights_mb = saved_size(model) / MB
     flops = flops_per_sample(model, work.X[:1])
     train_model = copy.deepcopy(model) if work.predictor is not None else model
-    before = _reset_peak_memory(device)
+    before = reset_peak_memory(device)
     trainer = _trainer(train_model, work, device, precision, compile)
     train_rate = _train_throughput(trainer, work, plan)
     latency = {f"batch_{b}": _latency(trainer, work.X[:b].to(device), plan)
@@ -189,7 +207,7 @@ def _measure(work: Workload, plan: dict[str, int], device: torch.device, precisi
         work.predictor.device = device
         predict_latency = {f"batch_{b}": _predict_latency(work, b, plan, device)
                            for b in dict.fromkeys((1, B))}
-    peak, kind = _peak_memory(device)
+    peak, kind = peak_memory(device)
     result = BenchmarkResult(
         model=work.name, settings=work.settings, data=work.data, modality=work.input_spec.modality,
         input_shape=list(work.X.shape[1:]), task=work.output_spec.task,
@@ -302,42 +320,6 @@ def _sync(device: torch.device) -> None:
 
 
 # ----------------------------------------------------------------------------- memory
-def _reset_peak_memory(device: torch.device) -> float:
-    """Reset the peak; return what is in use already (MB): tensors on CUDA, the resident set
-    (Python, torch, the model, the data) on the CPU."""
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        return torch.cuda.memory_allocated(device) / MB
-    try:  # Linux: "5" resets the peak resident set (VmHWM) to the current one
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    return _proc_status("VmRSS") or 0.0
-
-
-def _proc_status(field: str) -> float | None:
-    """A memory line of /proc/self/status in MB (Linux), or None."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024 / MB
-    except OSError:
-        pass
-    return None
-
-
-def _peak_memory(device: torch.device) -> tuple[float, str]:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / MB, "cuda_max_allocated"
-    peak = _proc_status("VmHWM")
-    if peak is not None:
-        return peak, "rss_peak"
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / (MB if sys.platform == "darwin" else 1024), "rss_peak_since_start"
-
-
 def _profile(trainer: Trainer, work: Workload, B: int, device: torch.device) -> list[dict]:
     """One more training epoch and a forward at the batch size under torch.profiler; the
     trace goes to `work.trace_path`; returns the ten operators that allocated the most."""

@@ -182,6 +182,7 @@ def _add_benchmark(sub: Any) -> None:
     p.add_argument("--out", help="write benchmark.json (and the trace) here (a run: the run directory; "
                    "--profile-memory alone: runs/benchmark-<model>-<time>)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic data")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -199,7 +200,7 @@ def _run_benchmark(args: argparse.Namespace, console: Console) -> int:
                            compile=args.compile, repeats=args.repeats, steps=args.steps,
                            warmup=args.warmup, task=args.task, classes=args.classes,
                            quick=args.quick, profile_memory=args.profile_memory, out=args.out,
-                           seed=args.seed, **settings)
+                           seed=args.seed, threads=args.threads, **settings)
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:

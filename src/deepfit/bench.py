@@ -215,7 +215,8 @@ def _measure(work: Workload, plan: dict[str, int], device: torch.device, precisi
         precision=precision, compiled=compile, repeats=plan["repeats"], steps=plan["steps"],
         params=params, trainable_params=trainable, weights_mb=weights_mb, flops_per_sample=flops,
         train_samples_per_s=train_rate, latency_ms=latency, peak_memory_mb=peak,
-        peak_memory_kind=kind, memory_before_mb=before, machine=machine(device), predict_latency_ms=predict_latency)
+        peak_memory_kind=kind, memory_before_mb=before, machine=machine(device),
+        predict_latency_ms=predict_latency)
     if profile_memory:
         result.memory_top = _profile(trainer, work, B, device)
     return result
@@ -301,7 +302,8 @@ def _latency(trainer: Trainer, x: torch.Tensor, plan: dict[str, int]) -> Latency
 
 
 def _predict_latency(work: Workload, b: int, plan: dict[str, int], device: torch.device) -> Latency:
-    """Raw rows through the run's preprocessing and model (Predictor.outputs), per call."""
+    """Raw rows through the run's preprocessing and model (Predictor.outputs, in float32 as
+    deepfit.predict runs), per call."""
     rows = work.take_raw(b)
     warm, calls = plan["steps"] * plan["warmup"], plan["steps"] * plan["repeats"]
     seconds = []
@@ -322,7 +324,8 @@ def _sync(device: torch.device) -> None:
 # ----------------------------------------------------------------------------- memory
 def _profile(trainer: Trainer, work: Workload, B: int, device: torch.device) -> list[dict]:
     """One more training epoch and a forward at the batch size under torch.profiler; the
-    trace goes to `work.trace_path`; returns the ten operators that allocated the most."""
+    profiler is kept in `work.trace` (for _save); returns the ten operators that allocated
+    the most memory themselves."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -344,7 +347,8 @@ def _profile(trainer: Trainer, work: Workload, B: int, device: torch.device) -> 
 
 def machine(device: torch.device) -> dict[str, Any]:
     """What the numbers were measured on."""
-    info = {"system": platform.system(), "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+    info = {"system": platform.system(), "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "gpu": None}
     if device.type == "cuda":
@@ -366,8 +370,11 @@ def _save(result: BenchmarkResult, work: Workload, run: Path | str | None, out: 
     if profile_memory:
         trace = folder / "memory_trace.json"
         tmp = folder / ".memory_trace.json.tmp"
-        work.trace.export_chrome_trace(str(tmp))
-        os.replace(tmp, trace)
+        try:
+            work.trace.export_chrome_trace(str(tmp))
+            os.replace(tmp, trace)
+        finally:
+            tmp.unlink(missing_ok=True)
         result.memory_trace = str(trace)
     result.saved_to = str(folder / "benchmark.json")
     write_json(folder / "benchmark.json", result.to_dict())

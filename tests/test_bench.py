@@ -193,3 +193,13 @@ def test_threads_and_random_state_are_left_as_they_were() -> None:
     state = torch.get_rng_state()
     deepfit.benchmark("mlp", quick=True, threads=1, seed=3)
     assert torch.get_num_threads() == 2 and torch.equal(torch.get_rng_state(), state)
+
+
+def test_resnet18_at_its_natural_shape_matches_torchvision_published_figures() -> None:
+    """224 × 224 RGB and 1000 classes: torchvision lists 11,689,512 parameters and 1.81 GFLOPS
+    (multiply-adds), i.e. 3.63 × 10⁹ FLOPs."""
+    spec = example_input("image")
+    assert spec.shape == (3, 224, 224)
+    model = create("resnet18", spec, OutputSpec("classification", 1000))
+    assert count_params(model) == (11_689_512, 11_689_512)
+    assert flops_per_sample(model, torch.randn(1, *spec.shape)) / 1e9 == pytest.approx(3.63, abs=0.01)

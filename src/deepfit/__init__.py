@@ -3,8 +3,10 @@
 __version__ = "0.1.0"
 
 from deepfit.api import Run, evaluate, load, predict, report, train
+from deepfit.bench import BenchmarkResult, benchmark
 from deepfit.checks import Finding, check
 from deepfit.errors import DeepfitError
 from deepfit.predict import Predictor
 
-__all__ = ["DeepfitError", "Finding", "Predictor", "Run", "__version__", "check", "evaluate", "load", "predict", "report", "train"]
+__all__ = ["BenchmarkResult", "DeepfitError", "Finding", "Predictor", "Run", "__version__",
+           "benchmark", "check", "evaluate", "load", "predict", "report", "train"]

@@ -60,6 +60,11 @@ _REGISTRY: dict[str, Entry] = {}
 _FAMILIES: dict[str, Callable[[str], Entry]] = {}  # see register_family
 # The model a run gets when none is named, by the data's modality (resolved in api.train).
 DEFAULT_MODELS = {"tabular": "mlp", "sequence": "cnn1d", "image": "cnn"}
+# Other names for registered models (`--model resnet`); create and the rest accept them.
+ALIASES = {"resnet": "resnet18"}
+# One sample's shape when no data give it (benchmarks): tabular [F], sequence [T, C], image
+# [C, H, W] (ImageNet's 224 × 224 RGB, what resnet50 and the transfer models were made for).
+NATURAL_SHAPES = {"tabular": (32,), "sequence": (64, 8), "image": (3, 224, 224)}
 
 
 def register(name: str, *, modalities: tuple[str, ...] = ("tabular",)) -> Callable[[Builder], Builder]:
@@ -93,7 +98,24 @@ def register_family(prefix: str, make_entry: Callable[[str], Entry]) -> None:
     _FAMILIES[prefix] = make_entry
 
 
+def example_input(modality: str, shape: tuple[int, ...] | None = None) -> InputSpec:
+    """The input spec of dense samples of `shape` (default NATURAL_SHAPES[modality])."""
+    if modality not in NATURAL_SHAPES:
+        raise SettingsError(f"no natural input shape for {modality} data")
+    shape = tuple(int(s) for s in (shape or NATURAL_SHAPES[modality]))
+    want = len(NATURAL_SHAPES[modality])
+    if len(shape) != want or min(shape) < 1:
+        layout = {"tabular": "[F]", "sequence": "[T, C]", "image": "[C, H, W]"}[modality]
+        raise SettingsError(f"{modality} input shape must be {layout} of positive sizes, "
+                            f"not {list(shape)}")
+    if modality == "tabular":
+        return InputSpec(shape[0], shape[0])
+    channels = shape[-1] if modality == "sequence" else shape[0]
+    return InputSpec(channels, channels, modality=modality, shape=shape)
+
+
 def _entry(name: str) -> Entry:
+    name = ALIASES.get(name, name)
     family, _, variant = name.partition(":")
     if family in _FAMILIES:
         return _FAMILIES[family](variant)

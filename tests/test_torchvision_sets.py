@@ -178,6 +178,21 @@ def test_download_is_a_thin_torchvision_call_and_its_failure_is_named(tmp_path, 
     assert "\n" not in str(info.value) and "name resolution" in str(info.value)
 
 
+def test_cifar_downloads_the_archive_alone_which_torchvision_would_unpickle(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+    import torchvision.datasets.utils as tvu
+
+    calls = []
+
+    def fake_archive(url, download_root, filename=None, md5=None):
+        calls.append((url, download_root, filename, md5))
+        write_cifar(Path(download_root), per_batch=2)
+
+    monkeypatch.setattr(tvu, "download_and_extract_archive", fake_archive)
+    assert len(load_source("cifar10", data_root=tmp_path, download=True).test) == 2
+    assert calls == [(tvd.CIFAR10.url, str(tmp_path), tvd.CIFAR10.filename, tvd.CIFAR10.tgz_md5)]
+
+
 def test_names_resolve_in_any_spelling_and_a_real_path_wins(tmp_path, monkeypatch):
     for spelling in ("mnist", "MNIST", "Fashion-MNIST", "fashion_mnist", "FashionMNIST", "cifar10",
                      "CIFAR-10", "cifar_10"):

@@ -43,8 +43,7 @@ class Dataset:
     # Windows of one time series (data/sequences.py): split by time, leaving this many windows
     # out at each boundary. None: rows are independent and split shuffled.
     split_gap: int | None = None
-    # The official held-out set that came with the source (torchvision's named sets): the test
-    # split, the validation split then carved from these rows alone (api._prepare).
+    # the held-out set that came with the source (torchvision's): the test split (api._prepare)
     test: Dataset | None = None
 
     def __len__(self) -> int:

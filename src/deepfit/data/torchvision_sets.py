@@ -127,8 +127,8 @@ def read_files(spec: NamedSet, base: Path, download: bool,
     if missing:
         raise DatasetFilesMissing(
             f"{spec.name}: missing {', '.join(missing)} in {where.resolve()}; put torchvision's "
-            f"files there (--data-root DIR, or ${ROOT_ENV}, sets the data root, default "
-            f"./{DEFAULT_ROOT}), or add --download to fetch them")
+            f"files there or add --download to fetch them (the data root is --data-root, else "
+            f"${ROOT_ENV}, else ./{DEFAULT_ROOT})")
     parts = _read_cifar(where) if spec.name == "cifar10" else _read_mnist(where)
     for part, (_, labels) in parts.items():
         bad = (labels >= len(spec.classes)) | (labels < 0)

@@ -20,6 +20,8 @@ from deepfit.data.sources import load_source
 from deepfit.data.torchvision_sets import named_set
 from deepfit.errors import DataFormatError, DatasetFilesMissing, DownloadFailed, UnsafeFileError
 
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                 "truck"]
 MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                "t10k-labels-idx1-ubyte")
 
@@ -250,8 +252,7 @@ def test_cifar_python_batches_read_exactly_through_the_restricted_unpickler(tmp_
     assert data.X[i, c, r, col] == written["X"][i, c * 1024 + r * 32 + col]
     assert (data.X.reshape(15, -1) == written["X"][:15]).all()
     assert (data.test.X.reshape(3, -1) == written["X"][15:]).all()
-    classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-    assert list(data.y) == [classes[k] for k in written["y"][:15]]
+    assert list(data.y) == [CIFAR_CLASSES[k] for k in written["y"][:15]]
 
 
 def test_cifar_binary_batches_read(tmp_path):
@@ -324,3 +325,24 @@ def test_object_arrays_and_other_codecs_are_refused(tmp_path):
     path.write_bytes(pickle.dumps({b"labels": [0, 1]}, protocol=2))
     with pytest.raises(DataFormatError, match="needs 'data'"):
         load_source("cifar10", data_root=tmp_path)
+
+
+def test_the_readers_agree_with_torchvisions_own_on_the_same_files(tmp_path, monkeypatch):
+    """The reference: torchvision's MNIST and CIFAR10 classes read the files written here (its
+    CIFAR10 with plain pickle.load, fine on files this test wrote; its checksums skipped, the
+    files being tiny) into the same images and labels."""
+    import torchvision.datasets as tvd
+
+    write_mnist(tmp_path, n_train=30, n_test=10, seed=4)
+    write_cifar(tmp_path, per_batch=2)
+    monkeypatch.setattr(tvd.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(tvd.CIFAR10, "_load_meta", lambda self: None)
+    for name, cls in (("mnist", tvd.MNIST), ("cifar10", tvd.CIFAR10)):
+        ours = load_source(name, data_root=tmp_path)
+        for data, train in ((ours, True), (ours.test, False)):
+            theirs = cls(str(tmp_path), train=train)
+            expected = np.asarray(theirs.data)  # MNIST [N, H, W], CIFAR10 [N, H, W, C]
+            expected = expected[:, None] if expected.ndim == 3 else expected.transpose(0, 3, 1, 2)
+            assert data.X.shape == expected.shape and np.array_equal(data.X, expected), (name, train)
+            names = list(range(10)) if name == "mnist" else CIFAR_CLASSES
+            assert list(data.y) == [names[k] for k in np.asarray(theirs.targets)], (name, train)

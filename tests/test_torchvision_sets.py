@@ -18,7 +18,13 @@ import deepfit
 from deepfit.cli import main
 from deepfit.data.sources import load_source
 from deepfit.data.torchvision_sets import named_set
-from deepfit.errors import DataFormatError, DatasetFilesMissing, DownloadFailed, UnsafeFileError
+from deepfit.errors import (
+    DataFormatError,
+    DatasetFilesMissing,
+    DownloadFailed,
+    TargetError,
+    UnsafeFileError,
+)
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                  "truck"]
@@ -104,6 +110,8 @@ def test_the_idx_files_read_exactly_plain_or_gzipped(tmp_path, gz):
     assert list(data.test.y) == [names[k] for k in written["y_test"]]
     held_out = load_source("fashionmnist", data_root=tmp_path, held_out=True)
     assert (held_out.X[:, 0] == written["X_test"]).all() and held_out.test is None
+    with pytest.raises(TargetError, match="has one target"):
+        load_source("fashion-mnist", data_root=tmp_path, target="label")
     flat = load_source("fashion-mnist", data_root=tmp_path, modality="tabular")
     assert flat.X.shape == (30, 784) and (flat.X.to_numpy() == written["X"].reshape(30, -1)).all()
 

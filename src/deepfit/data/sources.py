@@ -80,6 +80,8 @@ def load_source(
     cifar10) are read from `data_root` (data/torchvision_sets.py)."""
     notes = notes if notes is not None else Notes()
     if (spec := named_set(source)) is not None and y is None:
+        if target not in (None, "target"):
+            raise TargetError(f"{spec.name} has one target, 'target' (its classes)")
         return load_named(spec, root=data_root, download=download, held_out=held_out,
                           modality=modality, image_size=image_size, task=task, notes=notes)
     from deepfit.data import sequences  # it builds on this module

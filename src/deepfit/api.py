@@ -168,6 +168,10 @@ def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes) -> Prepared:
                                 held_out=True, **_reading(cfg))
         if cfg.data.test_size:
             notes.decide(f"test split: the rows of {cfg.data.test} (--test-size not used)")
+    elif data.test is not None:  # an official test set (torchvision's named sets)
+        test_data = data.test
+        notes.decide(f"test split: the {len(test_data)} rows of {data.name}'s own test set "
+                     "(--test-size not used); validation carved from its training rows")
     test_size = 0.0 if test_data is not None else cfg.data.test_size
     if data.split_gap is not None:  # windows of one time series: split by time (data/sequences.py)
         splits = split_by_time(len(data), cfg.data.val_size, test_size, data.split_gap, notes)
@@ -188,7 +192,8 @@ def _reading(cfg: RunConfig) -> dict[str, Any]:
     if modality is None and cfg.model.name is not None and len(modalities(cfg.model.name)) == 1:
         modality = modalities(cfg.model.name)[0]
     return {"window": cfg.data.window, "horizon": cfg.data.horizon, "modality": modality,
-            "image_size": cfg.data.image_size}
+            "image_size": cfg.data.image_size, "data_root": cfg.data.data_root,
+            "download": cfg.data.download}
 
 
 def _choose_model(cfg: RunConfig, data: Dataset, notes: Notes) -> RunConfig:
@@ -423,7 +428,8 @@ def evaluate(run_dir: str | Path, source: Any, y: Any = None) -> dict[str, float
     saved = read_json(Path(run_dir) / "config.json")["data"]
     data = load_source(source, target=saved["target"], task=predictor.task, y=y, notes=Notes(),
                        held_out=True, window=saved.get("window"), horizon=saved.get("horizon"),
-                       modality=saved.get("modality"), image_size=_image_size(predictor))
+                       modality=saved.get("modality"), image_size=_image_size(predictor),
+                       data_root=saved.get("data_root"))
     return predictor.evaluate(data.X, data.y)
 
 

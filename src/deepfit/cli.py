@@ -32,15 +32,29 @@ class _Parser(argparse.ArgumentParser):
         raise SettingsError(f"{message} (see {self.prog} --help)")
 
 
+SOURCE_HELP = ("a bundled dataset (digits, breast_cancer, wine, iris, diabetes), torchvision's mnist, "
+               "fashion-mnist or cifar10 (from --data-root; their own test set is the test split), "
+               "a CSV/Parquet file, an .npz with X and y, or a folder of class subfolders of images")
+
+
+def _add_data_root_flags(p: argparse.ArgumentParser) -> None:
+    """Where torchvision's named sets are (data/torchvision_sets.py)."""
+    p.add_argument("--data-root", metavar="DIR", help="mnist, fashion-mnist, cifar10: the folder "
+                   "holding torchvision's files (DIR/MNIST/raw, DIR/FashionMNIST/raw, "
+                   "DIR/cifar-10-batches-py); default $DEEPFIT_DATA, else ./data")
+    p.add_argument("--download", action="store_true", default=None, help="download missing "
+                   "files of mnist, fashion-mnist or cifar10 into the data root (needs a network)")
+
+
 def _add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train, validate, evaluate and save a model")
-    p.add_argument("source", nargs="?", help="a bundled dataset (digits, breast_cancer, wine, iris, diabetes), "
-                   "a CSV/Parquet file, or an .npz with X and y")
+    p.add_argument("source", nargs="?", help=SOURCE_HELP)
     p.add_argument("--target", help="the target column of a CSV/Parquet file")
     p.add_argument("--task", choices=TASKS, help="override the inferred task")
     p.add_argument("--val-size", type=float, help="validation fraction (default 0.15)")
     p.add_argument("--test-size", type=float, help="test fraction (default 0.15)")
     p.add_argument("--test", help="a held-out file to evaluate on instead of a test split")
+    _add_data_root_flags(p)
     p.add_argument("--model", help="model name (default: the data's; mlp for tables, cnn1d for sequences, "
                    "cnn for images); resnet18/34/50, transfer:<torchvision model>, transfer (--weights RUN_DIR)")
     p.add_argument("--hidden", help="hidden layer widths, e.g. 128,64,32")
@@ -119,8 +133,7 @@ def _add_check(sub: Any) -> None:
     p = sub.add_parser("check", help="audit the data and sanity-check the model before training; "
                        "exit code 1 when an error is found")
     p.set_defaults(**dict.fromkeys(TRAIN_KEYS))  # the training settings a check does not take
-    p.add_argument("source", help="a bundled dataset (digits, breast_cancer, wine, iris, diabetes), "
-                   "a CSV/Parquet file, or an .npz with X and y")
+    p.add_argument("source", help=SOURCE_HELP)
     p.add_argument("--target", help="the target column of a CSV/Parquet file")
     p.add_argument("--task", choices=TASKS, help="override the inferred task")
     p.add_argument("--model", action="append", metavar="NAME",
@@ -132,6 +145,7 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--val-size", type=float, help="validation fraction (default 0.15)")
     p.add_argument("--test-size", type=float, help="test fraction (default 0.15)")
     p.add_argument("--test", help="a held-out file training would evaluate on")
+    _add_data_root_flags(p)
     p.add_argument("--seed", type=int, help="random seed of the split (default 0)")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
 
@@ -275,6 +289,7 @@ TRAIN_KEYS = ("target", "task", "val_size", "test_size", "test", "model", "hidde
 TRAIN_KEYS += ("image_size", "augment", "flip", "weights", "freeze_epochs", "unfreeze_every",
                "backbone_lr_mult")
 TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width")
+TRAIN_KEYS += ("data_root", "download")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -19,7 +19,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("32", "bf16", "fp16")
 LOADERS = ("auto", "memory", "stream")
 # Settings a resumed run may change: they do not alter what is computed.
-RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint", "report")
+RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint", "report", "data_root",
+                     "download")
 IMBALANCE = ("auto", "none", "weights", "sampler", "focal")
 MODALITIES = ("tabular", "sequence", "image")
 AUGMENTS = ("none", "light", "strong")
@@ -38,8 +39,16 @@ class DataConfig:
     image_size: int | None = None  # images resized to this side (default: a folder's median side)
     augment: str = "light"  # images, training batches only: none, light, strong (data/augment.py)
     flip: bool = False  # images: random horizontal flips too (off: they break digits and text)
+    # torchvision's named sets (mnist, fashion-mnist, cifar10): where their files are (None:
+    # $DEEPFIT_DATA, else ./data), and whether to download missing ones (data/torchvision_sets.py)
+    data_root: str | None = None
+    download: bool = False
 
     def __post_init__(self) -> None:
+        if self.data_root is not None:
+            object.__setattr__(self, "data_root", str(self.data_root))  # a Path, say: JSON-ready
+        if not isinstance(self.download, bool):
+            raise SettingsError(f"download must be True or False, not {self.download!r}")
         if self.task is not None and self.task not in TASKS:
             raise SettingsError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
         if self.modality is not None and self.modality not in MODALITIES:

@@ -16,6 +16,14 @@ class SourceNotFoundError(DeepfitError):
     """A file or directory given as a source does not exist."""
 
 
+class DatasetFilesMissing(SourceNotFoundError):
+    """A named torchvision dataset (mnist, cifar10, …) whose files are not under the data root."""
+
+
+class DownloadFailed(DeepfitError):
+    """A dataset could not be downloaded (no network, a server or checksum error)."""
+
+
 class UnknownDatasetError(DeepfitError):
     """A bundled dataset name that deepfit does not know."""
 

@@ -35,7 +35,8 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     cfg = split_settings({**settings, "target": target, "model": model_names[0]})
     per_model = _model_settings(model_names, cfg.model.settings)
     notes = Notes(live=False)  # the decisions of loading are not printed by a check
-    data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes)
+    data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes,
+                       data_root=cfg.data.data_root, download=cfg.data.download)
     if data.modality != "tabular":
         raise SettingsError(f"deepfit check covers tables so far; {data.modality} data are checked "
                             "by `deepfit train` itself (the audit's row and class checks, --check)")

@@ -24,7 +24,7 @@ def load_builtin(name: str) -> tuple[pd.DataFrame, pd.Series]:
     if name not in _LOADERS:
         raise UnknownDatasetError(
             f"unknown dataset {name!r}: not a file, and not one of the bundled datasets "
-            f"({', '.join(BUILTIN_NAMES)})"
+            f"({', '.join(BUILTIN_NAMES)}) or torchvision's (mnist, fashion-mnist, cifar10)"
         )
     from sklearn import datasets
 

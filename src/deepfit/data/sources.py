@@ -18,6 +18,7 @@ import pandas as pd
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
 from deepfit.data.images import load_images
 from deepfit.data.preprocess import column_numbers, is_missing
+from deepfit.data.torchvision_sets import load_named, named_set
 from deepfit.errors import DataFormatError, SourceNotFoundError, TargetError
 from deepfit.notes import Notes
 
@@ -42,6 +43,8 @@ class Dataset:
     # Windows of one time series (data/sequences.py): split by time, leaving this many windows
     # out at each boundary. None: rows are independent and split shuffled.
     split_gap: int | None = None
+    # the held-out set that came with the source (torchvision's): the test split (api._prepare)
+    test: Dataset | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -66,13 +69,21 @@ def load_source(
     horizon: int | None = None,
     modality: str | None = None,
     image_size: int | None = None,
+    data_root: str | None = None,
+    download: bool = False,
 ) -> Dataset:
     """Load features and target from any supported source and infer the task. Held-out data
     (a test file, data to evaluate on) may hold a single class; training data may not.
     Images (folders, 4-D arrays, 3-D ones and digits when `modality` is image: the rule is in
     data/images.py) are read first; sequences (`window`, `modality`, 3-D arrays: see
-    data/sequences.py) have their own reader."""
+    data/sequences.py) have their own reader; torchvision's named sets (mnist, fashion-mnist,
+    cifar10) are read from `data_root` (data/torchvision_sets.py)."""
     notes = notes if notes is not None else Notes()
+    if (spec := named_set(source)) is not None and y is None:
+        if target not in (None, "target"):
+            raise TargetError(f"{spec.name} has one target, 'target' (its classes)")
+        return load_named(spec, root=data_root, download=download, held_out=held_out,
+                          modality=modality, image_size=image_size, task=task, notes=notes)
     from deepfit.data import sequences  # it builds on this module
 
     images = load_images(source, y, modality=modality, image_size=image_size, notes=notes)

@@ -147,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_check(sub)
     p = sub.add_parser("predict", help="predict with a trained run")
     p.add_argument("run_dir")
-    p.add_argument("input", help="a CSV/Parquet file or an .npz with X")
+    p.add_argument("input", help="a CSV/Parquet file or an .npz with X; for a run trained on a "
+                   "time series (--window), a series with its columns: forecasts the H steps "
+                   "after its last W rows")
+    p.add_argument("--all-windows", action="store_true", help="time series: the rolling backtest, "
+                   "the forecast of every window of W rows in the file, beside the actual values")
     p.add_argument("-o", "--output", help="write predictions to this CSV (default: stdout)")
     p = sub.add_parser("evaluate", help="metrics of a trained run on labelled data")
     p.add_argument("run_dir")
@@ -234,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         _print_metrics(console, "test metrics", result.metrics)
         console.print(f"run saved to {result.path}")
     elif args.command == "predict":
-        frame = api.predict(args.run_dir, args.input)
+        frame = api.predict(args.run_dir, args.input, all_windows=args.all_windows)
         if args.output:
             write_text(Path(args.output), frame.to_csv(index=False))
             console.print(f"{len(frame)} predictions written to {args.output}")

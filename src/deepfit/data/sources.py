@@ -42,6 +42,9 @@ class Dataset:
     # Windows of one time series (data/sequences.py): split by time, leaving this many windows
     # out at each boundary. None: rows are independent and split shuffled.
     split_gap: int | None = None
+    # A time series' windows (data/sequences.py): what forecasting from a new series needs (the
+    # channel columns in order, target, window, horizon, time column), saved with the model.
+    series: dict | None = None
 
     def __len__(self) -> int:
         return len(self.X)

@@ -123,7 +123,8 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--target", help="the target column of a CSV/Parquet file")
     p.add_argument("--task", choices=TASKS, help="override the inferred task")
     p.add_argument("--model", action="append", metavar="NAME",
-                   help="model to check (default mlp); repeat it or separate names by commas")
+                   help="model to check (default: the data's, mlp for tables, cnn1d for sequences, "
+                   "cnn for images); repeat it or separate names by commas")
     p.add_argument("--hidden", help="hidden layer widths, e.g. 128,64,32")
     p.add_argument("--dropout", type=float, help="dropout rate (default 0.3)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -132,6 +133,12 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--test-size", type=float, help="test fraction (default 0.15)")
     p.add_argument("--test", help="a held-out file training would evaluate on")
     p.add_argument("--seed", type=int, help="random seed of the split (default 0)")
+    p.add_argument("--window", type=int, help="a CSV time series: windows of this many rows, as "
+                   "training would cut them (checks their split by time and the time order)")
+    p.add_argument("--horizon", type=int, help="with --window: steps forecast (default 1)")
+    p.add_argument("--modality", choices=("tabular", "sequence", "image"),
+                   help="read the data as this kind (default: from the data and the model)")
+    p.add_argument("--image-size", type=int, help="images: resize to this side in pixels")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 

@@ -3,10 +3,19 @@
 Each check takes the loaded `Dataset` (and, for leakage, the very splits training would use) and
 returns findings. `audit_data` runs them all; each is fast enough to run before every training run
 (the target-leak check looks at a sample of at most `LEAK_ROWS` rows).
+Which checks apply to which data:
+    every modality     sample size, class balance, class sizes
+    tables             missing values, constant columns, scale, duplicates and conflicting labels,
+                       duplicates across splits, target leak
+    images, sequences  checks/arrays.py: NaN/Inf values, blank samples, constant channels;
+                       independent samples: duplicates, conflicting labels, duplicates across
+                       splits (keys from each sample's bytes); windows of one time series:
+                       windows of different splits sharing rows (on indices), the time order
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -30,6 +39,7 @@ LEAK_ROWS = 5_000
 LEAK_FOLDS = 3
 LEAK_MIN_ROWS = 20
 DUPLICATE_SHARE = 0.01
+FEW_PER_CLASS = 10  # rows of a class below which it can hardly be learnt or measured
 
 BOOSTING_FIX = ("compare with gradient boosting (e.g. sklearn's HistGradientBoostingClassifier/"
                 "Regressor), which is usually as good or better on small tables; or use transfer "
@@ -40,9 +50,12 @@ def audit_data(data: Dataset, splits: Splits | None = None, test_data: Dataset |
                *, seed: int = 0) -> list[Finding]:
     """Every data check. `splits` are the row indices training would use (data.split); without
     them the cross-split leakage check is skipped. `test_data` is an explicit held-out file."""
-    findings = sample_size(data) + class_balance(data)
+    held_apart = test_data is not None or (splits is not None and not len(splits.test))
+    findings = sample_size(data) + class_balance(data) + class_sizes(data, 2 if held_apart else 3)
     if data.modality != "tabular":
-        return findings
+        from deepfit.checks.arrays import audit_arrays  # it builds on this module
+
+        return findings + audit_arrays(data, splits, test_data)
     findings += missing_values(data.X) + constant_columns(data.X, seed=seed) + scale_spread(data.X)
     findings += duplicate_rows(data)
     if splits is not None:
@@ -77,6 +90,34 @@ def class_balance(data: Dataset) -> list[Finding]:
            "try --imbalance sampler or focal; judge by macro-F1 or balanced accuracy "
            "(--monitor val_f1_macro) rather than accuracy")
     return [Finding("imbalance", "warning", message, subject, ratio, fix)]
+
+
+def class_sizes(data: Dataset, parts: int = 3) -> list[Finding]:
+    """Classes too small to learn, or to be in every split (`parts`: train, validation, test)."""
+    if data.task != "classification":
+        return []
+    counts = data.y.astype(str).value_counts()
+    tiny, few = counts[counts < parts], counts[(counts >= parts) & (counts < FEW_PER_CLASS)]
+    findings = []
+    if len(tiny):
+        findings.append(Finding(
+            "class_size", "error",
+            f"{len(tiny)} class(es) have fewer rows than the {parts} splits need "
+            f"({_counts(tiny)}): they cannot be in training and evaluation both",
+            names(list(tiny.index)), float(tiny.min()),
+            "collect more examples of them, merge them into a related class, or drop them"))
+    if len(few):
+        findings.append(Finding(
+            "class_size", "warning",
+            f"{len(few)} class(es) have fewer than {FEW_PER_CLASS} rows ({_counts(few)}): too few "
+            "to learn them well or to measure how well they are learnt",
+            names(list(few.index)), float(few.min()),
+            "collect more examples of them (or augment), and read their per-class metrics with care"))
+    return findings
+
+
+def _counts(counts: pd.Series, limit: int = 6) -> str:
+    return names([f"{label!r}: {n}" for label, n in counts.items()], limit)
 
 
 # ------------------------------------------------------------------------------ columns
@@ -175,9 +216,21 @@ def scale_spread(X: pd.DataFrame) -> list[Finding]:
 
 
 # ------------------------------------------------------------------------------ rows
-def row_keys(X: pd.DataFrame) -> np.ndarray:
-    """One 64-bit hash per row of features: equal rows, equal keys."""
-    return pd.util.hash_pandas_object(X, index=False).to_numpy()
+def row_keys(X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """One 64-bit hash per row of features (per image or sequence of an array, of its bytes):
+    equal rows, equal keys."""
+    if isinstance(X, pd.DataFrame):
+        return pd.util.hash_pandas_object(X, index=False).to_numpy()
+    flat = np.ascontiguousarray(X).reshape(len(X), -1)
+    return np.array([int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
+                     for row in flat], dtype=np.uint64)
+
+
+def _label_keys(y: pd.Series | pd.DataFrame) -> np.ndarray:
+    """The target of each row as one comparable value (a multi-step target: a hash of its row)."""
+    if isinstance(y, pd.DataFrame):
+        return pd.util.hash_pandas_object(y, index=False).to_numpy()
+    return y.astype(str).to_numpy()
 
 
 def _rows(positions: np.ndarray, limit: int = 6) -> str:
@@ -185,7 +238,7 @@ def _rows(positions: np.ndarray, limit: int = 6) -> str:
 
 
 def duplicate_rows(data: Dataset) -> list[Finding]:
-    frame = pd.DataFrame({"x": row_keys(data.X), "y": data.y.astype(str).to_numpy()})
+    frame = pd.DataFrame({"x": row_keys(data.X), "y": _label_keys(data.y)})
     exact = np.flatnonzero(frame.duplicated().to_numpy())
     findings = []
     if len(exact):
@@ -218,7 +271,11 @@ def split_leakage(data: Dataset, splits: Splits, test_data: Dataset | None = Non
     leaked = np.sort(np.concatenate([splits.val[np.isin(val, train)],
                                      splits.test[np.isin(keys[splits.test], earlier)]]))
     n_eval, n_file = len(splits.val) + len(splits.test), 0
-    if test_data is not None and set(data.X.columns) <= set(test_data.X.columns):
+    if test_data is not None and not isinstance(data.X, pd.DataFrame):  # images, sequences
+        same = np.shape(test_data.X)[1:] == np.shape(data.X)[1:]
+        test_keys = row_keys(test_data.X) if same else np.array([], dtype=np.uint64)
+        n_file, n_eval = int(np.isin(test_keys, earlier).sum()), n_eval + len(test_keys)
+    elif test_data is not None and set(data.X.columns) <= set(test_data.X.columns):
         test_keys = row_keys(test_data.X[list(data.X.columns)])
         n_file, n_eval = int(np.isin(test_keys, earlier).sum()), n_eval + len(test_keys)
     n_leaked = len(leaked) + n_file

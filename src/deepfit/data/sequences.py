@@ -170,13 +170,14 @@ def _windows(frame: pd.DataFrame, name: str, target: str | None, task: str | Non
     time_column = find_time_column(frame, target, channels)
     series = {"channels": channels, "target": target, "window": window, "horizon": horizon,
               "time_column": time_column}
+    times = time_values(frame[time_column]) if time_column is not None else None
     if not held_out:
         notes.decide(f"time series: {n} windows of {window} rows × {len(channels)} channel(s) "
                      f"({sources._names(channels)}); each forecasts {target!r} {horizon} step(s) "
                      "ahead; rows taken in the file's order")
         notes.decide("task: regression (forecasting)")
     return sources.Dataset(X, y_data, name, target, "regression", modality=MODALITY,
-                           split_gap=window + horizon - 1, series=series)
+                           split_gap=window + horizon - 1, series=series, times=times)
 
 
 TIME_NAMES = ("time", "date", "datetime", "timestamp", "ds", "period")

@@ -195,3 +195,23 @@ def test_a_time_column_out_of_order_is_an_error(tmp_path):
     findings = audit_data(load_source(tmp_path / "s.csv", target="value", window=10))
     order = found(findings, "time_order", "error")
     assert order and order[0].subject == "row 51" and "'time'" in order[0].message
+
+
+def test_columns_that_only_look_like_time_are_not_checked_for_order(tmp_path):
+    frame = series_frame()
+    frame["time"] = np.arange(len(frame)) % 24  # hour of day: a feature that repeats, not an axis
+    frame["day"] = pd.date_range("2024-01-01", periods=len(frame), freq="D").strftime("%d/%m/%Y")
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    data = load_source(tmp_path / "s.csv", target="value", window=10)
+    # day-first dates are not guessed at (one row would read 03/10 as 3 October, another as 10 March)
+    assert data.series["time_column"] is None
+    assert not found(audit_data(data), "time_order")
+
+
+def test_images_of_the_test_file_copied_from_training_are_a_leak():
+    X, y = images()
+    data = load_source(X, y=y)
+    splits = split_indices(data.y, "classification", 0.2, 0.0, seed=0)
+    held_out = load_source(X[splits.train[:5]], y=y[splits.train[:5]], held_out=True)
+    leak = found(audit_data(data, splits, held_out), "split_leak")
+    assert leak and leak[0].evidence == 5 and "--test file" in leak[0].subject

@@ -119,7 +119,8 @@ def _add_check(sub: Any) -> None:
                        "exit code 1 when an error is found")
     p.set_defaults(**dict.fromkeys(TRAIN_KEYS))  # the training settings a check does not take
     p.add_argument("source", help="a bundled dataset (digits, breast_cancer, wine, iris, diabetes), "
-                   "a CSV/Parquet file, or an .npz with X and y")
+                   "a CSV/Parquet file (a time series with --window), an .npz with X and y "
+                   "(tables, sequences [N, T, C], images), or a folder of class subfolders of images")
     p.add_argument("--target", help="the target column of a CSV/Parquet file")
     p.add_argument("--task", choices=TASKS, help="override the inferred task")
     p.add_argument("--model", action="append", metavar="NAME",

@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from deepfit.checks.audit import _rows, duplicate_rows, split_leakage
+from deepfit.checks.audit import _rows, duplicate_rows, row_keys, split_leakage
 from deepfit.checks.findings import Finding, names
 from deepfit.data.sources import Dataset
 from deepfit.data.split import Splits
@@ -38,9 +38,10 @@ def audit_arrays(data: Dataset, splits: Splits | None = None,
     findings = non_finite(stats, data.modality) + blank_samples(stats, data.modality)
     findings += constant_channels(stats, data.modality)
     if data.split_gap is None:  # independent samples
-        findings += duplicate_rows(data)
+        keys = row_keys(data.X)  # one hash per sample, of its bytes (a large set: hashed once)
+        findings += duplicate_rows(data, keys)
         if splits is not None:
-            findings += split_leakage(data, splits, test_data)
+            findings += split_leakage(data, splits, test_data, keys)
         return findings
     if splits is not None:
         findings += window_overlap(splits, data.split_gap + 1, len(data))

@@ -3,14 +3,8 @@
 Each check takes the loaded `Dataset` (and, for leakage, the very splits training would use) and
 returns findings. `audit_data` runs them all; each is fast enough to run before every training run
 (the target-leak check looks at a sample of at most `LEAK_ROWS` rows).
-Which checks apply to which data:
-    every modality     sample size, class balance, class sizes
-    tables             missing values, constant columns, scale, duplicates and conflicting labels,
-                       duplicates across splits, target leak
-    images, sequences  checks/arrays.py: NaN/Inf values, blank samples, constant channels;
-                       independent samples: duplicates, conflicting labels, duplicates across
-                       splits (keys from each sample's bytes); windows of one time series:
-                       windows of different splits sharing rows (on indices), the time order
+Every modality: sample size, class balance, class sizes. Tables: the checks below. Images and
+sequences: checks/arrays.py (which reuses the duplicate and split-leak checks on sample keys).
 """
 
 from __future__ import annotations
@@ -57,9 +51,10 @@ def audit_data(data: Dataset, splits: Splits | None = None, test_data: Dataset |
 
         return findings + audit_arrays(data, splits, test_data)
     findings += missing_values(data.X) + constant_columns(data.X, seed=seed) + scale_spread(data.X)
-    findings += duplicate_rows(data)
+    keys = row_keys(data.X)
+    findings += duplicate_rows(data, keys)
     if splits is not None:
-        findings += split_leakage(data, splits, test_data)
+        findings += split_leakage(data, splits, test_data, keys)
     return findings + target_leak(data, seed=seed)
 
 
@@ -237,8 +232,9 @@ def _rows(positions: np.ndarray, limit: int = 6) -> str:
     return ("rows " if len(positions) > 1 else "row ") + names([int(p) for p in positions], limit)
 
 
-def duplicate_rows(data: Dataset) -> list[Finding]:
-    frame = pd.DataFrame({"x": row_keys(data.X), "y": _label_keys(data.y)})
+def duplicate_rows(data: Dataset, keys: np.ndarray | None = None) -> list[Finding]:
+    """`keys`: row_keys(data.X) when the caller has them already."""
+    frame = pd.DataFrame({"x": row_keys(data.X) if keys is None else keys, "y": _label_keys(data.y)})
     exact = np.flatnonzero(frame.duplicated().to_numpy())
     findings = []
     if len(exact):
@@ -262,10 +258,11 @@ def duplicate_rows(data: Dataset) -> list[Finding]:
     return findings
 
 
-def split_leakage(data: Dataset, splits: Splits, test_data: Dataset | None = None) -> list[Finding]:
+def split_leakage(data: Dataset, splits: Splits, test_data: Dataset | None = None,
+                  keys: np.ndarray | None = None) -> list[Finding]:
     """Validation or test rows whose features equal a row of an earlier split (and rows of an
     explicit --test file equal to a training or validation row)."""
-    keys = row_keys(data.X)
+    keys = row_keys(data.X) if keys is None else keys
     train, val = keys[splits.train], keys[splits.val]
     earlier = np.concatenate([train, val])
     leaked = np.sort(np.concatenate([splits.val[np.isin(val, train)],

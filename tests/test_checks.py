@@ -356,10 +356,14 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert "unknown setting" in capsys.readouterr().err
 
 
-def test_check_on_sequence_arrays_is_a_named_error_not_a_crash():
+def test_check_on_sequence_arrays_checks_them_no_longer_a_named_error():
+    # was a named error ("covers tables so far"); sequences and images are checked now
+    # (tests/test_check_modalities.py): all-zero sequences are blank, and cnn1d is sanity-checked
     import numpy as np
 
     import deepfit
 
-    with pytest.raises(deepfit.DeepfitError, match="covers tables so far"):
-        deepfit.check(np.zeros((20, 5, 2)), y=np.arange(20) % 2)
+    findings = deepfit.check(np.zeros((20, 5, 2)), y=np.arange(20) % 2, width=8, depth=1)
+    blank = [f for f in findings if f.check == "blank"]
+    assert blank and blank[0].evidence == 20
+    assert any(f.check == "overfit_batch" and f.subject == "cnn1d" for f in findings)

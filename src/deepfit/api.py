@@ -331,7 +331,8 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
     if t.threshold is not None and prepared.target.n_outputs == 2:  # binary: on P(classes[1])
         outputs, target = trainer.predict(val)
         threshold = decision_threshold(t.threshold, outputs, target, prepared.target.classes, notes)
-    return Predictor(model, prepared.preprocessor, prepared.target, architecture, threshold), state
+    return Predictor(model, prepared.preprocessor, prepared.target, architecture, threshold,
+                     prepared.data.series), state
 
 
 def _load_initial_weights(model: torch.nn.Module, weights: dict, path: str) -> None:
@@ -387,6 +388,8 @@ def _config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: 
                           shape=list(np.shape(data.X)), modality=data.modality,
                           split_sizes=prepared.sizes,
                           fingerprint=prepared.fingerprint)
+    if data.series is not None:  # a time series: what forecasting from a new one needs
+        record["data"]["series"] = data.series
     if prepared.imbalance is not None:
         found = prepared.imbalance
         record["data"].update(
@@ -446,9 +449,18 @@ def report(*run_dirs: str | Path, out: str | Path | None = None) -> Path:
     return write_comparison(paths, Path(out) if out else paths[0].parent / "comparison.html")
 
 
-def predict(run_dir: str | Path, source: Any) -> pd.DataFrame:
-    """Predictions of a saved run for a file, DataFrame or array (a target column is ignored)."""
+def predict(run_dir: str | Path, source: Any, *, all_windows: bool = False) -> pd.DataFrame:
+    """Predictions of a saved run for a file, DataFrame or array (a target column is ignored).
+    A run trained on a time series (--window) forecasts from a CSV/Parquet series or DataFrame:
+    the H steps after its last W rows, or with `all_windows` every window's (deepfit/forecast.py)."""
     predictor = load(run_dir)
+    path = Path(source) if isinstance(source, (str, Path)) else None
+    if predictor.series is not None and (isinstance(source, pd.DataFrame)
+                                         or (path is not None and path.suffix.lower() != ".npz")):
+        return predictor.forecast(source, all_windows=all_windows)
+    if all_windows:
+        raise SettingsError("--all-windows forecasts from a CSV/Parquet time series with a run "
+                            "trained on one (deepfit train SERIES.csv --window W)")
     if isinstance(source, (str, Path)):
         path = Path(source)
         if _image_size(predictor) and path.suffix.lower() != ".npz":  # a folder or an image file

@@ -34,7 +34,8 @@ class _Parser(argparse.ArgumentParser):
 
 SOURCE_HELP = ("a bundled dataset (digits, breast_cancer, wine, iris, diabetes), torchvision's mnist, "
                "fashion-mnist or cifar10 (from --data-root; their own test set is the test split), "
-               "a CSV/Parquet file, an .npz with X and y, or a folder of class subfolders of images")
+               "a CSV/Parquet file (a time series with --window), an .npz with X and y (tables, "
+               "sequences [N, T, C], images), or a folder of class subfolders of images")
 
 
 def _add_data_root_flags(p: argparse.ArgumentParser) -> None:
@@ -137,7 +138,8 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--target", help="the target column of a CSV/Parquet file")
     p.add_argument("--task", choices=TASKS, help="override the inferred task")
     p.add_argument("--model", action="append", metavar="NAME",
-                   help="model to check (default mlp); repeat it or separate names by commas")
+                   help="model to check (default: the data's, mlp for tables, cnn1d for sequences, "
+                   "cnn for images); repeat it or separate names by commas")
     p.add_argument("--hidden", help="hidden layer widths, e.g. 128,64,32")
     p.add_argument("--dropout", type=float, help="dropout rate (default 0.3)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -147,6 +149,12 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--test", help="a held-out file training would evaluate on")
     _add_data_root_flags(p)
     p.add_argument("--seed", type=int, help="random seed of the split (default 0)")
+    p.add_argument("--window", type=int, help="a CSV time series: windows of this many rows, as "
+                   "training would cut them (checks their split by time and the time order)")
+    p.add_argument("--horizon", type=int, help="with --window: steps forecast (default 1)")
+    p.add_argument("--modality", choices=("tabular", "sequence", "image"),
+                   help="read the data as this kind (default: from the data and the model)")
+    p.add_argument("--image-size", type=int, help="images: resize to this side in pixels")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 
@@ -268,7 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_benchmark(sub)
     p = sub.add_parser("predict", help="predict with a trained run")
     p.add_argument("run_dir")
-    p.add_argument("input", help="a CSV/Parquet file or an .npz with X")
+    p.add_argument("input", help="a CSV/Parquet file or an .npz with X; for a run trained on a "
+                   "time series (--window), a series with its columns: forecasts the H steps "
+                   "after its last W rows")
+    p.add_argument("--all-windows", action="store_true", help="time series: the rolling backtest, "
+                   "the forecast of every window of W rows in the file, beside the actual values")
     p.add_argument("-o", "--output", help="write predictions to this CSV (default: stdout)")
     p = sub.add_parser("evaluate", help="metrics of a trained run on labelled data")
     p.add_argument("run_dir")
@@ -364,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
         _print_metrics(console, "test metrics", result.metrics)
         console.print(f"run saved to {result.path}")
     elif args.command == "predict":
-        frame = api.predict(args.run_dir, args.input)
+        frame = api.predict(args.run_dir, args.input, all_windows=args.all_windows)
         if args.output:
             write_text(Path(args.output), frame.to_csv(index=False))
             console.print(f"{len(frame)} predictions written to {args.output}")

@@ -32,6 +32,7 @@ class Predictor:
         target: TargetEncoder,
         architecture: dict[str, Any],
         threshold: float | None = None,
+        series: dict[str, Any] | None = None,
     ) -> None:
         self.model = model.eval()
         self.preprocessor = preprocessor
@@ -40,6 +41,8 @@ class Predictor:
         self.device = next(model.parameters()).device
         # binary only: predict class 1 where P(class 1) >= threshold (None: the most probable class)
         self.threshold = threshold
+        # trained on a time series' windows: channels, target, window, horizon, time column
+        self.series = series
 
     @property
     def task(self) -> str:
@@ -89,6 +92,14 @@ class Predictor:
             frame[f"proba_{label}"] = proba[:, i]
         return frame
 
+    def forecast(self, series: Any, all_windows: bool = False) -> pd.DataFrame:
+        """Forecasts from a time series (a DataFrame with the training columns, or a CSV/Parquet
+        path): the H steps after its last W rows, or with `all_windows` the forecast of every
+        window of W rows (a rolling backtest, with the actual values). See deepfit/forecast.py."""
+        from deepfit.forecast import forecast
+
+        return forecast(self, series, all_windows=all_windows)
+
     def evaluate(self, X: Any, y: Any) -> dict[str, Any]:
         """Metrics on labelled data, over all rows at once (evaluate/full_metrics.py)."""
         return self.evaluation(X, y).metrics
@@ -128,6 +139,7 @@ class Predictor:
             "preprocessor": preprocessor_to_dict(self.preprocessor),
             "target": self.target.to_dict(),
             "threshold": self.threshold,
+            "series": self.series,
             "weights": {"file": WEIGHTS, "sha256": sha},
         })
 
@@ -145,4 +157,5 @@ class Predictor:
         weights = load_weights(run_dir / meta["weights"]["file"], meta["weights"]["sha256"])
         model.load_state_dict(weights)
         return cls(model.to(device), preprocessor_from_dict(meta["preprocessor"]),
-                   TargetEncoder.from_dict(meta["target"]), arch, meta.get("threshold"))
+                   TargetEncoder.from_dict(meta["target"]), arch, meta.get("threshold"),
+                   meta.get("series"))

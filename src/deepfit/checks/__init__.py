@@ -3,62 +3,63 @@
     findings = deepfit.check("data.csv", target="price")      # list[Finding]
     [f for f in findings if f.severity == "error"]
 
-The same pieces as training are used (load_source, split_indices, Preprocessor, TargetEncoder,
-models.create), so the checks see the very splits and model a `deepfit train` with these settings
-would use. `audit_data` and `model_sanity` can be called on their own.
+The same pieces as training are used (load_source with training's reading rule, split_indices or
+split_by_time, the modality's preprocessor, TargetEncoder, models.create), so the checks see the
+very splits and model a `deepfit train` with these settings would use, for tables, images and
+sequences alike (the audit items that apply to each: checks/audit.py). `audit_data` and `model_sanity` can be called on their own.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 
 from deepfit.checks.audit import audit_data
 from deepfit.checks.findings import SEVERITIES, Finding, by_severity, has_errors
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.config import split_settings
-from deepfit.data.preprocess import Preprocessor, TargetEncoder
-from deepfit.data.sources import load_source
-from deepfit.data.split import split_indices
+from deepfit.data.preprocess import TargetEncoder
+from deepfit.data.preprocessors import create_preprocessor
+from deepfit.data.sequences import split_by_time
+from deepfit.data.sources import Dataset, load_source
+from deepfit.data.split import Splits, split_indices
 from deepfit.errors import SettingsError, SplitError
-from deepfit.models import InputSpec, OutputSpec, create, resolve_settings
+from deepfit.models import InputSpec, OutputSpec, create, default_model, resolve_settings
 from deepfit.notes import Notes
 
 
-def check(source: Any = None, y: Any = None, *, target: str | None = None, model: str = "mlp",
+def check(source: Any = None, y: Any = None, *, target: str | None = None, model: str | None = None,
           models: list[str] | str | None = None, **settings: Any) -> list[Finding]:
     """Findings about the data and the model(s) these settings would train, errors first.
-    `models` (a list, or names separated by commas) checks several models; settings that are
-    the training run's (val_size, seed, hidden, …) are taken as `train` takes them."""
-    model_names = _model_names(model, models)
-    cfg = split_settings({**settings, "target": target, "model": model_names[0]})
-    per_model = _model_settings(model_names, cfg.model.settings)
+    `models` (a list, or names separated by commas) checks several models (default: the data's
+    default model, mlp for tables, cnn1d for sequences, cnn for images); settings that are the
+    training run's (val_size, seed, window, horizon, modality, image_size, hidden, …) are taken as
+    `train` takes them, so the data are read and split as training would read and split them."""
+    from deepfit.api import _reading  # the api builds on this package
+
+    names_given = _model_names(model, models) if (model or models) else None
+    cfg = split_settings({**settings, "target": target, "model": names_given[0] if names_given else None})
     notes = Notes(live=False)  # the decisions of loading are not printed by a check
     data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes,
-                       data_root=cfg.data.data_root, download=cfg.data.download)
-    if data.modality != "tabular":
-        raise SettingsError(f"deepfit check covers tables so far; {data.modality} data are checked "
-                            "by `deepfit train` itself (the audit's row and class checks, --check)")
+                       **_reading(cfg))
+    per_model = _model_settings(names_given or [default_model(data.modality)], cfg.model.settings)
     test_data = None
     if cfg.data.test is not None:
         test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=notes,
-                                held_out=True)
-    findings: list[Finding] = []
-    try:
-        splits = split_indices(data.y, data.task, cfg.data.val_size,
-                               0.0 if test_data is not None else cfg.data.test_size, cfg.train.seed)
-        train_rows = splits.train
-    except SplitError as exc:
-        splits, train_rows = None, slice(None)
-        findings.append(Finding("split", "error", str(exc), "", float(len(data)),
-                                "collect more rows, or lower --val-size / --test-size"))
+                                held_out=True, **_reading(cfg))
+    findings, splits = _split(data, cfg, test_data)
     findings += audit_data(data, splits, test_data, seed=cfg.train.seed)
-    X_train, y_train = data.X.iloc[train_rows], data.y.iloc[train_rows]
-    pre = Preprocessor().fit(X_train, notes)
+    rows = splits.train if splits is not None else np.arange(len(data))
+    X_train, y_train = _take(data.X, rows), data.y.iloc[rows]
+    pre = create_preprocessor(data.modality).fit(X_train, notes)
     encoder = TargetEncoder(data.task).fit(y_train)
-    batch = sanity_batch(torch.from_numpy(pre.transform(X_train, notes)),
-                         torch.from_numpy(encoder.transform(y_train)), seed=cfg.train.seed)
+    # the batch's rows first, then only they are transformed (a large image set stays as it is)
+    picked = sanity_batch(torch.arange(len(rows)), torch.arange(len(rows)), seed=cfg.train.seed)[0].numpy()
+    batch = (torch.from_numpy(pre.transform(_take(X_train, picked), notes)),
+             torch.from_numpy(encoder.transform(y_train.iloc[picked])))
     input_spec = InputSpec(**pre.input_spec())
     output_spec = OutputSpec(data.task, encoder.n_outputs)
     for name, model_settings in per_model.items():
@@ -68,6 +69,22 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
         findings += model_sanity(built, input_spec, output_spec, batch, name=name,
                                  seed=cfg.train.seed)
     return by_severity(findings)
+
+
+def _split(data: Dataset, cfg: Any, test_data: Dataset | None) -> tuple[list[Finding], Splits | None]:
+    """The splits training would use (by time for a series' windows), or a finding of why not."""
+    test_size = 0.0 if test_data is not None else cfg.data.test_size
+    try:
+        if data.split_gap is not None:
+            return [], split_by_time(len(data), cfg.data.val_size, test_size, data.split_gap)
+        return [], split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
+    except SplitError as exc:
+        return [Finding("split", "error", str(exc), "", float(len(data)),
+                        "collect more rows, or lower --val-size / --test-size")], None
+
+
+def _take(X: Any, rows: np.ndarray) -> Any:
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
 
 
 def _model_names(model: str, models: list[str] | str | None) -> list[str]:

@@ -3,10 +3,13 @@
 Each check takes the loaded `Dataset` (and, for leakage, the very splits training would use) and
 returns findings. `audit_data` runs them all; each is fast enough to run before every training run
 (the target-leak check looks at a sample of at most `LEAK_ROWS` rows).
+Every modality: sample size, class balance, class sizes. Tables: the checks below. Images and
+sequences: checks/arrays.py (which reuses the duplicate and split-leak checks on sample keys).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
@@ -30,6 +33,7 @@ LEAK_ROWS = 5_000
 LEAK_FOLDS = 3
 LEAK_MIN_ROWS = 20
 DUPLICATE_SHARE = 0.01
+FEW_PER_CLASS = 10  # rows of a class below which it can hardly be learnt or measured
 
 BOOSTING_FIX = ("compare with gradient boosting (e.g. sklearn's HistGradientBoostingClassifier/"
                 "Regressor), which is usually as good or better on small tables; or use transfer "
@@ -40,13 +44,17 @@ def audit_data(data: Dataset, splits: Splits | None = None, test_data: Dataset |
                *, seed: int = 0) -> list[Finding]:
     """Every data check. `splits` are the row indices training would use (data.split); without
     them the cross-split leakage check is skipped. `test_data` is an explicit held-out file."""
-    findings = sample_size(data) + class_balance(data)
+    held_apart = test_data is not None or (splits is not None and not len(splits.test))
+    findings = sample_size(data) + class_balance(data) + class_sizes(data, 2 if held_apart else 3)
     if data.modality != "tabular":
-        return findings
+        from deepfit.checks.arrays import audit_arrays  # it builds on this module
+
+        return findings + audit_arrays(data, splits, test_data)
     findings += missing_values(data.X) + constant_columns(data.X, seed=seed) + scale_spread(data.X)
-    findings += duplicate_rows(data)
+    keys = row_keys(data.X)
+    findings += duplicate_rows(data, keys)
     if splits is not None:
-        findings += split_leakage(data, splits, test_data)
+        findings += split_leakage(data, splits, test_data, keys)
     return findings + target_leak(data, seed=seed)
 
 
@@ -77,6 +85,34 @@ def class_balance(data: Dataset) -> list[Finding]:
            "try --imbalance sampler or focal; judge by macro-F1 or balanced accuracy "
            "(--monitor val_f1_macro) rather than accuracy")
     return [Finding("imbalance", "warning", message, subject, ratio, fix)]
+
+
+def class_sizes(data: Dataset, parts: int = 3) -> list[Finding]:
+    """Classes too small to learn, or to be in every split (`parts`: train, validation, test)."""
+    if data.task != "classification":
+        return []
+    counts = data.y.astype(str).value_counts()
+    tiny, few = counts[counts < parts], counts[(counts >= parts) & (counts < FEW_PER_CLASS)]
+    findings = []
+    if len(tiny):
+        findings.append(Finding(
+            "class_size", "error",
+            f"{len(tiny)} class(es) have fewer rows than the {parts} splits need "
+            f"({_counts(tiny)}): they cannot be in training and evaluation both",
+            names(list(tiny.index)), float(tiny.min()),
+            "collect more examples of them, merge them into a related class, or drop them"))
+    if len(few):
+        findings.append(Finding(
+            "class_size", "warning",
+            f"{len(few)} class(es) have fewer than {FEW_PER_CLASS} rows ({_counts(few)}): too few "
+            "to learn them well or to measure how well they are learnt",
+            names(list(few.index)), float(few.min()),
+            "collect more examples of them (or augment), and read their per-class metrics with care"))
+    return findings
+
+
+def _counts(counts: pd.Series, limit: int = 6) -> str:
+    return names([f"{label!r}: {n}" for label, n in counts.items()], limit)
 
 
 # ------------------------------------------------------------------------------ columns
@@ -175,17 +211,30 @@ def scale_spread(X: pd.DataFrame) -> list[Finding]:
 
 
 # ------------------------------------------------------------------------------ rows
-def row_keys(X: pd.DataFrame) -> np.ndarray:
-    """One 64-bit hash per row of features: equal rows, equal keys."""
-    return pd.util.hash_pandas_object(X, index=False).to_numpy()
+def row_keys(X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """One 64-bit hash per row of features (per image or sequence of an array, of its bytes):
+    equal rows, equal keys."""
+    if isinstance(X, pd.DataFrame):
+        return pd.util.hash_pandas_object(X, index=False).to_numpy()
+    flat = np.ascontiguousarray(X).reshape(len(X), -1)
+    return np.array([int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
+                     for row in flat], dtype=np.uint64)
+
+
+def _label_keys(y: pd.Series | pd.DataFrame) -> np.ndarray:
+    """The target of each row as one comparable value (a multi-step target: a hash of its row)."""
+    if isinstance(y, pd.DataFrame):
+        return pd.util.hash_pandas_object(y, index=False).to_numpy()
+    return y.astype(str).to_numpy()
 
 
 def _rows(positions: np.ndarray, limit: int = 6) -> str:
     return ("rows " if len(positions) > 1 else "row ") + names([int(p) for p in positions], limit)
 
 
-def duplicate_rows(data: Dataset) -> list[Finding]:
-    frame = pd.DataFrame({"x": row_keys(data.X), "y": data.y.astype(str).to_numpy()})
+def duplicate_rows(data: Dataset, keys: np.ndarray | None = None) -> list[Finding]:
+    """`keys`: row_keys(data.X) when the caller has them already."""
+    frame = pd.DataFrame({"x": row_keys(data.X) if keys is None else keys, "y": _label_keys(data.y)})
     exact = np.flatnonzero(frame.duplicated().to_numpy())
     findings = []
     if len(exact):
@@ -209,16 +258,21 @@ def duplicate_rows(data: Dataset) -> list[Finding]:
     return findings
 
 
-def split_leakage(data: Dataset, splits: Splits, test_data: Dataset | None = None) -> list[Finding]:
+def split_leakage(data: Dataset, splits: Splits, test_data: Dataset | None = None,
+                  keys: np.ndarray | None = None) -> list[Finding]:
     """Validation or test rows whose features equal a row of an earlier split (and rows of an
     explicit --test file equal to a training or validation row)."""
-    keys = row_keys(data.X)
+    keys = row_keys(data.X) if keys is None else keys
     train, val = keys[splits.train], keys[splits.val]
     earlier = np.concatenate([train, val])
     leaked = np.sort(np.concatenate([splits.val[np.isin(val, train)],
                                      splits.test[np.isin(keys[splits.test], earlier)]]))
     n_eval, n_file = len(splits.val) + len(splits.test), 0
-    if test_data is not None and set(data.X.columns) <= set(test_data.X.columns):
+    if test_data is not None and not isinstance(data.X, pd.DataFrame):  # images, sequences
+        same = np.shape(test_data.X)[1:] == np.shape(data.X)[1:]
+        test_keys = row_keys(test_data.X) if same else np.array([], dtype=np.uint64)
+        n_file, n_eval = int(np.isin(test_keys, earlier).sum()), n_eval + len(test_keys)
+    elif test_data is not None and set(data.X.columns) <= set(test_data.X.columns):
         test_keys = row_keys(test_data.X[list(data.X.columns)])
         n_file, n_eval = int(np.isin(test_keys, earlier).sum()), n_eval + len(test_keys)
     n_leaked = len(leaked) + n_file

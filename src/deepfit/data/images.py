@@ -121,7 +121,10 @@ def to_nchw(X: np.ndarray, where: str) -> np.ndarray:
     if X.dtype.kind not in "biuf":
         raise DataFormatError(f"{where}images must be numbers, not {X.dtype}")
     if X.dtype.kind == "f" and not np.isfinite(X).all():
-        raise DataFormatError(f"{where}the images hold NaN or infinite values")
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=(1, 2, 3)))
+        shown = ", ".join(map(str, bad[:10])) + (f", … ({len(bad)} in all)" if len(bad) > 10 else "")
+        raise DataFormatError(f"{where}the images hold NaN or infinite values (image(s) {shown}); "
+                              "drop or repair them")
     if X.dtype == np.uint8:
         return np.ascontiguousarray(X)
     if X.dtype.kind in "biu" and X.size and X.min() >= 0 and X.max() <= 255:

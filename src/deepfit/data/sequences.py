@@ -20,6 +20,9 @@ Splits: sequences of an .npz are independent samples, split like table rows (shu
 stratified). Windows of one time series are not: `Dataset.split_gap` = W + H - 1 makes api split
 them by time (`split_by_time`): training windows first, then validation, then test, with W+H-1
 windows left out at each boundary, so that no two windows of different splits share a row.
+Forecasting from a new series: `Dataset.series` records the channel columns in their order, the
+target, W, H and the time column (`find_time_column`); the run saves it in model.json and
+deepfit/forecast.py rebuilds the windows from a CSV with it.
 Normalisation: `SequencePreprocessor` standardises each channel with the mean and standard
 deviation of the training split's values (the training windows' rows only).
 """
@@ -27,6 +30,7 @@ deviation of the training split's values (the training windows' rows only).
 from __future__ import annotations
 
 import math
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -164,13 +168,64 @@ def _windows(frame: pd.DataFrame, name: str, target: str | None, task: str | Non
     series = values[:, channels.index(target)]
     y = np.lib.stride_tricks.sliding_window_view(series[window:], horizon)[:n]  # [n, H]
     y_data = pd.Series(y[:, 0], name=target) if horizon == 1 else multi_step_frame(y, target)
+    time_column, times = find_time_column(frame, target, channels)
+    series = {"channels": channels, "target": target, "window": window, "horizon": horizon,
+              "time_column": time_column}
     if not held_out:
         notes.decide(f"time series: {n} windows of {window} rows × {len(channels)} channel(s) "
                      f"({sources._names(channels)}); each forecasts {target!r} {horizon} step(s) "
                      "ahead; rows taken in the file's order")
         notes.decide("task: regression (forecasting)")
     return sources.Dataset(X, y_data, name, target, "regression", modality=MODALITY,
-                           split_gap=window + horizon - 1)
+                           split_gap=window + horizon - 1, series=series, times=times)
+
+
+TIME_NAMES = ("time", "date", "datetime", "timestamp", "ds", "period")
+
+
+def find_time_column(frame: pd.DataFrame, target: str,
+                     channels: list[str]) -> tuple[str | None, pd.Series | None]:
+    """The column that says when each row was observed, and its values (`time_values`): the
+    first (other than the target) named like one of TIME_NAMES, else the first non-channel
+    column whose every value reads as a date; in both cases more than half its values distinct.
+    (None, None) when there is none."""
+    named = [c for c in frame.columns if str(c).strip().lower() in TIME_NAMES and str(c) != target]
+    others = [c for c in frame.columns if str(c) not in channels and c not in named]
+    for column in named + others:
+        values = time_values(frame[column])
+        # a time axis is mostly distinct values; an hour-of-day or weekday column repeats them
+        if values is not None and values.nunique() > 0.5 * values.notna().sum():
+            return str(column), values
+    return None, None
+
+
+def time_values(column: pd.Series) -> pd.Series | None:
+    """A time column as numbers or datetimes (None when some present value is neither)."""
+    column = column.reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(column):
+        return None
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
+        return column
+    present = column.notna() & (column.astype(str).str.strip() != "")
+    if not present.any():
+        return None
+    numbers = pd.to_numeric(column.where(present), errors="coerce")
+    if numbers[present].notna().all():
+        return numbers
+    if not column[present].astype(str).str.contains(r"\d").all():
+        return None  # a date holds digits: month or day names alone are categories
+    # one format for the whole column, vectorised: ISO 8601, else the format of the first value
+    # (no value-by-value guessing: it reads 03/10 as 10 March in one row and 3 October in another)
+    for how in ("ISO8601", None):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+                dates = pd.to_datetime(column.where(present), errors="coerce", format=how)
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if dates[present].notna().all():
+            return dates
+    return None
 
 
 def _numeric_columns(frame: pd.DataFrame, target: str, notes: Notes) -> tuple[np.ndarray, list[str]]:

@@ -45,6 +45,10 @@ class Dataset:
     split_gap: int | None = None
     # the held-out set that came with the source (torchvision's): the test split (api._prepare)
     test: Dataset | None = None
+    # A time series' windows (data/sequences.py): what forecasting from a new series needs (the
+    # channel columns in order, target, window, horizon, time column), saved with the model.
+    series: dict | None = None
+    times: pd.Series | None = None  # … and its time column, one value per row (the audit's order check)
 
     def __len__(self) -> int:
         return len(self.X)

@@ -4,7 +4,9 @@ __version__ = "0.1.0"
 
 from deepfit.api import Run, evaluate, load, predict, report, train
 from deepfit.checks import Finding, check
+from deepfit.compare import Comparison, compare
 from deepfit.errors import DeepfitError
 from deepfit.predict import Predictor
 
-__all__ = ["DeepfitError", "Finding", "Predictor", "Run", "__version__", "check", "evaluate", "load", "predict", "report", "train"]
+__all__ = ["Comparison", "DeepfitError", "Finding", "Predictor", "Run", "__version__", "check", "compare",
+           "evaluate", "load", "predict", "report", "train"]

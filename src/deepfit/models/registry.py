@@ -60,6 +60,8 @@ _REGISTRY: dict[str, Entry] = {}
 _FAMILIES: dict[str, Callable[[str], Entry]] = {}  # see register_family
 # The model a run gets when none is named, by the data's modality (resolved in api.train).
 DEFAULT_MODELS = {"tabular": "mlp", "sequence": "cnn1d", "image": "cnn"}
+# Other names a model answers to (the guide's `compare --models mlp,cnn,resnet`).
+ALIASES = {"resnet": "resnet18"}
 
 
 def register(name: str, *, modalities: tuple[str, ...] = ("tabular",)) -> Callable[[Builder], Builder]:
@@ -93,7 +95,13 @@ def register_family(prefix: str, make_entry: Callable[[str], Entry]) -> None:
     _FAMILIES[prefix] = make_entry
 
 
+def canonical(name: str) -> str:
+    """The registered name of a model named by an alias (`resnet` → `resnet18`), else `name`."""
+    return ALIASES.get(name, name)
+
+
 def _entry(name: str) -> Entry:
+    name = canonical(name)
     family, _, variant = name.partition(":")
     if family in _FAMILIES:
         return _FAMILIES[family](variant)

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
@@ -22,7 +23,13 @@ from deepfit.errors import SettingsError
 QUICK = {"epochs": 3, "patience": 2, "seed": 3, "report": False}  # no run reports: seconds of plots
 
 
-pytestmark = pytest.mark.slow
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models train faster on one thread; two spin against each other on a loaded machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

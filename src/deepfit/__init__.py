@@ -2,11 +2,12 @@
 
 __version__ = "0.1.0"
 
+from deepfit.advise import Advice, advise
 from deepfit.api import Run, evaluate, load, predict, report, train
 from deepfit.checks import Finding, check
 from deepfit.compare import Comparison, compare
 from deepfit.errors import DeepfitError
 from deepfit.predict import Predictor
 
-__all__ = ["Comparison", "DeepfitError", "Finding", "Predictor", "Run", "__version__", "check", "compare",
+__all__ = ["Advice", "Comparison", "DeepfitError", "Finding", "Predictor", "Run", "__version__", "advise", "check", "compare",
            "evaluate", "load", "predict", "report", "train"]

@@ -163,6 +163,8 @@ def _add_compare_advise(sub: Any) -> None:
     _add_shared(p)
     p.add_argument("--models", default="mlp", help="comma-separated model names, e.g. mlp,cnn,resnet18 "
                    "(gradient boosting and a linear model are added for tables)")
+    p.add_argument("--baselines", action="store_true", default=None, help="add gradient boosting "
+                   "and a linear model for images and sequences too (always added for tables)")
     p.add_argument("--json", action="store_true", help="print the leaderboard as JSON")
     p = sub.add_parser("advise", help="the guide's checklist and matrix on your data and machine: "
                        "deep learning, gradient boosting, a linear model, or transfer learning?")

@@ -15,7 +15,7 @@ from deepfit.compare import COLUMNS, compare, records
 
 def run_compare(args: argparse.Namespace, source: Any, settings: dict[str, Any], console: Console) -> int:
     result = compare(source, models=args.models, out=args.out, budget_seconds=args.budget_seconds,
-                     **settings)
+                     baselines=args.baselines, **settings)
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
         return 0

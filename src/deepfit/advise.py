@@ -208,7 +208,8 @@ def _checklist(data: Any, ev: Evidence, curves: dict[str, tuple[bool, str]], dev
     n, rows_needed = len(data), LARGE[data.modality]
     shape = "×".join(str(s) for s in np.shape(data.X)[1:]) or "?"
     (net_rises, net_curve), (gb_rises, gb_curve) = curves[ev.net], curves["gradient_boosting"]
-    when = "" if estimate is None else f"; the {verdict} model trains in about {estimate:,.0f} s here"
+    when = ("" if estimate is None else
+            f"; the suggested model ({verdict}) trains in about {estimate:.3g} s here (timed)")
     items = [
         Item(f"labelled rows: deep learning usually needs ≥ {rows_needed:,} for {data.modality} data",
              n >= rows_needed, f"{n:,} labelled rows: {row_band(n)} (thresholds 1,000; 10,000; 100,000)"),

@@ -29,7 +29,7 @@ from deepfit.config import DataConfig, TrainConfig, field_names, split_settings
 from deepfit.data.sources import source_name
 from deepfit.errors import SettingsError
 from deepfit.io import default_run_dir, new_run_dir, write_json, write_text
-from deepfit.models import resolve_settings
+from deepfit.models import modalities, resolve_settings
 from deepfit.models.registry import canonical
 from deepfit.notes import Notes
 
@@ -80,10 +80,15 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
     settings shared by every model (model settings are not taken: each model keeps its defaults)."""
     names = model_names(models)
     settings = _shared_settings(settings, budget_seconds)
-    cfg = split_settings({k: v for k, v in settings.items() if k not in PASS_THROUGH} | {"model": names[0]})
+    # the data are read as every run will read them: as the one modality all the models take, if
+    # there is one, else as the data say (api._reading)
+    one = len({modalities(name) for name in names}) == 1 and len(modalities(names[0])) == 1
+    cfg = split_settings({k: v for k, v in settings.items() if k not in PASS_THROUGH}
+                         | ({"model": names[0]} if one else {}))
     path = Path(out) if out else default_run_dir(f"compare-{source_name(source)}")
     with new_run_dir(path):
         prepared = api._prepare(source, y, cfg, Notes(live=False))  # bad data stop it here
+        _check_modalities(names, prepared.data.modality)
         task, metric = prepared.data.task, main_metric(prepared.data.task)
         rows, runs, notes = [], {}, []
         for name in names:
@@ -102,6 +107,14 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
         result = Comparison(path, table, task, metric, runs, notes)
         _write(result, source, settings)
     return result
+
+
+def _check_modalities(names: list[str], modality: str) -> None:
+    """Every model must take the data: stop before the first run, not after it."""
+    wrong = [n for n in names if modality not in modalities(n)]
+    if wrong:
+        raise SettingsError(f"these are {modality} data, which {', '.join(wrong)} cannot take "
+                            f"({'; '.join(f'{n}: ' + ' or '.join(modalities(n)) for n in wrong)})")
 
 
 def _shared_settings(settings: dict[str, Any], budget_seconds: float | None) -> dict[str, Any]:

@@ -105,3 +105,21 @@ def test_the_command_line_prints_the_leaderboard(tmp_path, capsys):
     assert main(["compare", "iris", "--dataset", "wine"]) == 2
     assert main(["compare", "iris", "--models", "nosuch", "--out", str(tmp_path / "d")]) == 2
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_the_guides_command_on_images_mlp_flattens_them(tmp_path, capsys):
+    """`compare --models mlp,cnn,resnet --dataset ...` as the guide writes it (on a tiny image
+    set standing in for cifar10): the mlp takes the images flattened, resnet is resnet18."""
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0, 1, (80, 3, 16, 16)).astype(np.float32)
+    y = (X[:, 0, :8].mean(axis=(1, 2)) > X[:, 0, 8:].mean(axis=(1, 2))).astype(int)
+    np.savez(tmp_path / "images.npz", X=X, y=y)
+    code = main(["-q", "compare", "--dataset", str(tmp_path / "images.npz"), "--models", "mlp,cnn,resnet",
+                 "--epochs", "1", "--out", str(tmp_path / "c"), "--json"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert sorted(r["model"] for r in printed["rows"]) == ["cnn", "mlp", "resnet18"]  # no baselines
+    mlp = deepfit.load(tmp_path / "c" / "mlp")
+    assert mlp.architecture["input_spec"]["modality"] == "image"
+    assert mlp.predict(X[:5]).shape == (5,)

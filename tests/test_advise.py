@@ -115,6 +115,8 @@ def test_the_rule_table_and_the_evidence_override():
     # ahead, but within the noise: the rule stands; gradient boosting and linear tie → linear
     assert decide("gradient_boosting", _evidence(0.83, 0.80, 0.795, se=0.03), False, None)[0] == "linear_model"
     assert decide("gradient_boosting", _evidence(0.80, 0.90, 0.70), False, None)[0] == "gradient_boosting"
+    verdict, reasons = decide("gradient_boosting", _evidence(0.70, 0.60, 0.72), False, None)
+    assert verdict == "linear_model" and "linear model is clearly ahead" in reasons[-1]
     # the rule said deep learning, the baselines are clearly ahead
     assert decide("deep_learning", _evidence(0.70, 0.90, 0.80), False, None)[0] == "gradient_boosting"
     # interpretability required: the network's lead is reported, not followed

@@ -123,3 +123,13 @@ def test_the_guides_command_on_images_mlp_flattens_them(tmp_path, capsys):
     mlp = deepfit.load(tmp_path / "c" / "mlp")
     assert mlp.architecture["input_spec"]["modality"] == "image"
     assert mlp.predict(X[:5]).shape == (5,)
+
+
+def test_data_root_and_download_pass_through_only_when_given():
+    from deepfit.compare import _shared_settings, readable
+    from deepfit.config import DataConfig, field_names
+
+    given = _shared_settings({"data_root": "/data", "download": None, "epochs": 2}, budget_seconds=5)
+    assert given["data_root"] == "/data" and "download" not in given and given["max_seconds"] == 5
+    assert ("data_root" in readable(given)) == ("data_root" in field_names(DataConfig))
+    assert "data_root" not in _shared_settings({"epochs": 2}, None)

@@ -30,7 +30,7 @@ import torch
 from deepfit import api
 from deepfit.advise_rules import Evidence, decide, gap, matrix_row, row_band
 from deepfit.baselines import encode, fit_baseline, main_metric
-from deepfit.compare import latency_ms
+from deepfit.compare import latency_ms, readable
 from deepfit.config import split_settings
 from deepfit.data.sources import source_name
 from deepfit.io import default_run_dir, new_run_dir
@@ -84,7 +84,7 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
     """Evaluate the guide's checklist on this data and machine; write advise.json/.html."""
     settings = {k: v for k, v in settings.items() if v is not None}
     budget = float(budget_seconds or DEFAULT_BUDGET)
-    cfg = split_settings({k: v for k, v in settings.items() if k not in ("data_root", "download")})
+    cfg = split_settings(readable(settings))
     path = Path(out) if out else default_run_dir(f"advise-{source_name(source)}")
     with new_run_dir(path):
         prepared = api._prepare(source, y, cfg, Notes(live=False))

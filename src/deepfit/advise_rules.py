@@ -16,6 +16,8 @@ on the same rows; paired bootstrap of the test-score difference):
                                                         required or the rule said transfer_learning
     a baseline clearly ahead of the network          → that baseline, where the rule said
                                                         deep_learning or try_both
+    one baseline clearly ahead of the other          → that one (between gradient_boosting and
+                                                        linear_model verdicts)
     gradient boosting and linear within the noise    → linear_model (as good and simpler)
     a latency bound the verdict's model misses       → the best model that meets it
 
@@ -160,6 +162,10 @@ def _baseline_choice(verdict: str, ev: Evidence, reasons: list[str]) -> str:
         if verdict != "gradient_boosting":
             reasons.append(f"gradient boosting is clearly ahead of the linear model ({g.text(ev.metric)})")
         return "gradient_boosting"
+    if _flip(g).clear:
+        if verdict != "linear_model":
+            reasons.append(f"the linear model is clearly ahead of gradient boosting ({_flip(g).text(ev.metric)})")
+        return "linear_model"
     if g.tie:
         reasons.append(f"gradient boosting and the linear model tie within the noise "
                        f"({g.text(ev.metric)}): the linear model is as good and simpler")

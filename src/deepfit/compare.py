@@ -83,8 +83,7 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
     # the data are read as every run will read them: as the one modality all the models take, if
     # there is one, else as the data say (api._reading)
     one = len({modalities(name) for name in names}) == 1 and len(modalities(names[0])) == 1
-    cfg = split_settings({k: v for k, v in settings.items() if k not in PASS_THROUGH}
-                         | ({"model": names[0]} if one else {}))
+    cfg = split_settings(readable(settings) | ({"model": names[0]} if one else {}))
     path = Path(out) if out else default_run_dir(f"compare-{source_name(source)}")
     with new_run_dir(path):
         prepared = api._prepare(source, y, cfg, Notes(live=False))  # bad data stop it here
@@ -107,6 +106,13 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
         result = Comparison(path, table, task, metric, runs, notes)
         _write(result, source, settings)
     return result
+
+
+def readable(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings deepfit's own reading of the data takes: PASS_THROUGH ones only once they are
+    DataConfig fields (the torchvision datasets' branch adds them)."""
+    data_fields = set(field_names(DataConfig))
+    return {k: v for k, v in settings.items() if k not in PASS_THROUGH or k in data_fields}
 
 
 def _check_modalities(names: list[str], modality: str) -> None:

@@ -127,6 +127,15 @@ def test_the_rule_table_and_the_evidence_override():
     assert decide("try_both", slow, False, 1.0)[0] == "gradient_boosting"
 
 
+def test_bad_budgets_are_named_errors(tmp_path):
+    from deepfit.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="budget_seconds"):
+        deepfit.advise("iris", budget_seconds=0, out=tmp_path / "a")
+    assert main(["advise", "iris", "--latency-ms", "-1", "--out", str(tmp_path / "b")]) == 2
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_bootstrap_scores_against_a_hand_count():
     target = np.array([0, 1, 1, 0, 1])
     scores = bootstrap_scores("classification", target, [target, 1 - target], n=50)

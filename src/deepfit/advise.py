@@ -33,6 +33,7 @@ from deepfit.baselines import encode, fit_baseline, main_metric
 from deepfit.compare import latency_ms, readable
 from deepfit.config import split_settings
 from deepfit.data.sources import source_name
+from deepfit.errors import SettingsError
 from deepfit.io import default_run_dir, new_run_dir
 from deepfit.models import default_model, resolve_settings
 from deepfit.notes import Notes
@@ -83,6 +84,9 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
            budget_seconds: float | None = None, **settings: Any) -> Advice:
     """Evaluate the guide's checklist on this data and machine; write advise.json/.html."""
     settings = {k: v for k, v in settings.items() if v is not None}
+    for name, value in (("budget_seconds", budget_seconds), ("latency_ms", latency_ms)):
+        if value is not None and not value > 0:
+            raise SettingsError(f"{name} must be a positive number of {name.split('_')[1]}, not {value}")
     budget = float(budget_seconds or DEFAULT_BUDGET)
     cfg = split_settings(readable(settings))
     path = Path(out) if out else default_run_dir(f"advise-{source_name(source)}")

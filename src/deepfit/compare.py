@@ -133,6 +133,8 @@ def _shared_settings(settings: dict[str, Any], budget_seconds: float | None) -> 
         raise SettingsError(f"compare trains every model with its own defaults; model settings "
                             f"({', '.join(unknown)}) are not taken: train one model with them instead")
     if budget_seconds is not None:
+        if not budget_seconds > 0:
+            raise SettingsError(f"budget_seconds must be a positive number of seconds, not {budget_seconds}")
         settings["max_seconds"] = budget_seconds
     settings.setdefault("progress", False)
     return settings

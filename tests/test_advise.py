@@ -143,3 +143,12 @@ def test_bootstrap_scores_against_a_hand_count():
     values = np.array([1.0, 2.0, 3.0, 4.0])
     r2 = bootstrap_scores("regression", values, [values + 0.0], n=20)
     assert np.allclose(r2, 1.0)
+
+
+def test_every_subsample_holds_every_class():
+    from deepfit.advise import _order
+
+    y = np.array([0] * 97 + [1, 2, 2])
+    order = _order(y, "classification", seed=0)
+    assert sorted(order) == list(range(100))
+    assert set(y[order[:3]]) == {0, 1, 2}  # 25 % of 12 rows would still see the rare class

@@ -99,7 +99,7 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         rule, row_text = matrix_row(data.modality, len(data), need_interpretability)
         verdict, reasons = decide(rule, evidence, need_interpretability, latency_ms)
         device = str(api.resolve_device(cfg.train.device))
-        estimate = _estimate(verdict, full, net, cfg)
+        estimate = _estimate(verdict, full, net, cfg, prepared.sizes["train"])
         curves = {m: _rising(rows, m, data.task, full[net]["target"], cfg.train.seed)
                   for m in (net, "gradient_boosting")}
         checklist = _checklist(data, evidence, curves, device, estimate, verdict,
@@ -118,7 +118,7 @@ def _bakeoff(prepared: api.Prepared, cfg: Any, net: str, budget: float) -> list[
     """Each model on 25 / 50 / 100 % of the training rows, on the same validation and test rows."""
     enc = encode(prepared)
     n_train = min(len(enc.y["train"]), MAX_BAKEOFF_ROWS)
-    order = np.random.default_rng(cfg.train.seed).permutation(len(enc.y["train"]))[:n_train]
+    order = _order(enc.y["train"], prepared.data.task, cfg.train.seed)[:n_train]
     results = []
     for fraction in FRACTIONS:
         rows = np.sort(order[: max(2, math.ceil(fraction * n_train))])
@@ -132,6 +132,16 @@ def _bakeoff(prepared: api.Prepared, cfg: Any, net: str, budget: float) -> list[
                             "train_seconds": r.train_seconds, "latency_ms": r.latency_ms,
                             "preds": r.test_pred})
     return results
+
+
+def _order(y: np.ndarray, task: str, seed: int) -> np.ndarray:
+    """A seeded order of the training rows in which one row of every class comes first, so that
+    each subsample holds every class (a model cannot learn a class it never saw)."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    if task != "classification":
+        return order
+    _, first = np.unique(y[order], return_index=True)
+    return np.concatenate([order[np.sort(first)], np.delete(order, first)])
 
 
 def _network(prepared: api.Prepared, cfg: Any, net: str, rows: np.ndarray, seconds: float) -> dict[str, Any]:
@@ -196,14 +206,16 @@ def _rising(rows: list[dict], model: str, task: str, target: np.ndarray, seed: i
     return g.diff > max(g.se, 0.005), f"{model}: {points} (last gain {g.diff:+.3f} ± {g.se:.3f})"
 
 
-def _estimate(verdict: str, full: dict, net: str, cfg: Any) -> float | None:
-    """Seconds to train the suggested model on all the training rows, from its timed run."""
+def _estimate(verdict: str, full: dict, net: str, cfg: Any, n_train: int) -> float | None:
+    """Seconds to train the suggested model on all the training rows, from its timed run (scaled
+    by the rows, where the bake-off used fewer: MAX_BAKEOFF_ROWS)."""
     if verdict in ("gradient_boosting", "linear_model"):
-        return full["gradient_boosting" if verdict == "gradient_boosting" else "linear"]["train_seconds"]
+        r = full["gradient_boosting" if verdict == "gradient_boosting" else "linear"]
+        return r["train_seconds"] * n_train / r["train_rows"]
     r = full[net]
     stopped_early = (r["stop_reason"] or "").startswith("early stopping")
     epochs = r["epochs_run"] if stopped_early else cfg.train.epochs
-    return r["epoch_seconds"] * epochs
+    return r["epoch_seconds"] * epochs * n_train / r["train_rows"]
 
 
 def _checklist(data: Any, ev: Evidence, curves: dict[str, tuple[bool, str]], device: str,

@@ -133,3 +133,21 @@ def test_data_root_and_download_pass_through_only_when_given():
     assert given["data_root"] == "/data" and "download" not in given and given["max_seconds"] == 5
     assert ("data_root" in readable(given)) == ("data_root" in field_names(DataConfig))
     assert "data_root" not in _shared_settings({"epochs": 2}, None)
+
+
+def test_a_signal_mid_comparison_keeps_the_run_to_resume(tmp_path, monkeypatch):
+    from deepfit.train.trainer import Trainer, TrainingInterrupted
+
+    original = Trainer._step
+
+    def step_then_stop(self, loss):
+        original(self, loss)
+        if self.state.step == 3:
+            self.stop_requested = True  # as the SIGTERM handler does
+
+    monkeypatch.setattr(Trainer, "_step", step_then_stop)
+    with pytest.raises(TrainingInterrupted):
+        deepfit.compare("iris", models="mlp", out=tmp_path / "c", epochs=3, report=False)
+    monkeypatch.setattr(Trainer, "_step", original)
+    run = deepfit.train(resume=tmp_path / "c" / "mlp")  # the command the CLI prints
+    assert json.loads((run.path / "config.json").read_text())["status"] == "finished"

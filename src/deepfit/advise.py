@@ -37,6 +37,7 @@ from deepfit.errors import SettingsError
 from deepfit.io import default_run_dir, new_run_dir
 from deepfit.models import default_model, resolve_settings
 from deepfit.notes import Notes
+from deepfit.train.trainer import TrainingInterrupted
 
 FRACTIONS = (0.25, 0.5, 1.0)
 DEFAULT_BUDGET = 120.0  # seconds for the whole bake-off when --budget-seconds is not given
@@ -156,8 +157,11 @@ def _network(prepared: api.Prepared, cfg: Any, net: str, rows: np.ndarray, secon
     if train.threads:
         torch.set_num_threads(train.threads)
     with tempfile.TemporaryDirectory() as tmp, _quiet():  # the bake-off's own warnings: not the user's
-        predictor, state = api._fit(run_cfg, resolve_settings(net, cfg.model.settings), subset, device,
-                                    Notes(live=False), Path(tmp), None)
+        try:
+            predictor, state = api._fit(run_cfg, resolve_settings(net, cfg.model.settings), subset,
+                                        device, Notes(live=False), Path(tmp), None)
+        except TrainingInterrupted:  # no checkpoint to resume from: the advice is dropped
+            raise KeyboardInterrupt from None
     evaluation = predictor.evaluation(*prepared.test_frame)
     best = state.history[state.best_epoch - 1]
     seconds_run = sum(h.get("epoch_seconds", 0.0) for h in state.history)

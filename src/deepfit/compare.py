@@ -32,6 +32,7 @@ from deepfit.io import default_run_dir, new_run_dir, write_json, write_text
 from deepfit.models import modalities, resolve_settings
 from deepfit.models.registry import canonical
 from deepfit.notes import Notes
+from deepfit.train.trainer import TrainingInterrupted
 
 COLUMNS = ["model", "metric", "test_score", "val_score", "train_seconds", "best_epoch", "params",
            "latency_ms", "size_mb"]
@@ -85,7 +86,8 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
     one = len({modalities(name) for name in names}) == 1 and len(modalities(names[0])) == 1
     cfg = split_settings(readable(settings) | ({"model": names[0]} if one else {}))
     path = Path(out) if out else default_run_dir(f"compare-{source_name(source)}")
-    with new_run_dir(path):
+    # a signal mid-run keeps that run's checkpoint (deepfit train --resume COMPARE_DIR/<model>)
+    with new_run_dir(path, keep_on=(TrainingInterrupted,)):
         prepared = api._prepare(source, y, cfg, Notes(live=False))  # bad data stop it here
         _check_modalities(names, prepared.data.modality)
         task, metric = prepared.data.task, main_metric(prepared.data.task)

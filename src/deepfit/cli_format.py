@@ -14,6 +14,8 @@ from deepfit.compare import COLUMNS, compare, records
 
 
 def run_compare(args: argparse.Namespace, source: Any, settings: dict[str, Any], console: Console) -> int:
+    if args.json:
+        settings["progress"] = False  # stdout carries the JSON alone
     result = compare(source, models=args.models, out=args.out, budget_seconds=args.budget_seconds,
                      baselines=args.baselines, **settings)
     if args.json:

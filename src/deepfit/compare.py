@@ -138,7 +138,6 @@ def _shared_settings(settings: dict[str, Any], budget_seconds: float | None) -> 
         if not budget_seconds > 0:
             raise SettingsError(f"budget_seconds must be a positive number of seconds, not {budget_seconds}")
         settings["max_seconds"] = budget_seconds
-    settings.setdefault("progress", False)
     return settings
 
 

@@ -271,7 +271,7 @@ def _evidence_dict(ev: Evidence, rows: list[dict], net: str) -> dict[str, Any]:
 def next_command(verdict: str, source: Any, settings: dict[str, Any], net: str) -> str:
     """The exact command to run next."""
     src = str(source) if isinstance(source, (str, Path)) else "DATA"
-    flags = "".join(f" --{k.replace('_', '-')} {settings[k]}" for k in ("target", "modality", "data_root")
+    flags = "".join(f" --{k.replace('_', '-')} {settings[k]}" for k in ("target", "task", "modality", "window", "horizon", "data_root")
                     if k in settings)
     if verdict == "deep_learning":
         return f"deepfit train {src}{flags} --model {net}"

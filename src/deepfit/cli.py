@@ -151,6 +151,8 @@ def _add_shared(p: argparse.ArgumentParser) -> None:
                    help="download a torchvision dataset into --data-root if it is not there")
     for flag, kind, what in (("--val-size", float, "validation fraction"), ("--test-size", float, "test fraction"),
                              ("--epochs", int, "maximum epochs"), ("--patience", int, "early-stopping patience"),
+                             ("--window", int, "a CSV time series: windows of this many rows"),
+                             ("--horizon", int, "with --window: forecast this many steps"),
                              ("--batch-size", int, "batch size"), ("--seed", int, "the seed of the split and of "
                               "every model (default 0)"), ("--image-size", int, "images: resize to this side")):
         p.add_argument(flag, type=kind, help=what)
@@ -176,7 +178,7 @@ def _add_compare_advise(sub: Any) -> None:
 
 
 SHARED_KEYS = ("target", "task", "modality", "data_root", "download", "val_size", "test_size",
-               "epochs", "patience", "batch_size", "seed", "image_size", "device")
+               "epochs", "patience", "batch_size", "seed", "image_size", "device", "window", "horizon")
 
 
 def _shared(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:

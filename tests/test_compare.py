@@ -151,3 +151,14 @@ def test_a_signal_mid_comparison_keeps_the_run_to_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(Trainer, "_step", original)
     run = deepfit.train(resume=tmp_path / "c" / "mlp")  # the command the CLI prints
     assert json.loads((run.path / "config.json").read_text())["status"] == "finished"
+
+
+def test_mlp_and_resmlp_flatten_sequences_and_images():
+    from deepfit.models import InputSpec, OutputSpec, create
+
+    for spec, x in ((InputSpec(3, 3, modality="sequence", shape=(10, 3)), torch.randn(4, 10, 3)),
+                    (InputSpec(1, 1, modality="image", shape=(1, 8, 8)), torch.randn(4, 1, 8, 8))):
+        for name in ("mlp", "resmlp"):
+            model = create(name, spec, OutputSpec("classification", 5)).eval()
+            assert model(x).shape == (4, 5)
+            assert model.input.out_features == x[0].numel()

@@ -2,11 +2,14 @@
 
 __version__ = "0.1.0"
 
+from deepfit.advise import Advice, advise
 from deepfit.api import Run, evaluate, load, predict, report, train
 from deepfit.bench import BenchmarkResult, benchmark
 from deepfit.checks import Finding, check
+from deepfit.compare import Comparison, compare
 from deepfit.errors import DeepfitError
 from deepfit.predict import Predictor
 
-__all__ = ["BenchmarkResult", "DeepfitError", "Finding", "Predictor", "Run", "__version__",
-           "benchmark", "check", "evaluate", "load", "predict", "report", "train"]
+__all__ = ["Advice", "BenchmarkResult", "Comparison", "DeepfitError", "Finding", "Predictor", "Run",
+           "__version__", "advise", "benchmark", "check", "compare", "evaluate", "load", "predict",
+           "report", "train"]

@@ -62,6 +62,7 @@ from deepfit.train.callbacks import (
     OverfittingGap,
     ProgressBar,
     RestoreBestWeights,
+    TimeBudget,
 )
 from deepfit.train.finetune import training_extras, transfer_record
 from deepfit.train.optim import create_optimizer, create_scheduler
@@ -304,6 +305,8 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
     # GradientHealth first: its columns are in the logs before anything saves them
     callbacks = [GradientHealth(), *finetuning, EarlyStopping(t.patience), RestoreBestWeights(), NonFiniteGuard(),
                  LossNotDecreasing(), OverfittingGap(), DeadReLU()]
+    if t.max_seconds is not None:  # before the checkpoint, which saves the seconds spent
+        callbacks.append(TimeBudget(t.max_seconds))
     if t.checkpoint:
         callbacks.append(Checkpoint(run_dir / CHECKPOINTS))
     loss = imb.loss_for(task, prepared.imbalance, t.focal_gamma)  # class weights or focal, as chosen

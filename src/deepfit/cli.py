@@ -77,6 +77,8 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--schedule", choices=SCHEDULES, help="LR schedule (default plateau)")
     p.add_argument("--clip-norm", type=float, help="gradient clipping max norm; 0 = off (default 1)")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
+    p.add_argument("--max-seconds", type=float, help="wall-clock training budget: stop after this "
+                   "many seconds of training (the best weights are still restored)")
     p.add_argument("--min-delta", type=float, help="smallest change that counts as improvement")
     p.add_argument("--monitor", help="what early stopping and the best checkpoint follow: val_loss "
                    "(default), val_accuracy, val_f1_macro (good under imbalance), val_balanced_accuracy, "
@@ -263,6 +265,59 @@ def _print_benchmark(console: Console, r: Any) -> None:
         console.print(f"results written to {r.saved_to}")
 
 
+def _add_shared(p: argparse.ArgumentParser) -> None:
+    """SOURCE (or --dataset) and the data and training settings compare and advise share."""
+    p.add_argument("source", nargs="?", help="a bundled dataset, a CSV/Parquet file, an .npz, an "
+                   "image folder, or a torchvision dataset (mnist, fashion-mnist, cifar10)")
+    p.add_argument("--dataset", help="the same as SOURCE")
+    p.add_argument("--target", help="the target column of a CSV/Parquet file")
+    p.add_argument("--task", choices=TASKS, help="override the inferred task")
+    p.add_argument("--modality", choices=("tabular", "sequence", "image"), help="read the data as this kind")
+    p.add_argument("--budget-seconds", type=float, help="wall-clock training budget per model")
+    p.add_argument("--data-root", help="where the torchvision datasets are (or go, with --download)")
+    p.add_argument("--download", action="store_true", default=None,
+                   help="download a torchvision dataset into --data-root if it is not there")
+    for flag, kind, what in (("--val-size", float, "validation fraction"), ("--test-size", float, "test fraction"),
+                             ("--epochs", int, "maximum epochs"), ("--patience", int, "early-stopping patience"),
+                             ("--window", int, "a CSV time series: windows of this many rows"),
+                             ("--horizon", int, "with --window: forecast this many steps"),
+                             ("--batch-size", int, "batch size"), ("--seed", int, "the seed of the split and of "
+                              "every model (default 0)"), ("--image-size", int, "images: resize to this side")):
+        p.add_argument(flag, type=kind, help=what)
+    p.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
+    p.add_argument("--out", help="output directory (default runs/<command>-<source>-<timestamp>)")
+
+
+def _add_compare_advise(sub: Any) -> None:
+    p = sub.add_parser("compare", help="train several models on one split and seed; a leaderboard")
+    _add_shared(p)
+    p.add_argument("--models", default="mlp", help="comma-separated model names, e.g. mlp,cnn,resnet18 "
+                   "(gradient boosting and a linear model are added for tables)")
+    p.add_argument("--baselines", action="store_true", default=None, help="add gradient boosting "
+                   "and a linear model for images and sequences too (always added for tables)")
+    p.add_argument("--json", action="store_true", help="print the leaderboard as JSON")
+    p = sub.add_parser("advise", help="the guide's checklist and matrix on your data and machine: "
+                       "deep learning, gradient boosting, a linear model, or transfer learning?")
+    _add_shared(p)
+    p.add_argument("--need-interpretability", action="store_true",
+                   help="the model's decisions must be explained (favours linear models and trees)")
+    p.add_argument("--latency-ms", type=float, help="the most milliseconds a prediction may take, per sample")
+    p.add_argument("--json", action="store_true", help="print the advice as JSON")
+
+
+SHARED_KEYS = ("target", "task", "modality", "data_root", "download", "val_size", "test_size",
+               "epochs", "patience", "batch_size", "seed", "image_size", "device", "window", "horizon")
+
+
+def _shared(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    if args.source is not None and args.dataset is not None and args.source != args.dataset:
+        raise SettingsError("give the data once: SOURCE or --dataset, not both")
+    source = args.source if args.source is not None else args.dataset
+    if source is None:
+        raise SettingsError(f"{args.command} needs a SOURCE (or --dataset NAME)")
+    return source, {k: getattr(args, k) for k in SHARED_KEYS if getattr(args, k) is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deepfit", description="Train neural networks with best practices as defaults.")
     common = _Parser(add_help=False)
@@ -274,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_check(sub)
     _add_benchmark(sub)
+    _add_compare_advise(sub)
     p = sub.add_parser("predict", help="predict with a trained run")
     p.add_argument("run_dir")
     p.add_argument("input", help="a CSV/Parquet file or an .npz with X; for a run trained on a "
@@ -300,7 +356,7 @@ TRAIN_KEYS = ("target", "task", "val_size", "test_size", "test", "model", "hidde
 
 TRAIN_KEYS += ("image_size", "augment", "flip", "weights", "freeze_epochs", "unfreeze_every",
                "backbone_lr_mult")
-TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width")
+TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width", "max_seconds")
 TRAIN_KEYS += ("data_root", "download")
 
 
@@ -369,6 +425,11 @@ def run(args: argparse.Namespace) -> int:
         return _run_check(args, console)
     if args.command == "benchmark":
         return _run_benchmark(args, console)
+    if args.command in ("compare", "advise"):
+        from deepfit.cli_format import run_advise, run_compare
+
+        source, settings = _shared(args)
+        return (run_compare if args.command == "compare" else run_advise)(args, source, settings, console)
     if args.command == "train":
         if args.source is None and args.resume is None:
             raise SettingsError("train needs a SOURCE (or --resume RUN_DIR)")

@@ -91,6 +91,7 @@ class TrainConfig:
     schedule: str = "plateau"
     clip_norm: float = 1.0  # 0 turns clipping off
     patience: int = 10
+    max_seconds: float | None = None  # wall-clock training budget (callbacks/time_budget.py)
     min_delta: float = 0.0
     monitor: str = "val_loss"
     seed: int = 0
@@ -125,6 +126,8 @@ class TrainConfig:
             (self.lr > 0, f"lr must be positive, not {self.lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, not {self.weight_decay}"),
             (self.patience >= 1, f"patience must be at least 1, not {self.patience}"),
+            (self.max_seconds is None or self.max_seconds > 0,
+             f"max_seconds must be positive, not {self.max_seconds}"),
             (self.min_delta >= 0, f"min_delta must be >= 0, not {self.min_delta}"),
             (self.clip_norm >= 0, "clip_norm must be >= 0 (0 turns clipping off)"),
             (str(self.precision) in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),

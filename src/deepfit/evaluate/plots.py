@@ -173,3 +173,29 @@ def overlay(runs: dict[str, list[dict[str, float]]], key: str) -> bytes:
         ax.grid(alpha=0.3)
 
     return _render(draw)
+
+
+def score_vs_time(points: dict[str, tuple[float, float]], metric: str) -> bytes:
+    """One labelled point per model: test score against training seconds (compare)."""
+    def draw(ax: Axes) -> None:
+        for name, (seconds, score) in points.items():
+            ax.scatter([seconds], [score], s=30)
+            ax.annotate(name, (seconds, score), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        if points and max(s for s, _ in points.values()) / max(min(s for s, _ in points.values()), 1e-3) > 50:
+            ax.set_xscale("log")
+        ax.set(xlabel="training seconds", ylabel=f"test {metric}", title=f"Test {metric} against training time")
+        ax.grid(alpha=0.3)
+
+    return _render(draw)
+
+
+def learning_curves(curves: dict[str, list[tuple[int, float]]], metric: str) -> bytes:
+    """Each model's score against the training rows it was given (advise's learning curve)."""
+    def draw(ax: Axes) -> None:
+        for name, points in curves.items():
+            ax.plot([r for r, _ in points], [s for _, s in points], marker="o", label=name)
+        ax.set(xlabel="training rows", ylabel=f"test {metric}", title="Learning curves")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+
+    return _render(draw)

@@ -6,12 +6,18 @@ leaves BatchNorm out: the plain deep network whose gradients vanish (compare res
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from deepfit.errors import SettingsError
 from deepfit.models.base import HeadModel
 from deepfit.models.registry import InputSpec, OutputSpec, register
+
+# Tables first (the default reading of a source when mlp is named), then images and sequences
+# flattened, so `deepfit compare --models mlp,cnn,resnet` runs on images as the guide writes it.
+TABLE_FIRST = ("tabular", "image", "sequence")
 
 
 def embedding_size(cardinality: int) -> int:
@@ -21,15 +27,19 @@ def embedding_size(cardinality: int) -> int:
 
 class TabularInput(nn.Module):
     """[B, n_features] → [B, n_dense + Σ embedding widths]: dense columns pass through, category
-    index columns are looked up in their embeddings."""
+    index columns are looked up in their embeddings. Images [B, C, H, W] and sequences [B, T, C]
+    are flattened: every value is a feature (the guide's MLP baseline on such data)."""
 
     def __init__(self, spec: InputSpec) -> None:
         super().__init__()
-        self.n_dense = spec.n_dense
+        self.flatten = spec.modality != "tabular"
+        self.n_dense = math.prod(spec.shape) if self.flatten else spec.n_dense
         self.embeddings = nn.ModuleList(nn.Embedding(c, embedding_size(c)) for c in spec.cardinalities)
-        self.out_features = spec.n_dense + sum(e.embedding_dim for e in self.embeddings)
+        self.out_features = self.n_dense + sum(e.embedding_dim for e in self.embeddings)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.flatten:
+            return x.flatten(1)  # [B, C·H·W] or [B, T·C]
         if not self.embeddings:
             return x
         codes = x[:, self.n_dense :].long()  # [B, n_categorical]
@@ -56,7 +66,7 @@ class MLP(HeadModel):
         return self.features(self.input(x))  # [B, hidden[-1]]
 
 
-@register("mlp")
+@register("mlp", modalities=TABLE_FIRST)
 def mlp(
     input_spec: InputSpec,
     output_spec: OutputSpec,

@@ -114,8 +114,13 @@ def example_input(modality: str, shape: tuple[int, ...] | None = None) -> InputS
     return InputSpec(channels, channels, modality=modality, shape=shape)
 
 
+def canonical(name: str) -> str:
+    """The registered name of a model named by an alias (`resnet` → `resnet18`), else `name`."""
+    return ALIASES.get(name, name)
+
+
 def _entry(name: str) -> Entry:
-    name = ALIASES.get(name, name)
+    name = canonical(name)
     family, _, variant = name.partition(":")
     if family in _FAMILIES:
         return _FAMILIES[family](variant)

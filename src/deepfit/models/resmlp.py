@@ -17,7 +17,7 @@ from torch import nn
 
 from deepfit.errors import SettingsError
 from deepfit.models.base import HeadModel
-from deepfit.models.mlp import TabularInput
+from deepfit.models.mlp import TABLE_FIRST, TabularInput
 from deepfit.models.registry import InputSpec, OutputSpec, register
 
 NORMS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
@@ -56,7 +56,7 @@ class ResMLP(HeadModel):
         return torch.relu(self.final_norm(h))
 
 
-@register("resmlp")
+@register("resmlp", modalities=TABLE_FIRST)
 def resmlp(
     input_spec: InputSpec,
     output_spec: OutputSpec,

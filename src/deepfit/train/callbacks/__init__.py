@@ -12,6 +12,7 @@ from deepfit.train.callbacks.guards import (
     OverfittingGap,
 )
 from deepfit.train.callbacks.progress import ProgressBar
+from deepfit.train.callbacks.time_budget import TimeBudget
 from deepfit.train.callbacks.unfreeze import GradualUnfreezing
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "OverfittingGap",
     "ProgressBar",
     "RestoreBestWeights",
+    "TimeBudget",
 ]

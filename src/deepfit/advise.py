@@ -1,0 +1,286 @@
+"""`deepfit advise`: the guide's checklist and matrix, evaluated on the user's data and machine.
+
+    1. read and split the data once (api._prepare: the seed's train / validation / test rows)
+    2. bake-off on that split, time-boxed: deepfit's default network for the modality, gradient
+       boosting and a linear model (deepfit/baselines.py), each on 25, 50 and 100 % of the
+       training rows (a short learning curve), scored on the same test rows
+    3. the checklist, each item ticked or not with its evidence; the matrix row that applies;
+       the verdict (advise_rules.py: the rule of thumb, overridden by clear evidence); the
+       command to run next
+    4. advise.json, advise.html and plots/learning_curve.png in the output directory
+
+Nothing of the bake-off is kept but its numbers: the models are small, quick and thrown away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepfit import api
+from deepfit.advise_rules import Evidence, decide, gap, matrix_row, row_band
+from deepfit.baselines import encode, fit_baseline, main_metric
+from deepfit.compare import latency_ms, readable
+from deepfit.config import split_settings
+from deepfit.data.sources import source_name
+from deepfit.errors import SettingsError
+from deepfit.io import default_run_dir, new_run_dir
+from deepfit.models import default_model, resolve_settings
+from deepfit.notes import Notes
+from deepfit.train.trainer import TrainingInterrupted
+
+FRACTIONS = (0.25, 0.5, 1.0)
+DEFAULT_BUDGET = 120.0  # seconds for the whole bake-off when --budget-seconds is not given
+NET_SHARE = 0.6  # of the budget, for the network's three fits (each in proportion to its rows)
+MAX_BAKEOFF_ROWS = 20_000  # training rows the bake-off uses at most (the curve runs below it)
+BUDGET_SETTINGS = ("max_seconds", "epochs", "patience")
+LARGE = {"tabular": 100_000, "sequence": 10_000, "image": 10_000}  # "enough rows" for deep learning
+
+
+@dataclass
+class Item:
+    criterion: str
+    passed: bool
+    evidence: str
+
+
+@dataclass
+class Advice:
+    """The advice and everything behind it (plain data; the CLI only prints it)."""
+
+    verdict: str
+    rule_verdict: str
+    matrix_row: str
+    reasons: list[str]
+    checklist: list[Item]
+    bakeoff: list[dict[str, Any]]  # model, fraction, train_rows, test_score, val_score, …
+    metric: str
+    task: str
+    modality: str
+    rows: int  # labelled rows
+    device: str
+    estimated_seconds: float | None
+    next_command: str
+    path: Path
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
+           need_interpretability: bool = False, latency_ms: float | None = None,
+           budget_seconds: float | None = None, **settings: Any) -> Advice:
+    """Evaluate the guide's checklist on this data and machine; write advise.json/.html."""
+    settings = {k: v for k, v in settings.items() if v is not None}
+    for name, value in (("budget_seconds", budget_seconds), ("latency_ms", latency_ms)):
+        if value is not None and not value > 0:
+            raise SettingsError(f"{name} must be a positive number of {name.split('_')[1]}, not {value}")
+    budget = float(budget_seconds or DEFAULT_BUDGET)
+    cfg = split_settings(readable(settings))
+    path = Path(out) if out else default_run_dir(f"advise-{source_name(source)}")
+    with new_run_dir(path):
+        prepared = api._prepare(source, y, cfg, Notes(live=False))
+        data = prepared.data
+        net = cfg.model.name or default_model(data.modality)
+        rows = _bakeoff(prepared, cfg, net, budget)
+        evidence, full = _evidence(prepared, rows, net, cfg.train.seed)
+        rule, row_text = matrix_row(data.modality, len(data), need_interpretability)
+        verdict, reasons = decide(rule, evidence, need_interpretability, latency_ms)
+        device = str(api.resolve_device(cfg.train.device))
+        estimate = _estimate(verdict, full, net, cfg, prepared.sizes["train"])
+        curves = {m: _rising(rows, m, data.task, full[net]["target"], cfg.train.seed)
+                  for m in (net, "gradient_boosting")}
+        checklist = _checklist(data, evidence, curves, device, estimate, verdict,
+                               need_interpretability, latency_ms)
+        advice = Advice(verdict, rule, row_text, reasons, checklist, _plain_rows(rows),
+                        evidence.metric, data.task, data.modality, len(data), device, estimate,
+                        next_command(verdict, source, settings, net), path,
+                        _evidence_dict(evidence, rows, net))
+        from deepfit.advise_report import write_advice
+
+        write_advice(advice)
+    return advice
+
+
+def _bakeoff(prepared: api.Prepared, cfg: Any, net: str, budget: float) -> list[dict[str, Any]]:
+    """Each model on 25 / 50 / 100 % of the training rows, on the same validation and test rows."""
+    enc = encode(prepared)
+    n_train = min(len(enc.y["train"]), MAX_BAKEOFF_ROWS)
+    order = _order(enc.y["train"], prepared.data.task, cfg.train.seed)[:n_train]
+    results = []
+    for fraction in FRACTIONS:
+        rows = np.sort(order[: max(2, math.ceil(fraction * n_train))])
+        share = budget * fraction / sum(FRACTIONS)
+        results.append(_network(prepared, cfg, net, rows, share * NET_SHARE) | {"fraction": fraction})
+        for kind in ("gradient_boosting", "linear"):
+            r = fit_baseline(kind, enc, rows=rows, max_seconds=share * (1 - NET_SHARE) / 2,
+                             seed=cfg.train.seed)
+            results.append({"model": kind, "fraction": fraction, "train_rows": len(rows),
+                            "test_score": r.test_score, "val_score": r.val_score,
+                            "train_seconds": r.train_seconds, "latency_ms": r.latency_ms,
+                            "preds": r.test_pred})
+    return results
+
+
+def _order(y: np.ndarray, task: str, seed: int) -> np.ndarray:
+    """A seeded order of the training rows in which one row of every class comes first, so that
+    each subsample holds every class (a model cannot learn a class it never saw)."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    if task != "classification":
+        return order
+    _, first = np.unique(y[order], return_index=True)
+    return np.concatenate([order[np.sort(first)], np.delete(order, first)])
+
+
+def _network(prepared: api.Prepared, cfg: Any, net: str, rows: np.ndarray, seconds: float) -> dict[str, Any]:
+    """deepfit's network on the given training rows, by the same Trainer, time-boxed; not saved."""
+    metric = main_metric(prepared.data.task)
+    X, y = prepared.tensors["train"]
+    subset = dataclasses.replace(prepared, tensors={**prepared.tensors, "train": (X[rows], y[rows])})
+    train = dataclasses.replace(cfg.train, checkpoint=False, progress=False,
+                                max_seconds=min(seconds, cfg.train.max_seconds or math.inf))
+    run_cfg = dataclasses.replace(cfg, train=train, model=dataclasses.replace(cfg.model, name=net))
+    device = api.resolve_device(train.device)
+    if train.threads:
+        torch.set_num_threads(train.threads)
+    with tempfile.TemporaryDirectory() as tmp, _quiet():  # the bake-off's own warnings: not the user's
+        try:
+            predictor, state = api._fit(run_cfg, resolve_settings(net, cfg.model.settings), subset,
+                                        device, Notes(live=False), Path(tmp), None)
+        except TrainingInterrupted:  # no checkpoint to resume from: the advice is dropped
+            raise KeyboardInterrupt from None
+    evaluation = predictor.evaluation(*prepared.test_frame)
+    best = state.history[state.best_epoch - 1]
+    seconds_run = sum(h.get("epoch_seconds", 0.0) for h in state.history)
+    return {"model": net, "train_rows": len(rows), "test_score": float(evaluation.metrics[metric]),
+            "val_score": float(best[f"val_{metric}"]), "train_seconds": seconds_run,
+            "latency_ms": latency_ms(predictor, prepared.test_frame[0]), "epochs_run": state.epoch,
+            "best_epoch": state.best_epoch, "stop_reason": state.stop_reason,
+            "epoch_seconds": seconds_run / max(state.epoch, 1), "preds": evaluation.preds,
+            "target": evaluation.target}
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    logger = logging.getLogger("deepfit")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _evidence(prepared: api.Prepared, rows: list[dict], net: str, seed: int) -> tuple[Evidence, dict]:
+    task, metric = prepared.data.task, main_metric(prepared.data.task)
+    full = {r["model"]: r for r in rows if r["fraction"] == 1.0}
+    target = full[net]["target"]
+    scores = {k: r["test_score"] for k, r in full.items()}
+    best = max(("gradient_boosting", "linear"), key=lambda k: scores[k])
+    net_gap = gap(task, target, (net, best), (scores[net], scores[best]),
+                  (full[net]["preds"], full[best]["preds"]), seed)
+    gl = gap(task, target, ("gradient_boosting", "linear"),
+             (scores["gradient_boosting"], scores["linear"]),
+             (full["gradient_boosting"]["preds"], full["linear"]["preds"]), seed)
+    lat = {k: r["latency_ms"] for k, r in full.items()}
+    return Evidence(metric, scores, net, net_gap, gl, lat, best), full
+
+
+def _rising(rows: list[dict], model: str, task: str, target: np.ndarray, seed: int) -> tuple[bool, str]:
+    """Whether the model's score still rises from 50 % to 100 % of the rows by more than the
+    noise (one paired-bootstrap standard error, and at least half a point)."""
+    curve = [r for r in rows if r["model"] == model]
+    half, whole = curve[-2], curve[-1]
+    g = gap(task, target, ("100%", "50%"), (whole["test_score"], half["test_score"]),
+            (whole["preds"], half["preds"]), seed)
+    points = ", ".join(f"{r['train_rows']:,} rows {r['test_score']:.3f}" for r in curve)
+    return g.diff > max(g.se, 0.005), f"{model}: {points} (last gain {g.diff:+.3f} ± {g.se:.3f})"
+
+
+def _estimate(verdict: str, full: dict, net: str, cfg: Any, n_train: int) -> float | None:
+    """Seconds to train the suggested model on all the training rows, from its timed run (scaled
+    by the rows, where the bake-off used fewer: MAX_BAKEOFF_ROWS)."""
+    if verdict in ("gradient_boosting", "linear_model"):
+        r = full["gradient_boosting" if verdict == "gradient_boosting" else "linear"]
+        return r["train_seconds"] * n_train / r["train_rows"]
+    r = full[net]
+    stopped_early = (r["stop_reason"] or "").startswith("early stopping")
+    epochs = r["epochs_run"] if stopped_early else cfg.train.epochs
+    return r["epoch_seconds"] * epochs * n_train / r["train_rows"]
+
+
+def _checklist(data: Any, ev: Evidence, curves: dict[str, tuple[bool, str]], device: str,
+               estimate: float | None, verdict: str, interpretability: bool,
+               bound: float | None) -> list[Item]:
+    n, rows_needed = len(data), LARGE[data.modality]
+    shape = "×".join(str(s) for s in np.shape(data.X)[1:]) or "?"
+    (net_rises, net_curve), (gb_rises, gb_curve) = curves[ev.net], curves["gradient_boosting"]
+    when = ("" if estimate is None else
+            f"; the suggested model ({verdict}) trains in about {estimate:.3g} s here (timed)")
+    items = [
+        Item(f"labelled rows: deep learning usually needs ≥ {rows_needed:,} for {data.modality} data",
+             n >= rows_needed, f"{n:,} labelled rows: {row_band(n)} (thresholds 1,000; 10,000; 100,000)"),
+        Item("unstructured data (images, sequences) rather than a table", data.modality != "tabular",
+             f"{data.modality} data, each sample {shape}"),
+        Item("patterns hard to hand-engineer: a network beats gradient boosting and a linear model "
+             "on the same rows", ev.net_vs_best.clear, ev.net_vs_best.text(ev.metric)
+             + "; " + ", ".join(f"{k} {v:.3f}" for k, v in ev.scores.items())),
+        Item("more data would still help the network (its learning curve still rises)", net_rises,
+             f"{net_curve}; {gb_curve} (gradient boosting {'rises' if gb_rises else 'levels off'})"),
+        Item("compute: a GPU, or training that fits in an hour here", device.startswith("cuda")
+             or (estimate is not None and estimate < 3600), f"device {device}{when}"),
+        Item("interpretability not required", not interpretability,
+             "--need-interpretability given" if interpretability else "not asked for"),
+    ]
+    lat = ", ".join(f"{k} {v:.3g} ms" for k, v in ev.latency_ms.items())
+    meets = bound is None or min(ev.latency_ms.values(), default=0.0) <= bound
+    items.append(Item("latency: a model meets the bound", meets,
+                      f"no bound given; measured per sample: {lat}" if bound is None
+                      else f"bound {bound:g} ms; measured per sample: {lat}"))
+    return items
+
+
+def _plain_rows(rows: list[dict]) -> list[dict[str, Any]]:
+    keep = ("model", "fraction", "train_rows", "test_score", "val_score", "train_seconds",
+            "latency_ms", "epochs_run", "best_epoch", "stop_reason")
+    return [{k: r[k] for k in keep if k in r} for r in rows]
+
+
+def _evidence_dict(ev: Evidence, rows: list[dict], net: str) -> dict[str, Any]:
+    return {"metric": ev.metric, "network": net, "scores": ev.scores,
+            "network_vs_best_baseline": dataclasses.asdict(ev.net_vs_best) | {"clear": ev.net_vs_best.clear},
+            "gradient_boosting_vs_linear": dataclasses.asdict(ev.gb_vs_linear) | {"tie": ev.gb_vs_linear.tie},
+            "latency_ms": ev.latency_ms,
+            "learning_curves": {m: [[r["train_rows"], r["test_score"]] for r in rows if r["model"] == m]
+                                for m in dict.fromkeys(r["model"] for r in rows)}}
+
+
+def next_command(verdict: str, source: Any, settings: dict[str, Any], net: str) -> str:
+    """The exact command to run next."""
+    src = str(source) if isinstance(source, (str, Path)) else "DATA"
+    flags = "".join(f" --{k.replace('_', '-')} {settings[k]}" for k in ("target", "task", "modality", "window", "horizon", "data_root")
+                    if k in settings)
+    if verdict == "deep_learning":
+        return f"deepfit train {src}{flags} --model {net}"
+    if verdict == "transfer_learning":
+        return f"deepfit train {src}{flags} --model transfer:resnet18 --weights DEFAULT"
+    if verdict == "try_both":
+        return f"deepfit compare {src}{flags} --models {net} --baselines"
+    return (f"deepfit compare {src}{flags} --models {net} --baselines   "
+            f"# the {'gradient_boosting' if verdict == 'gradient_boosting' else 'linear'} row is the one to use")
+
+
+__all__ = ["Advice", "Item", "advise", "next_command"]

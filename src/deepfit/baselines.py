@@ -1,0 +1,170 @@
+"""The guide's two non-deep baselines, on exactly the rows and features a deepfit run sees.
+
+    gradient_boosting   scikit-learn's HistGradientBoostingClassifier / Regressor (defaults;
+                        embedded category columns declared categorical)
+    linear              LogisticRegression / Ridge, category columns one-hot encoded
+
+Both take a run's `Prepared` splits (api._prepare: the same seed, the same train / validation /
+test rows, the preprocessing fitted on the training rows) flattened to one row per sample, and
+are scored by the functions deepfit scores its own models with: the validation score by the
+per-epoch metrics (evaluate/metrics.py), the test metrics by evaluate_outputs
+(evaluate/full_metrics.py) on the same test rows. `main_metric` is accuracy for classification
+and r2 for regression; higher is better for both.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepfit.evaluate.full_metrics import evaluate_outputs
+from deepfit.evaluate.metrics import metric_fn
+
+KINDS = ("gradient_boosting", "linear")
+GB_STEP, GB_MAX_ITER = 25, 100  # boosting rounds added per step while the time budget lasts
+HIST_MAX_CATEGORIES = 255  # HistGradientBoosting's limit on a categorical feature's values
+
+
+@dataclass
+class Encoded:
+    """The splits as 2-D float arrays (one row per sample) and encoded targets."""
+
+    X: dict[str, np.ndarray]  # split → [N, F]
+    y: dict[str, np.ndarray]  # split → class codes [N], or standardised values
+    task: str
+    n_dense: int  # the columns after n_dense are category indices (0 = unknown)
+    cardinalities: tuple[int, ...]
+    n_classes: int
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    transform_ms: float = 0.0  # per test sample: the preprocessing, part of a baseline's latency
+
+
+@dataclass
+class BaselineResult:
+    model: str
+    metric: str
+    test_score: float
+    val_score: float
+    train_seconds: float
+    params: int
+    latency_ms: float  # per sample: the preprocessing and the prediction, on the test split
+    size_mb: float  # the fitted estimator, pickled (its size only: nothing is saved or loaded)
+    test_metrics: dict[str, Any] = field(default_factory=dict)
+    test_pred: np.ndarray | None = None  # predicted codes or values of the test rows
+    estimator: Any = None
+    train_rows: int = 0
+
+
+def main_metric(task: str) -> str:
+    return "accuracy" if task == "classification" else "r2"
+
+
+def encode(prepared: Any) -> Encoded:
+    """The prepared splits (api.Prepared) flattened, with the test split encoded too."""
+    X = {name: t[0].numpy().reshape(len(t[0]), -1) for name, t in prepared.tensors.items()}
+    y = {name: t[1].numpy() for name, t in prepared.tensors.items()}
+    X_test, y_test = prepared.test_frame
+    start = time.perf_counter()
+    features = prepared.preprocessor.transform(X_test)
+    transform_ms = (time.perf_counter() - start) * 1000 / max(len(features), 1)
+    X["test"], y["test"] = features.reshape(len(features), -1), prepared.target.transform(y_test)
+    spec, (task, n_out) = prepared.preprocessor.input_spec(), (prepared.data.task, prepared.target.n_outputs)
+    return Encoded(X, y, task, spec["n_dense"], tuple(spec.get("cardinalities", ())), n_out,
+                   prepared.target.mean, prepared.target.std, transform_ms)
+
+
+def fit_baseline(kind: str, enc: Encoded, *, rows: np.ndarray | None = None,
+                 max_seconds: float | None = None, seed: int = 0) -> BaselineResult:
+    """Fit one baseline on the training split (or the training `rows` given) and score it."""
+    X, y = enc.X["train"], enc.y["train"]
+    if rows is not None:
+        X, y = X[rows], y[rows]
+    estimator = _estimator(kind, enc, seed)
+    start = time.perf_counter()
+    if kind == "gradient_boosting":
+        _boost(estimator, X, y, max_seconds)
+    else:
+        estimator.fit(X, y)
+    seconds = time.perf_counter() - start
+    val = _outputs(estimator, enc, enc.X["val"])
+    val_score = float(metric_fn(enc.task, enc.target_mean, enc.target_std)(
+        val, torch.from_numpy(enc.y["val"]))[main_metric(enc.task)])
+    start = time.perf_counter()
+    out = _outputs(estimator, enc, enc.X["test"])
+    latency = (time.perf_counter() - start) * 1000 / max(len(out), 1) + enc.transform_ms
+    ev = evaluate_outputs(enc.task, out, torch.from_numpy(enc.y["test"]),
+                          target_mean=enc.target_mean, target_std=enc.target_std)
+    return BaselineResult(kind, main_metric(enc.task), float(ev.metrics[main_metric(enc.task)]),
+                          val_score, seconds, _n_params(estimator), latency,
+                          len(pickle.dumps(estimator)) / 1e6, ev.metrics, ev.preds, estimator, len(y))
+
+
+def _estimator(kind: str, enc: Encoded, seed: int) -> Any:
+    from sklearn import ensemble, linear_model
+    from sklearn.compose import ColumnTransformer
+    from sklearn.multioutput import MultiOutputRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    classify = enc.task == "classification"
+    index_columns = list(range(enc.n_dense, enc.n_dense + len(enc.cardinalities)))
+    if kind == "gradient_boosting":
+        categorical = [c for c, k in zip(index_columns, enc.cardinalities) if k <= HIST_MAX_CATEGORIES]
+        cls = ensemble.HistGradientBoostingClassifier if classify else ensemble.HistGradientBoostingRegressor
+        model = cls(categorical_features=categorical or None, random_state=seed, warm_start=True)
+        multi = not classify and enc.y["train"].ndim == 2
+        return MultiOutputRegressor(model.set_params(warm_start=False)) if multi else model
+    if kind != "linear":
+        raise ValueError(f"unknown baseline {kind!r}; known: {', '.join(KINDS)}")
+    model = linear_model.LogisticRegression(max_iter=1000) if classify else linear_model.Ridge()
+    if not index_columns:
+        return model
+    onehot = ColumnTransformer([("categories", OneHotEncoder(handle_unknown="ignore"), index_columns)],
+                               remainder="passthrough")
+    return make_pipeline(onehot, model)
+
+
+def _boost(estimator: Any, X: np.ndarray, y: np.ndarray, max_seconds: float | None) -> None:
+    """Boosting rounds GB_STEP at a time (warm start) up to the default GB_MAX_ITER, stopping
+    early when the time budget is spent or the estimator's own early stopping ends it."""
+    if not getattr(estimator, "warm_start", False) or max_seconds is None:
+        estimator.fit(X, y)
+        return
+    start, estimator.max_iter = time.perf_counter(), GB_STEP
+    estimator.fit(X, y)
+    while (estimator.n_iter_ == estimator.max_iter < GB_MAX_ITER
+           and time.perf_counter() - start < max_seconds):
+        estimator.max_iter += GB_STEP
+        estimator.fit(X, y)
+
+
+def _outputs(estimator: Any, enc: Encoded, X: np.ndarray) -> torch.Tensor:
+    """What a network would output: log-probabilities over every class (a class missing from
+    a subsample's training rows gets ~0), or standardised values."""
+    if enc.task == "classification":
+        proba = np.full((len(X), enc.n_classes), 1e-12)
+        proba[:, _classes(estimator)] = estimator.predict_proba(X)
+        return torch.from_numpy(np.log(np.clip(proba, 1e-12, 1.0)))
+    return torch.from_numpy(np.asarray(estimator.predict(X), dtype=np.float64))
+
+
+def _classes(estimator: Any) -> np.ndarray:
+    return np.asarray(estimator.classes_, dtype=np.int64)
+
+
+def _n_params(estimator: Any) -> int:
+    """Fitted numbers: a linear model's coefficients; a boosted model's tree nodes."""
+    model = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    if hasattr(model, "coef_"):
+        return int(np.size(model.coef_) + np.size(getattr(model, "intercept_", 0)))
+    models = getattr(model, "estimators_", [model])
+    return int(sum(len(p.nodes) for m in models for trees in m._predictors for p in trees))
+
+
+__all__ = ["KINDS", "BaselineResult", "Encoded", "encode", "fit_baseline", "main_metric"]

@@ -1,0 +1,202 @@
+"""`deepfit compare`: several models on one split, one seed, one Trainer, one leaderboard.
+
+    COMPARE_DIR/
+      <model>/            a full deepfit run per model (reloadable with deepfit.load)
+      compare.csv         the leaderboard, best test score first
+      compare.json        the same rows, with the metric, task, source and settings
+      plots/score_vs_time.png
+      compare.html        the leaderboard, the plot, each run's notes
+
+Every model is trained by `deepfit.train` with its own defaults and the same data and training
+settings, so the seed gives every model the same train / validation / test rows and the same
+preprocessing rules. For tabular data (or with `baselines=True`) scikit-learn's gradient boosting
+and a linear model are added on exactly those rows (deepfit/baselines.py), as the guide's matrix
+says to try both. The score is accuracy for classification and r2 for regression (`metric`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from deepfit import api
+from deepfit.baselines import encode, fit_baseline, main_metric
+from deepfit.config import DataConfig, TrainConfig, field_names, split_settings
+from deepfit.data.sources import source_name
+from deepfit.errors import SettingsError
+from deepfit.io import default_run_dir, new_run_dir, write_json, write_text
+from deepfit.models import modalities, resolve_settings
+from deepfit.models.registry import canonical
+from deepfit.notes import Notes
+from deepfit.train.trainer import TrainingInterrupted
+
+COLUMNS = ["model", "metric", "test_score", "val_score", "train_seconds", "best_epoch", "params",
+           "latency_ms", "size_mb"]
+# Settings handed to deepfit.train as they are: the torchvision datasets' (data/sources.py)
+PASS_THROUGH = ("data_root", "download")
+
+
+@dataclass
+class Comparison:
+    """A finished comparison: the leaderboard (COLUMNS, best first) and where it was written."""
+
+    path: Path
+    table: pd.DataFrame
+    task: str
+    metric: str
+    runs: dict[str, Path] = field(default_factory=dict)  # deepfit models → their run directory
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "task": self.task, "metric": self.metric,
+                "rows": records(self.table),
+                "runs": {k: str(v) for k, v in self.runs.items()}, "notes": list(self.notes)}
+
+
+def records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows as plain dicts, a missing value (a baseline's best_epoch) as None."""
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")
+
+
+def model_names(models: str | list[str] | tuple[str, ...]) -> list[str]:
+    """'mlp,cnn,resnet' or a list → registered names (aliases resolved), in order, once each."""
+    items = models.split(",") if isinstance(models, str) else list(models)
+    names = list(dict.fromkeys(canonical(m.strip()) for m in items if m and m.strip()))
+    if not names:
+        raise SettingsError("compare needs at least one model, e.g. --models mlp,resmlp")
+    for name in names:
+        resolve_settings(name, {})  # an unknown model stops the comparison before any training
+    return names
+
+
+def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp",
+            out: str | Path | None = None, budget_seconds: float | None = None,
+            baselines: bool | None = None, **settings: Any) -> Comparison:
+    """Train each model on the same split and seed; return and write the leaderboard.
+    `budget_seconds` is each model's wall-clock training budget; `settings` are data and training
+    settings shared by every model (model settings are not taken: each model keeps its defaults)."""
+    names = model_names(models)
+    settings = _shared_settings(settings, budget_seconds)
+    # the data are read as every run will read them: as the one modality all the models take, if
+    # there is one, else as the data say (api._reading)
+    one = len({modalities(name) for name in names}) == 1 and len(modalities(names[0])) == 1
+    cfg = split_settings(readable(settings) | ({"model": names[0]} if one else {}))
+    path = Path(out) if out else default_run_dir(f"compare-{source_name(source)}")
+    # a signal mid-run keeps that run's checkpoint (deepfit train --resume COMPARE_DIR/<model>)
+    with new_run_dir(path, keep_on=(TrainingInterrupted,)):
+        prepared = api._prepare(source, y, cfg, Notes(live=False))  # bad data stop it here
+        _check_modalities(names, prepared.data.modality)
+        task, metric = prepared.data.task, main_metric(prepared.data.task)
+        rows, runs, notes = [], {}, []
+        for name in names:
+            run = api.train(source, y, out=path / name, model=name, **settings)
+            runs[name] = run.path
+            rows.append(run_row(name, run, prepared.test_frame[0], metric))
+        if baselines or (baselines is None and prepared.data.modality == "tabular"):
+            enc = encode(prepared)
+            for kind in ("gradient_boosting", "linear"):
+                result = fit_baseline(kind, enc, max_seconds=budget_seconds, seed=cfg.train.seed)
+                rows.append({c: getattr(result, c, None) for c in COLUMNS})
+            notes.append("gradient_boosting and linear: scikit-learn on the same rows and encoded "
+                         "features; params = tree nodes or coefficients, size = the pickled estimator")
+        table = pd.DataFrame(rows, columns=COLUMNS).sort_values("test_score", ascending=False,
+                                                                 kind="stable", ignore_index=True)
+        result = Comparison(path, table, task, metric, runs, notes)
+        _write(result, source, settings)
+    return result
+
+
+def readable(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings deepfit's own reading of the data takes: PASS_THROUGH ones only once they are
+    DataConfig fields (the torchvision datasets' branch adds them)."""
+    data_fields = set(field_names(DataConfig))
+    return {k: v for k, v in settings.items() if k not in PASS_THROUGH or k in data_fields}
+
+
+def _check_modalities(names: list[str], modality: str) -> None:
+    """Every model must take the data: stop before the first run, not after it."""
+    wrong = [n for n in names if modality not in modalities(n)]
+    if wrong:
+        raise SettingsError(f"these are {modality} data, which {', '.join(wrong)} cannot take "
+                            f"({'; '.join(f'{n}: ' + ' or '.join(modalities(n)) for n in wrong)})")
+
+
+def _shared_settings(settings: dict[str, Any], budget_seconds: float | None) -> dict[str, Any]:
+    settings = {k: v for k, v in settings.items() if v is not None}
+    if "model" in settings:
+        raise SettingsError("compare takes its models from models= (--models), not model=")
+    known = set(field_names(DataConfig)) | set(field_names(TrainConfig)) | set(PASS_THROUGH)
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise SettingsError(f"compare trains every model with its own defaults; model settings "
+                            f"({', '.join(unknown)}) are not taken: train one model with them instead")
+    if budget_seconds is not None:
+        if not budget_seconds > 0:
+            raise SettingsError(f"budget_seconds must be a positive number of seconds, not {budget_seconds}")
+        settings["max_seconds"] = budget_seconds
+    return settings
+
+
+def run_row(name: str, run: api.Run, X_test: Any, metric: str) -> dict[str, Any]:
+    """A leaderboard row for a deepfit run: scores, time, size and per-sample latency."""
+    best_epoch = int(run.config["train"]["best_epoch"])
+    val = run.history[best_epoch - 1].get(f"val_{metric}") if best_epoch else None
+    weights = run.path / "model.safetensors"
+    return {"model": name, "metric": metric, "test_score": float(run.metrics[metric]),
+            "val_score": None if val is None else float(val),
+            "train_seconds": float(sum(h.get("epoch_seconds", 0.0) for h in run.history)),
+            "best_epoch": best_epoch,
+            "params": int(sum(p.numel() for p in run.predictor.model.parameters())),
+            "latency_ms": latency_ms(run.predictor, X_test),
+            "size_mb": weights.stat().st_size / 1e6 if weights.exists() else None}
+
+
+def latency_ms(predictor: Any, X: Any, repeats: int = 2) -> float:
+    """Milliseconds per sample of predictor.predict on X (raw rows, preprocessing included);
+    the best of `repeats` passes."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predictor.predict(X)
+        best = min(best, time.perf_counter() - start)
+    return best * 1000 / max(len(X), 1)
+
+
+def _write(result: Comparison, source: Any, settings: dict[str, Any]) -> None:
+    from deepfit.evaluate.plots import score_vs_time
+    from deepfit.io import atomic_write_bytes
+
+    path = result.path
+    write_text(path / "compare.csv", result.table.to_csv(index=False))
+    write_json(path / "compare.json", result.to_dict() | {
+        "source": str(source) if isinstance(source, (str, Path)) else None, "settings": settings})
+    points = {r["model"]: (r["train_seconds"], r["test_score"]) for r in result.table.to_dict("records")}
+    (path / "plots").mkdir(exist_ok=True)
+    png = score_vs_time(points, result.metric)
+    atomic_write_bytes(path / "plots" / "score_vs_time.png", png)
+    write_text(path / "compare.html", render(result, png))
+
+
+def render(result: Comparison, png: bytes) -> str:
+    from deepfit.evaluate.report import _e, _figure, _num, _page, _section, _table
+
+    rows = [[_e(r["model"]) if not (result.runs.get(r["model"]) and
+                                     (result.runs[r["model"]] / "report.html").exists())
+             else f"<a href='{_e(r['model'])}/report.html'>{_e(r['model'])}</a>",
+             *(_num(r[c]) for c in COLUMNS[1:])] for r in records(result.table)]
+    parts = [f"<h1>deepfit compare: {len(rows)} models</h1>"
+             f"<p class=sub>{_e(result.task)}; score: test {_e(result.metric)}, best first; one split "
+             f"and one seed for every model</p>",
+             _section("Leaderboard", _table(COLUMNS, rows)),
+             _section("Score against training time", _figure(png, "test score against training seconds"))]
+    if result.notes:
+        parts.append(_section("Notes", "<ul class=plain>" + "".join(
+            f"<li>{_e(n)}</li>" for n in result.notes) + "</ul>"))
+    return _page("deepfit compare", "".join(parts), {})
+
+
+__all__ = ["COLUMNS", "Comparison", "compare", "model_names", "records"]

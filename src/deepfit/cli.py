@@ -19,8 +19,8 @@ from rich.table import Table
 from rich.text import Text
 
 from deepfit import api
-from deepfit.bench import benchmark
 from deepfit.checks import check, has_errors
+from deepfit.cli_tools import TOOLS, add_tools, run_tool, set_pairs
 from deepfit.config import SCHEDULES, TASKS
 from deepfit.errors import DeepfitError, SettingsError
 from deepfit.io import write_text
@@ -160,164 +160,6 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 
-BENCHMARK_HELP = """Measure a model on this machine: training throughput (deepfit's Trainer: loss, backward,
-clipping, AdamW step), inference latency at batch 1 and at the batch size (p50/p95/p99), peak
-memory (CUDA's max allocated, or the process's peak RSS on the CPU), parameters, weights on disk
-(safetensors) and forward FLOPs per sample (torch.utils.flop_counter), after warm-up, as the
-median and spread over --repeats.
-
-  deepfit benchmark --model resnet50 --batch-size 64 --device cuda   synthetic input of the
-                                                  model's natural shape (images 3,224,224;
-                                                  sequences 64,8; tables 32 features)
-  deepfit benchmark --model mlp breast_cancer     real rows of a SOURCE
-  deepfit benchmark RUN_DIR                       a trained run's model with its preprocessing;
-                                                  writes RUN_DIR/benchmark.json
-"""
-
-
-def _add_benchmark(sub: Any) -> None:
-    p = sub.add_parser("benchmark", help="measure a model's speed, memory, size and FLOPs",
-                       description=BENCHMARK_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", nargs="?", metavar="RUN_DIR | SOURCE", help="a trained run to measure "
-                   "(without --model), or real data for --model (a bundled name or a file)")
-    p.add_argument("--model", help="a registered model: mlp, resmlp, cnn, resnet18/34/50, cnn1d, gru, "
-                   "lstm, transformer, transfer:<torchvision model>")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a model setting, e.g. --set hidden=256,128")
-    p.add_argument("--batch-size", type=int, help="batch size (default 64)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                   help="where to measure (default auto: cuda, then mps, then cpu)")
-    p.add_argument("--precision", default="32", choices=("32", "bf16", "fp16"),
-                   help="autocast precision, as training uses it (default 32)")
-    p.add_argument("--input-shape", help="one synthetic sample's shape: F (tables), T,C "
-                   "(sequences) or C,H,W (images)")
-    p.add_argument("--task", default="classification", choices=TASKS,
-                   help="synthetic targets (default classification)")
-    p.add_argument("--classes", type=int, default=10, help="classes of the synthetic targets (default 10)")
-    p.add_argument("--target", help="the target column of a CSV/Parquet SOURCE")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model first")
-    p.add_argument("--repeats", type=int, help="timed repeats; the median and spread are over "
-                   "these (default 5)")
-    p.add_argument("--steps", type=int, help="training steps and forward calls per repeat (default 10)")
-    p.add_argument("--warmup", type=int, help="untimed repeats first (default 1)")
-    p.add_argument("--quick", action="store_true", help="tiny shapes and few steps (a smoke test)")
-    p.add_argument("--profile-memory", action="store_true", help="write a torch.profiler trace "
-                   "(memory_trace.json, for TensorBoard or Perfetto) and print the top memory consumers")
-    p.add_argument("--out", help="write benchmark.json (and the trace) here (a run: the run directory; "
-                   "--profile-memory alone: runs/benchmark-<model>-<time>)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic data")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-
-
-def _run_benchmark(args: argparse.Namespace, console: Console) -> int:
-    shape = None
-    if args.input_shape:
-        try:
-            shape = tuple(int(v) for v in args.input_shape.replace("x", ",").split(",") if v.strip())
-        except ValueError:
-            raise SettingsError(f"--input-shape takes sizes like 3,224,224, not {args.input_shape!r}") from None
-    settings = _set_pairs(args.set)
-    where = {"source": args.path} if args.model else {"run": args.path}
-    result = benchmark(args.model, **where, target=args.target, batch_size=args.batch_size,
-                           device=args.device, precision=args.precision, input_shape=shape,
-                           compile=args.compile, repeats=args.repeats, steps=args.steps,
-                           warmup=args.warmup, task=args.task, classes=args.classes,
-                           quick=args.quick, profile_memory=args.profile_memory, out=args.out,
-                           seed=args.seed, threads=args.threads, **settings)
-    if args.json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
-    else:
-        _print_benchmark(console, result)
-    return 0
-
-
-def _print_benchmark(console: Console, r: Any) -> None:
-    m = r.machine
-    cpu = f"{m['processor']}, {m['cpu_count']} cores ({m['torch_threads']} torch threads), {m['system']}"
-    console.print(f"[bold]deepfit benchmark[/bold] {r.model} · {r.data} input {r.input_shape} · "
-                  f"batch {r.batch_size}\nmachine: {m['gpu'] + ' · ' if m['gpu'] else ''}{cpu}\n"
-                  f"device {r.device} · torch {m['torch']} · precision {r.precision}"
-                  f"{' · compiled' if r.compiled else ''}", soft_wrap=True)
-    table = Table(show_header=True, title=f"median over {r.repeats} repeats of {r.steps} steps")
-    for column in ("measure", "value", "spread"):
-        table.add_column(column, justify="left" if column == "measure" else "right")
-    t = r.train_samples_per_s
-    table.add_row("train samples/s", f"{t.median:,.1f}", f"{t.min:,.1f} – {t.max:,.1f}")
-    for label, lat in (("latency", r.latency_ms), ("predict latency", r.predict_latency_ms)):
-        for key, v in lat.items():
-            table.add_row(f"{label} {key.replace('_', ' ')} (ms)", f"p50 {v.p50:.3f}",
-                          f"p95 {v.p95:.3f} · p99 {v.p99:.3f}")
-    table.add_row(f"peak memory (MB, {r.peak_memory_kind})", f"{r.peak_memory_mb:,.1f}",
-                  f"{r.memory_before_mb:,.1f} in use before")
-    table.add_row("parameters (trainable)", f"{r.params:,}", f"{r.trainable_params:,}")
-    table.add_row("weights (MB, safetensors)", f"{r.weights_mb:,.2f}", "")
-    table.add_row("forward FLOPs per sample", f"{r.flops_per_sample:,}", "")
-    console.print(table)
-    if r.memory_top:
-        top = Table(show_header=True, title=f"top memory consumers (trace: {r.memory_trace})")
-        for column in ("operator", "self MB", "MB", "calls"):
-            top.add_column(column, justify="left" if column == "operator" else "right")
-        for e in r.memory_top:
-            top.add_row(e["operator"], f"{e['self_memory_mb']:.2f}", f"{e['memory_mb']:.2f}", str(e["calls"]))
-        console.print(top)
-    if r.saved_to:
-        console.print(f"results written to {r.saved_to}")
-
-
-def _add_shared(p: argparse.ArgumentParser) -> None:
-    """SOURCE (or --dataset) and the data and training settings compare and advise share."""
-    p.add_argument("source", nargs="?", help="a bundled dataset, a CSV/Parquet file, an .npz, an "
-                   "image folder, or a torchvision dataset (mnist, fashion-mnist, cifar10)")
-    p.add_argument("--dataset", help="the same as SOURCE")
-    p.add_argument("--target", help="the target column of a CSV/Parquet file")
-    p.add_argument("--task", choices=TASKS, help="override the inferred task")
-    p.add_argument("--modality", choices=("tabular", "sequence", "image"), help="read the data as this kind")
-    p.add_argument("--budget-seconds", type=float, help="wall-clock training budget per model")
-    p.add_argument("--data-root", help="where the torchvision datasets are (or go, with --download)")
-    p.add_argument("--download", action="store_true", default=None,
-                   help="download a torchvision dataset into --data-root if it is not there")
-    for flag, kind, what in (("--val-size", float, "validation fraction"), ("--test-size", float, "test fraction"),
-                             ("--epochs", int, "maximum epochs"), ("--patience", int, "early-stopping patience"),
-                             ("--window", int, "a CSV time series: windows of this many rows"),
-                             ("--horizon", int, "with --window: forecast this many steps"),
-                             ("--batch-size", int, "batch size"), ("--seed", int, "the seed of the split and of "
-                              "every model (default 0)"), ("--image-size", int, "images: resize to this side")):
-        p.add_argument(flag, type=kind, help=what)
-    p.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
-    p.add_argument("--out", help="output directory (default runs/<command>-<source>-<timestamp>)")
-
-
-def _add_compare_advise(sub: Any) -> None:
-    p = sub.add_parser("compare", help="train several models on one split and seed; a leaderboard")
-    _add_shared(p)
-    p.add_argument("--models", default="mlp", help="comma-separated model names, e.g. mlp,cnn,resnet18 "
-                   "(gradient boosting and a linear model are added for tables)")
-    p.add_argument("--baselines", action="store_true", default=None, help="add gradient boosting "
-                   "and a linear model for images and sequences too (always added for tables)")
-    p.add_argument("--json", action="store_true", help="print the leaderboard as JSON")
-    p = sub.add_parser("advise", help="the guide's checklist and matrix on your data and machine: "
-                       "deep learning, gradient boosting, a linear model, or transfer learning?")
-    _add_shared(p)
-    p.add_argument("--need-interpretability", action="store_true",
-                   help="the model's decisions must be explained (favours linear models and trees)")
-    p.add_argument("--latency-ms", type=float, help="the most milliseconds a prediction may take, per sample")
-    p.add_argument("--json", action="store_true", help="print the advice as JSON")
-
-
-SHARED_KEYS = ("target", "task", "modality", "data_root", "download", "val_size", "test_size",
-               "epochs", "patience", "batch_size", "seed", "image_size", "device", "window", "horizon")
-
-
-def _shared(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    if args.source is not None and args.dataset is not None and args.source != args.dataset:
-        raise SettingsError("give the data once: SOURCE or --dataset, not both")
-    source = args.source if args.source is not None else args.dataset
-    if source is None:
-        raise SettingsError(f"{args.command} needs a SOURCE (or --dataset NAME)")
-    return source, {k: getattr(args, k) for k in SHARED_KEYS if getattr(args, k) is not None}
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deepfit", description="Train neural networks with best practices as defaults.")
     common = _Parser(add_help=False)
@@ -328,8 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser = functools.partial(sub.add_parser, parents=[common])
     _add_train(sub)
     _add_check(sub)
-    _add_benchmark(sub)
-    _add_compare_advise(sub)
+    add_tools(sub)
     p = sub.add_parser("predict", help="predict with a trained run")
     p.add_argument("run_dir")
     p.add_argument("input", help="a CSV/Parquet file or an .npz with X; for a run trained on a "
@@ -362,18 +203,7 @@ TRAIN_KEYS += ("data_root", "download")
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     settings = {k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k) is not None}
-    return settings | _set_pairs(args.set)
-
-
-def _set_pairs(items: list[str]) -> dict[str, str]:
-    """The --set KEY=VALUE items."""
-    settings = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SettingsError(f"--set takes KEY=VALUE, not {item!r}")
-        settings[key.strip().replace("-", "_")] = value.strip()
-    return settings
+    return settings | set_pairs(args.set)
 
 
 def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> None:
@@ -423,13 +253,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     if args.command == "check":
         return _run_check(args, console)
-    if args.command == "benchmark":
-        return _run_benchmark(args, console)
-    if args.command in ("compare", "advise"):
-        from deepfit.cli_format import run_advise, run_compare
-
-        source, settings = _shared(args)
-        return (run_compare if args.command == "compare" else run_advise)(args, source, settings, console)
+    if args.command in TOOLS:
+        return run_tool(args, console)
     if args.command == "train":
         if args.source is None and args.resume is None:
             raise SettingsError("train needs a SOURCE (or --resume RUN_DIR)")

@@ -38,6 +38,9 @@ class DataConfig:
     image_size: int | None = None  # images resized to this side (default: a folder's median side)
     augment: str = "light"  # images, training batches only: none, light, strong (data/augment.py)
     flip: bool = False  # images: random horizontal flips too (off: they break digits and text)
+    # image folders: decoded images (N×C×H×W bytes) are cached in memory up to this many MB, else
+    # streamed from disk (default: DEEPFIT_CACHE_LIMIT_MB, else 5% of the available memory)
+    cache_limit_mb: float | None = None
 
     def __post_init__(self) -> None:
         if self.task is not None and self.task not in TASKS:
@@ -51,6 +54,10 @@ class DataConfig:
         if self.image_size is not None and (isinstance(self.image_size, bool)
                                             or not isinstance(self.image_size, int) or self.image_size < 1):
             raise SettingsError(f"image_size must be a whole number of pixels, not {self.image_size!r}")
+        if self.cache_limit_mb is not None and (isinstance(self.cache_limit_mb, bool)
+                                                or not isinstance(self.cache_limit_mb, (int, float))
+                                                or not self.cache_limit_mb >= 0):
+            raise SettingsError(f"cache_limit_mb must be a number of MB >= 0, not {self.cache_limit_mb!r}")
         if self.augment not in AUGMENTS:
             raise SettingsError(f"augment must be one of {', '.join(AUGMENTS)}, not {self.augment!r}")
         if self.horizon is not None and self.window is None:

@@ -56,9 +56,13 @@ class Predictor:
     @torch.no_grad()
     def outputs(self, X: Any, notes: Notes | None = None) -> torch.Tensor:
         """Raw model outputs (logits, or standardised values) for raw input rows, on the CPU."""
-        feats = self.features(X, notes).to(self.device)
         self.model.eval()
-        chunks = [self.model(feats[i : i + EVAL_BATCH]) for i in range(0, len(feats), EVAL_BATCH)]
+        if hasattr(X, "chunks"):  # image files (data/image_files.py): decoded a chunk at a time
+            parts = (self.features(chunk, notes) for chunk in X.chunks())
+        else:
+            feats = self.features(X, notes)
+            parts = (feats[i : i + EVAL_BATCH] for i in range(0, len(feats), EVAL_BATCH))
+        chunks = [self.model(part.to(self.device)) for part in parts]
         return torch.cat(chunks).float().cpu()
 
     def predict(self, X: Any) -> np.ndarray:

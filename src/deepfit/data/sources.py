@@ -42,6 +42,8 @@ class Dataset:
     # Windows of one time series (data/sequences.py): split by time, leaving this many windows
     # out at each boundary. None: rows are independent and split shuffled.
     split_gap: int | None = None
+    # A folder of image files: those skipped as unreadable, each "name (why)"; None: not a folder
+    skipped_files: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -66,23 +68,27 @@ def load_source(
     horizon: int | None = None,
     modality: str | None = None,
     image_size: int | None = None,
+    loader: str = "auto",
+    cache_limit_mb: float | None = None,
 ) -> Dataset:
     """Load features and target from any supported source and infer the task. Held-out data
     (a test file, data to evaluate on) may hold a single class; training data may not.
     Images (folders, 4-D arrays, 3-D ones and digits when `modality` is image: the rule is in
     data/images.py) are read first; sequences (`window`, `modality`, 3-D arrays: see
-    data/sequences.py) have their own reader."""
+    data/sequences.py) have their own reader. `loader` and `cache_limit_mb`: whether a folder of
+    images is decoded into memory or streamed (data/image_files.py)."""
     notes = notes if notes is not None else Notes()
     from deepfit.data import sequences  # it builds on this module
 
-    images = load_images(source, y, modality=modality, image_size=image_size, notes=notes)
+    images = load_images(source, y, modality=modality, image_size=image_size, notes=notes,
+                         loader=loader, cache_limit_mb=cache_limit_mb)
     if images is not None:
-        X, y_series, name = images
+        X, y_series, name, skipped = images
         target = target or "target"
         y_series = _clean_target(y_series.reset_index(drop=True), target)
         task = _resolve_task(y_series, target, task, notes)
         _check_target(y_series, target, task, held_out)
-        return Dataset(X, y_series, name, target, task, modality="image")
+        return Dataset(X, y_series, name, target, task, modality="image", skipped_files=skipped)
     if sequences.wants_sequences(source, y, window, modality):
         return sequences.load_sequences(source, target=target, task=task, y=y, window=window,
                                         horizon=horizon, notes=notes, held_out=held_out)

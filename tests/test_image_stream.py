@@ -27,7 +27,7 @@ from deepfit.notes import Notes
 
 QUIET = {"progress": False, "report": False, "threads": 1}
 TRAIN = {"model": "cnn", "widths": (4, 8, 8), "hidden": 16, "epochs": 3, "batch_size": 8,
-         "image_size": 12, "seed": 3, "patience": 100, **QUIET}
+         "image_size": 12, "seed": 3, "patience": 100, "device": "cpu", **QUIET}
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +108,7 @@ def test_a_tiny_cache_limit_streams_and_predict_reads_the_folder_by_chunks(folde
     monkeypatch.setenv(CACHE_ENV, "0.001")  # 1 kB: the folder does not fit, auto streams it
     out = tmp_path / "run"
     assert cli.main(["train", str(folder), "--model", "cnn", "--set", "widths=4,8,8", "--epochs", "2",
-                     "--image-size", "12", "--workers", "0", "--threads", "1", "--no-report",
+                     "--image-size", "12", "--workers", "0", "--threads", "1", "--device", "cpu", "--no-report",
                      "--out", str(out), "-q"]) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["data"]["streamed"] and config["data"]["skipped_count"] == 1

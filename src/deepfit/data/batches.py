@@ -138,9 +138,11 @@ class StreamingBatches(_Order):
                  device: torch.device | str = "cpu", workers: int = 2,
                  weights: torch.Tensor | None = None,
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 eval_workers: int = 0, eval_batch: int = EVAL_BATCH) -> None:
+                 eval_workers: int = 0, eval_batch: int = EVAL_BATCH,
+                 channels_last: bool = False) -> None:
         super().__init__(len(source), batch_size, shuffle, seed, weights)
         self.source, self.device, self.transform = source, torch.device(device), transform
+        self.channels_last = channels_last  # images on a GPU: the memory format of the fast path
         self.sampler = _BatchIndices(self)
         # Each loader draws its workers' base seed from its own generator, never from the
         # global one, so the dropout masks (global generator) match the fast path's.
@@ -165,7 +167,11 @@ class StreamingBatches(_Order):
         if isinstance(xb, BaseException):  # a batch the source could not make (a bad file)
             raise xb
         xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
-        return (xb if self.transform is None else self.transform(xb)), yb
+        if self.transform is not None:
+            xb = self.transform(xb)
+        if self.channels_last and xb.ndim == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return xb, yb
 
 
 def _loader(source: Dataset, sampler: Sampler, workers: int, device: torch.device,
@@ -197,7 +203,8 @@ def make_batches(X: Any, y: torch.Tensor, batch_size: int, *, loader: str, shuff
     if not isinstance(X, torch.Tensor):
         return StreamingBatches(X.source(y), batch_size, shuffle=shuffle, seed=seed, device=device,
                                 workers=workers, weights=weights, transform=transform,
-                                eval_workers=workers, eval_batch=X.eval_batch)
+                                eval_workers=workers, eval_batch=X.eval_batch,
+                                channels_last=channels_last)
     if loader == "stream":
         return StreamingBatches(TensorSource(X, y), batch_size, shuffle=shuffle, seed=seed,
                                 device=device, workers=workers, weights=weights)

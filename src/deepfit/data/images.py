@@ -174,6 +174,7 @@ class ImagePreprocessor:
         self.mean: list[float] = []
         self.std: list[float] = []
         self.unit_range = True  # fitted on uint8 images: raw values read in [0, 1]
+        self._on_device: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # standardise's mean, std
 
     def fit(self, X: np.ndarray | ImageFiles, notes: Notes | None = None) -> ImagePreprocessor:
         """The training images' per-channel mean and std, summed in float64 a chunk at a time:
@@ -209,8 +210,11 @@ class ImagePreprocessor:
         """[N, C, H, W] at the training channels and size (uint8 read as value/255) → float32
         (x - mean[c]) / std[c], on x's device. `transform` and the streamed batches (on the
         training device) both come here, so their values are the same to the bit."""
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=x.device)[None, :, None, None]
-        std = torch.tensor(self.std, dtype=torch.float32, device=x.device)[None, :, None, None]
+        key = (x.device, tuple(self.mean), tuple(self.std))
+        if key not in self._on_device:  # copied to the device once, not once a batch
+            self._on_device[key] = tuple(torch.tensor(v, dtype=torch.float32, device=x.device)[None, :, None, None]
+                                         for v in (self.mean, self.std))
+        mean, std = self._on_device[key]
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         return ((x - mean) / std).contiguous()
 

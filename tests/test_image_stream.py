@@ -19,8 +19,10 @@ import deepfit
 from deepfit import cli
 from deepfit.api import _prepare
 from deepfit.config import split_settings
+from deepfit.data import batches
 from deepfit.data.batches import make_batches
 from deepfit.data.image_files import CACHE_ENV, ImageFiles, read_image_folder
+from deepfit.data.images import ImagePreprocessor
 from deepfit.data.split import split_indices
 from deepfit.errors import DataTooLargeError, ImageDecodeError
 from deepfit.notes import Notes
@@ -158,3 +160,19 @@ def test_a_file_that_fails_to_decode_late_is_named_from_the_workers(folder, tmp_
         list(batches.epoch(0))
     with pytest.raises(ImageDecodeError, match="late.png"):
         files.decode()
+
+
+def test_evaluation_batches_follow_one_rule_in_both_paths(folder, monkeypatch):
+    """Validation batches hold as many rows in both paths (big images fewer at a time), so the
+    validation metrics, and the decisions taken on them, agree to the bit."""
+    assert batches.eval_rows(64) == batches.EVAL_BATCH and batches.eval_rows(3 * 224 * 224) == 111
+    monkeypatch.setattr(batches, "EVAL_BYTES", 4 * 3 * 12 * 12 * 5)  # 5 images of 3×12×12 a batch
+    images = read_image_folder(folder, 12, Notes(), loader="stream")[0][:14]
+    pre = ImagePreprocessor().fit(images)
+    y = torch.arange(14) % 3
+    kw = {"shuffle": False, "seed": 0, "device": torch.device("cpu"), "workers": 0}
+    cached = make_batches(torch.from_numpy(pre.transform(images.decode())), y, 4, loader="memory", **kw)
+    streamed = make_batches(images, y, 4, loader="stream", transform=pre.standardise, **kw)
+    pairs = list(zip(cached.eval_batches(), streamed.eval_batches(), strict=True))
+    assert [len(a[0]) for a, _ in pairs] == [5, 5, 4]
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in pairs)

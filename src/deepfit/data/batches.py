@@ -19,13 +19,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 EVAL_BATCH = 4096
+EVAL_BYTES = 2**26  # an evaluation batch's float32 inputs take at most this (64 MiB): big images
+#                     go fewer at a time; both paths use the same rule, so they agree to the bit
 LOADERS = ("auto", "memory", "stream")
 MEMORY_SHARE = 0.5  # the fast path is chosen when the data take at most this share of the device
+
+
+def eval_rows(row_values: int) -> int:
+    """Rows per evaluation batch for rows of `row_values` float32 values (EVAL_BATCH at most)."""
+    return max(1, min(EVAL_BATCH, EVAL_BYTES // (4 * max(1, row_values))))
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -96,8 +104,9 @@ class InMemoryBatches(_Order):
 
     def eval_batches(self) -> Iterator[Batch]:
         """All rows in order, in large chunks (for evaluation)."""
-        for i in range(0, self.n, EVAL_BATCH):
-            yield self.X[i : i + EVAL_BATCH], self.y[i : i + EVAL_BATCH]
+        rows = eval_rows(self.X[0].numel() if self.n else 1)
+        for i in range(0, self.n, rows):
+            yield self.X[i : i + rows], self.y[i : i + rows]
 
 
 class TensorSource(Dataset):
@@ -138,7 +147,7 @@ class StreamingBatches(_Order):
                  device: torch.device | str = "cpu", workers: int = 2,
                  weights: torch.Tensor | None = None,
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 eval_workers: int = 0, eval_batch: int = EVAL_BATCH,
+                 eval_workers: int = 0, row_values: int = 1,
                  channels_last: bool = False) -> None:
         super().__init__(len(source), batch_size, shuffle, seed, weights)
         self.source, self.device, self.transform = source, torch.device(device), transform
@@ -147,7 +156,8 @@ class StreamingBatches(_Order):
         # Each loader draws its workers' base seed from its own generator, never from the
         # global one, so the dropout masks (global generator) match the fast path's.
         self.loader = _loader(source, self.sampler, workers, self.device, seed)
-        self.eval_sampler = _BatchIndices(_Order(self.n, eval_batch, False, seed))
+        # row_values: the values of one model input (C·H·W for images), for the evaluation batches
+        self.eval_sampler = _BatchIndices(_Order(self.n, eval_rows(row_values), False, seed))
         self.eval_loader = _loader(source, self.eval_sampler, eval_workers, self.device, seed)
 
     @property
@@ -197,16 +207,17 @@ def make_batches(X: Any, y: torch.Tensor, batch_size: int, *, loader: str, shuff
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  ) -> InMemoryBatches | StreamingBatches:
     """Batches of (X, y). `weights` (training only): oversample rows with these probabilities.
-    X: a tensor, or a lazy source with `.source(y)` and `.eval_batch` (image files:
-    data/image_files.py), which is always streamed, its batches passed through `transform` on the
-    device, and evaluated `eval_batch` rows at a time."""
+    X: a tensor, or a lazy source with `.source(y)` (image files: data/image_files.py), which is
+    always streamed, its batches passed through `transform` on the device."""
+    row_values = int(np.prod(X.shape[1:])) if len(X) else 1
     if not isinstance(X, torch.Tensor):
         return StreamingBatches(X.source(y), batch_size, shuffle=shuffle, seed=seed, device=device,
                                 workers=workers, weights=weights, transform=transform,
-                                eval_workers=workers, eval_batch=X.eval_batch,
+                                eval_workers=workers, row_values=row_values,
                                 channels_last=channels_last)
     if loader == "stream":
         return StreamingBatches(TensorSource(X, y), batch_size, shuffle=shuffle, seed=seed,
-                                device=device, workers=workers, weights=weights)
+                                device=device, workers=workers, weights=weights,
+                                row_values=row_values)
     return InMemoryBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device,
                            channels_last=channels_last, weights=weights)

@@ -62,7 +62,6 @@ class ImageFiles:
 
     dtype = np.dtype(np.uint8)
     ndim = 4
-    eval_batch = CHUNK  # rows per evaluation batch when streamed (data/batches.py)
 
     def __init__(self, files: list[Path], channels: int, size: tuple[int, int],
                  root: Path | None = None) -> None:

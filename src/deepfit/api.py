@@ -22,12 +22,13 @@ from deepfit.checks.audit import audit_data
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.config import RunConfig, split_settings
 from deepfit.data.batches import choose_loader, make_batches
+from deepfit.data.image_files import ImageFiles
 from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import create_preprocessor
 from deepfit.data.sequences import split_by_time
 from deepfit.data.sources import Dataset, load_source, read_npz_array, read_npz_features, read_table
 from deepfit.data.split import Splits, split_indices
-from deepfit.errors import CheckFailed, SettingsError, TrainingFailed
+from deepfit.errors import CheckFailed, PredictInputError, SettingsError, TrainingFailed
 from deepfit.evaluate.checklist import success_checklist
 from deepfit.evaluate.full_metrics import Evaluation
 from deepfit.evaluate.metrics import metric_fn, mode_of, monitor_names
@@ -96,7 +97,9 @@ class Prepared:
     data: Dataset
     preprocessor: Any  # one of data.preprocessors.PREPROCESSORS
     target: TargetEncoder
-    tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]  # split name → (X, y)
+    # split name → (X, y); X: encoded features, or ImageFiles (a streamed folder: decoded and
+    # standardised batch by batch, data/image_files.py)
+    tensors: dict[str, tuple[Any, torch.Tensor]]
     test_frame: tuple[pd.DataFrame, pd.Series]
     sizes: dict[str, int]
     fingerprint: str  # of the data, so a resume can tell they are the same
@@ -194,7 +197,8 @@ def _reading(cfg: RunConfig) -> dict[str, Any]:
         modality = modalities(cfg.model.name)[0]
     return {"window": cfg.data.window, "horizon": cfg.data.horizon, "modality": modality,
             "image_size": cfg.data.image_size, "data_root": cfg.data.data_root,
-            "download": cfg.data.download}
+            "download": cfg.data.download, "loader": cfg.train.loader,
+            "cache_limit_mb": cfg.data.cache_limit_mb}
 
 
 def _choose_model(cfg: RunConfig, data: Dataset, notes: Notes) -> RunConfig:
@@ -212,7 +216,12 @@ def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) ->
     input_spec, output_spec = prepared.specs()
     model = build_model(cfg.model.name, model_settings, input_spec, output_spec, cfg.train.weights,
                         Notes())[0]  # with --weights: the pretrained model, its new head
-    batch = sanity_batch(*prepared.tensors["train"], seed=cfg.train.seed)
+    X, y = prepared.tensors["train"]
+    if isinstance(X, ImageFiles):  # a streamed folder: decode the rows the batch takes
+        rows = sanity_batch(torch.arange(len(y)), y, seed=cfg.train.seed)[0].numpy()
+        batch = (torch.from_numpy(prepared.preprocessor.transform(X[rows])), y[rows])
+    else:
+        batch = sanity_batch(X, y, seed=cfg.train.seed)
     return model_sanity(model, input_spec, output_spec, batch, name=cfg.model.name)
 
 
@@ -251,7 +260,7 @@ def _encode(data: Dataset, splits: Splits, test_data: Dataset | None, notes: Not
         notes.decide(f"{len(target.classes)} classes; training split counts: "
                      + ", ".join(f"{k}={v}" for k, v in counts.sort_index().items()))
     tensors = {
-        name: (torch.from_numpy(pre.transform(take(data.X, idx), notes)),
+        name: (_features(pre, take(data.X, idx), notes),
                torch.from_numpy(target.transform(data.y.iloc[idx])))
         for name, idx in (("train", splits.train), ("val", splits.val))
     }
@@ -264,6 +273,14 @@ def _encode(data: Dataset, splits: Splits, test_data: Dataset | None, notes: Not
     return Prepared(data, pre, target, tensors, test_frame, sizes, _fingerprint(data))
 
 
+def _features(pre: Any, X: Any, notes: Notes) -> Any:
+    """The model's inputs: encoded now, or, for a streamed folder, as it is (its batches are
+    decoded in the DataLoader's workers and standardised on the device)."""
+    if isinstance(X, ImageFiles):
+        return X
+    return torch.from_numpy(pre.transform(X, notes))
+
+
 def take(X: Any, rows: np.ndarray) -> Any:
     """Rows of a DataFrame (tabular) or of an array (images, sequences)."""
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
@@ -273,6 +290,8 @@ def _fingerprint(data: Dataset) -> str:
     digest = hashlib.sha256()
     if isinstance(data.X, pd.DataFrame):
         digest.update(pd.util.hash_pandas_object(data.X, index=False).to_numpy().tobytes())
+    elif isinstance(data.X, ImageFiles):  # streamed: the files' names and sizes
+        digest.update(data.X.fingerprint())
     else:
         digest.update(np.ascontiguousarray(data.X).tobytes())
     digest.update(pd.util.hash_pandas_object(data.y.astype(str), index=False).to_numpy().tobytes())
@@ -349,11 +368,15 @@ def _load_initial_weights(model: torch.nn.Module, weights: dict, path: str) -> N
 def _batches(prepared: Prepared, t: Any, device: torch.device, notes: Notes):
     X_train, y_train = prepared.tensors["train"]
     nbytes = sum(a.nbytes for pair in prepared.tensors.values() for a in pair)
-    loader = choose_loader(t.loader, nbytes, device)
+    streamed = isinstance(X_train, ImageFiles)  # a folder read from disk batch by batch
+    loader = "stream" if streamed else choose_loader(t.loader, nbytes, device)
     notes.decide(f"batches: {'in-memory fast path' if loader == 'memory' else 'streaming DataLoader'} "
-                 f"on {device}" + (" (as asked)" if t.loader != "auto" else ""))
+                 f"on {device}" + (" (as asked)" if t.loader != "auto" else "")
+                 + (f", {t.workers} workers decoding the files, standardised on the device"
+                    if streamed else ""))
     kw = {"loader": loader, "seed": t.seed, "device": device, "workers": t.workers,
-          "channels_last": device.type == "cuda" and X_train.ndim == 4}  # images on a GPU
+          "channels_last": device.type == "cuda" and X_train.ndim == 4,  # images on a GPU
+          "transform": prepared.preprocessor.standardise if streamed else None}
     weights = None
     if prepared.imbalance is not None and prepared.imbalance.method == "sampler":
         weights = imb.sample_weights(y_train, prepared.imbalance.counts)
@@ -388,11 +411,15 @@ def _config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: 
     record["data"].update(source=str(source) if isinstance(source, (str, Path)) else None,
                           name=data.name, target=data.target, task=data.task, rows=len(data),
                           columns=[str(c) for c in getattr(data.X, "columns", [])],
-                          shape=list(np.shape(data.X)), modality=data.modality,
+                          shape=list(getattr(data.X, "shape", None) or np.shape(data.X)),
+                          modality=data.modality,
                           split_sizes=prepared.sizes,
                           fingerprint=prepared.fingerprint)
     if data.series is not None:  # a time series: what forecasting from a new one needs
         record["data"]["series"] = data.series
+    if data.skipped_files is not None:  # a folder of image files: each unreadable one, named
+        record["data"].update(skipped_files=data.skipped_files, skipped_count=len(data.skipped_files),
+                              streamed=isinstance(data.X, ImageFiles))
     if prepared.imbalance is not None:
         found = prepared.imbalance
         record["data"].update(
@@ -478,14 +505,16 @@ def predict(run_dir: str | Path, source: Any, *, all_windows: bool = False) -> p
 
 
 def _predict_image_files(predictor: Predictor, path: Path) -> pd.DataFrame:
-    """Predictions for a folder's image files (or one file), with a `file` column; files that
-    cannot be read are named in a warning and left out."""
-    images, files, failed = predictor.preprocessor.read_files(path)
+    """Predictions for a folder's image files (or one file), with a `file` column, decoded a
+    chunk at a time; files that fail the check are named in a warning and left out."""
+    images, failed = predictor.preprocessor.image_files(path)
     if failed:
         Notes().warn(f"skipped {len(failed)} unreadable image file(s): "
-                     + "; ".join(f"{f} ({why})" for f, why in failed[:20]))
+                     + "; ".join(f"{images.name(f)} ({why})" for f, why in failed[:20]))
+    if not len(images):
+        raise PredictInputError(f"{path}: none of its image files can be read")
     frame = predictor.predict_frame(images)
-    frame.insert(0, "file", [str(f.relative_to(path)) if path.is_dir() else f.name for f in files])
+    frame.insert(0, "file", [images.name(f) for f in images.files])
     return frame
 
 

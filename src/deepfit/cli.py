@@ -116,6 +116,9 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
     """Images and transfer learning (data/images.py, data/augment.py, models/transfer.py)."""
     p.add_argument("--image-size", type=int, help="images: resize to this side in pixels "
                    "(default: a folder's median side; arrays keep their size)")
+    p.add_argument("--cache-limit-mb", type=float, help="image folders: decode into memory when "
+                   "the images take at most this many MB (N×C×H×W bytes), else stream them from "
+                   "disk (default: $DEEPFIT_CACHE_LIMIT_MB, else 5%% of the available memory)")
     p.add_argument("--augment", choices=("none", "light", "strong"), help="images, training batches "
                    "only: light (default) = random crop with padding; strong = + small rotations and, "
                    "for RGB, colour jitter")
@@ -195,7 +198,7 @@ TRAIN_KEYS = ("target", "task", "val_size", "test_size", "test", "model", "hidde
               "workers", "checkpoint", "init_weights", "check", "force", "imbalance", "focal_gamma", "threshold", "report")
 
 
-TRAIN_KEYS += ("image_size", "augment", "flip", "weights", "freeze_epochs", "unfreeze_every",
+TRAIN_KEYS += ("image_size", "cache_limit_mb", "augment", "flip", "weights", "freeze_epochs", "unfreeze_every",
                "backbone_lr_mult")
 TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width", "max_seconds")
 TRAIN_KEYS += ("data_root", "download")

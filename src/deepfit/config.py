@@ -43,6 +43,9 @@ class DataConfig:
     # $DEEPFIT_DATA, else ./data), and whether to download missing ones (data/torchvision_sets.py)
     data_root: str | None = None
     download: bool = False
+    # image folders: decoded images (N×C×H×W bytes) are cached in memory up to this many MB, else
+    # streamed from disk (default: DEEPFIT_CACHE_LIMIT_MB, else 5% of the available memory)
+    cache_limit_mb: float | None = None
 
     def __post_init__(self) -> None:
         if self.data_root is not None:
@@ -60,6 +63,10 @@ class DataConfig:
         if self.image_size is not None and (isinstance(self.image_size, bool)
                                             or not isinstance(self.image_size, int) or self.image_size < 1):
             raise SettingsError(f"image_size must be a whole number of pixels, not {self.image_size!r}")
+        if self.cache_limit_mb is not None and (isinstance(self.cache_limit_mb, bool)
+                                                or not isinstance(self.cache_limit_mb, (int, float))
+                                                or not self.cache_limit_mb >= 0):
+            raise SettingsError(f"cache_limit_mb must be a number of MB >= 0, not {self.cache_limit_mb!r}")
         if self.augment not in AUGMENTS:
             raise SettingsError(f"augment must be one of {', '.join(AUGMENTS)}, not {self.augment!r}")
         if self.horizon is not None and self.window is None:

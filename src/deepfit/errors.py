@@ -66,3 +66,12 @@ class TrainingFailed(DeepfitError):
 
 class CheckFailed(DeepfitError):
     """A check before training found an error-level problem (rerun with --force to train anyway)."""
+
+
+class ImageDecodeError(DataFormatError):
+    """An image file that passed the check when its folder was read but fails to decode later,
+    when a streamed batch reaches it (data/image_files.py)."""
+
+
+class DataTooLargeError(DeepfitError):
+    """Data that do not fit the memory allowed for them, with --loader memory asked for."""

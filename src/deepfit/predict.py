@@ -3,6 +3,7 @@ safetensors + JSON (nothing is unpickled)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from deepfit import __version__
+from deepfit.data.batches import eval_rows
 from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import preprocessor_from_dict, preprocessor_to_dict
 from deepfit.errors import PredictInputError, SourceNotFoundError
@@ -21,7 +23,6 @@ from deepfit.models import InputSpec, OutputSpec, create
 from deepfit.notes import Notes
 
 MODEL_JSON, WEIGHTS = "model.json", "model.safetensors"
-EVAL_BATCH = 4096
 
 
 class Predictor:
@@ -59,9 +60,15 @@ class Predictor:
     @torch.no_grad()
     def outputs(self, X: Any, notes: Notes | None = None) -> torch.Tensor:
         """Raw model outputs (logits, or standardised values) for raw input rows, on the CPU."""
-        feats = self.features(X, notes).to(self.device)
         self.model.eval()
-        chunks = [self.model(feats[i : i + EVAL_BATCH]) for i in range(0, len(feats), EVAL_BATCH)]
+        # in batches of eval_rows (data/batches.py): the rule of the training's evaluation batches
+        if hasattr(X, "chunks"):  # image files (data/image_files.py): decoded a chunk at a time
+            parts = (self.features(chunk, notes) for chunk in X.chunks(eval_rows(math.prod(X.shape[1:]))))
+        else:
+            feats = self.features(X, notes)
+            rows = eval_rows(feats[0].numel() if len(feats) else 1)
+            parts = (feats[i : i + rows] for i in range(0, len(feats), rows))
+        chunks = [self.model(part.to(self.device)) for part in parts]
         return torch.cat(chunks).float().cpu()
 
     def predict(self, X: Any) -> np.ndarray:

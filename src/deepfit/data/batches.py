@@ -3,7 +3,9 @@
 `InMemoryBatches` is the fast path: the tensors live on the training device once, and an epoch
 is a shuffled index sliced into batches (no per-sample `__getitem__`, no collate, no copy).
 `StreamingBatches` is the path for data that do not fit: a DataLoader with workers, pinned
-memory and persistent workers, fetching each batch with one batched index into the source.
+memory and persistent workers, fetching each batch with one batched index into the source
+(tensors held on the host, or a folder of image files decoded in the workers, then standardised
+on the training device by `transform`: data/image_files.py).
 
 Both follow the same order: the order of epoch `e` depends only on (seed, e), so the two paths
 give identical weights, and the data-order position of a run is just (epoch, batch index):
@@ -14,15 +16,24 @@ that same per-epoch generator; evaluation batches are never resampled.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 EVAL_BATCH = 4096
+EVAL_BYTES = 2**26  # an evaluation batch's float32 inputs take at most this (64 MiB): big images
+#                     go fewer at a time; both paths use the same rule, so they agree to the bit
 LOADERS = ("auto", "memory", "stream")
 MEMORY_SHARE = 0.5  # the fast path is chosen when the data take at most this share of the device
+
+
+def eval_rows(row_values: int) -> int:
+    """Rows per evaluation batch for rows of `row_values` float32 values (EVAL_BATCH at most)."""
+    return max(1, min(EVAL_BATCH, EVAL_BYTES // (4 * max(1, row_values))))
 
 
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -93,8 +104,9 @@ class InMemoryBatches(_Order):
 
     def eval_batches(self) -> Iterator[Batch]:
         """All rows in order, in large chunks (for evaluation)."""
-        for i in range(0, self.n, EVAL_BATCH):
-            yield self.X[i : i + EVAL_BATCH], self.y[i : i + EVAL_BATCH]
+        rows = eval_rows(self.X[0].numel() if self.n else 1)
+        for i in range(0, self.n, rows):
+            yield self.X[i : i + rows], self.y[i : i + rows]
 
 
 class TensorSource(Dataset):
@@ -126,25 +138,27 @@ class _BatchIndices(Sampler):
 
 
 class StreamingBatches(_Order):
-    """Batches through a DataLoader: workers, pinned memory, persistent workers."""
+    """Batches through a DataLoader: workers, pinned memory, persistent workers. `transform`
+    (on the training device, whole batches): what turns the source's batches into model inputs
+    (a folder's uint8 images → standardised float32). A source may give (DeepfitError, None) for
+    a batch it cannot make; it is raised here, in the main process."""
 
     def __init__(self, source: Dataset, batch_size: int, *, shuffle: bool = True, seed: int = 0,
                  device: torch.device | str = "cpu", workers: int = 2,
-                 weights: torch.Tensor | None = None) -> None:
+                 weights: torch.Tensor | None = None,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 eval_workers: int = 0, row_values: int = 1,
+                 channels_last: bool = False) -> None:
         super().__init__(len(source), batch_size, shuffle, seed, weights)
-        self.source, self.device = source, torch.device(device)
+        self.source, self.device, self.transform = source, torch.device(device), transform
+        self.channels_last = channels_last  # images on a GPU: the memory format of the fast path
         self.sampler = _BatchIndices(self)
         # Each loader draws its workers' base seed from its own generator, never from the
         # global one, so the dropout masks (global generator) match the fast path's.
-        self.loader = DataLoader(
-            source, sampler=self.sampler, batch_size=None, num_workers=workers,
-            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
-            generator=torch.Generator().manual_seed(seed),
-        )
-        self.eval_sampler = _BatchIndices(_Order(self.n, EVAL_BATCH, False, seed))
-        self.eval_loader = DataLoader(source, sampler=self.eval_sampler, batch_size=None,
-                                      num_workers=0, pin_memory=self.device.type == "cuda",
-                                      generator=torch.Generator().manual_seed(seed))
+        self.loader = _loader(source, self.sampler, workers, self.device, seed)
+        # row_values: the values of one model input (C·H·W for images), for the evaluation batches
+        self.eval_sampler = _BatchIndices(_Order(self.n, eval_rows(row_values), False, seed))
+        self.eval_loader = _loader(source, self.eval_sampler, eval_workers, self.device, seed)
 
     @property
     def n_samples(self) -> int:
@@ -152,12 +166,29 @@ class StreamingBatches(_Order):
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         self.sampler.epoch, self.sampler.start = epoch, start
-        for xb, yb in self.loader:
-            yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+        for batch in self.loader:
+            yield self._on_device(*batch)
 
     def eval_batches(self) -> Iterator[Batch]:
-        for xb, yb in self.eval_loader:
-            yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+        for batch in self.eval_loader:
+            yield self._on_device(*batch)
+
+    def _on_device(self, xb: Any, yb: Any) -> Batch:
+        if isinstance(xb, BaseException):  # a batch the source could not make (a bad file)
+            raise xb
+        xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+        if self.transform is not None:
+            xb = self.transform(xb)
+        if self.channels_last and xb.ndim == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return xb, yb
+
+
+def _loader(source: Dataset, sampler: Sampler, workers: int, device: torch.device,
+            seed: int) -> DataLoader:
+    return DataLoader(source, sampler=sampler, batch_size=None, num_workers=workers,
+                      pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                      generator=torch.Generator().manual_seed(seed))
 
 
 def choose_loader(loader: str, nbytes: int, device: torch.device) -> str:
@@ -170,13 +201,23 @@ def choose_loader(loader: str, nbytes: int, device: torch.device) -> str:
     return "memory"  # on the CPU the data are in memory already
 
 
-def make_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, *, loader: str, shuffle: bool,
+def make_batches(X: Any, y: torch.Tensor, batch_size: int, *, loader: str, shuffle: bool,
                  seed: int, device: torch.device, workers: int = 2,
-                 channels_last: bool = False,
-                 weights: torch.Tensor | None = None) -> InMemoryBatches | StreamingBatches:
-    """Batches of (X, y). `weights` (training only): oversample rows with these probabilities."""
+                 channels_last: bool = False, weights: torch.Tensor | None = None,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 ) -> InMemoryBatches | StreamingBatches:
+    """Batches of (X, y). `weights` (training only): oversample rows with these probabilities.
+    X: a tensor, or a lazy source with `.source(y)` (image files: data/image_files.py), which is
+    always streamed, its batches passed through `transform` on the device."""
+    row_values = int(np.prod(X.shape[1:])) if len(X) else 1
+    if not isinstance(X, torch.Tensor):
+        return StreamingBatches(X.source(y), batch_size, shuffle=shuffle, seed=seed, device=device,
+                                workers=workers, weights=weights, transform=transform,
+                                eval_workers=workers, row_values=row_values,
+                                channels_last=channels_last)
     if loader == "stream":
         return StreamingBatches(TensorSource(X, y), batch_size, shuffle=shuffle, seed=seed,
-                                device=device, workers=workers, weights=weights)
+                                device=device, workers=workers, weights=weights,
+                                row_values=row_values)
     return InMemoryBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device,
                            channels_last=channels_last, weights=weights)

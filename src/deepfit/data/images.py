@@ -11,14 +11,13 @@ A source is images when (the rule `load_images` applies, before the tabular and 
 Images become one uint8 array [N, C, H, W] (float32 when the source holds other values), decoded
 once. A folder's files of any size and mode are resized to `image_size` (default: their median
 side) and converted to one channel count (3 when any of them has colour, else 1); unreadable or
-corrupt files are skipped and each is named in a warning (logged, and in config.json).
-"""
+corrupt files are skipped and each is named (logged, and in config.json). A folder too large for
+the memory cache is streamed instead: X is then an `ImageFiles`, decoded batch by batch
+(data/image_files.py has the rules)."""
 
 from __future__ import annotations
 
-import os
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,30 @@ import numpy as np
 import pandas as pd
 import torch
 
+from deepfit.data.image_files import (
+    CHUNK,
+    GRAY_MODES,
+    IMAGE_SUFFIXES,
+    ImageFiles,
+    check_files,
+    hw,
+    list_image_files,
+    read_image_folder,
+)
 from deepfit.data.preprocessors import register_preprocessor
 from deepfit.errors import DataFormatError, PredictInputError, SettingsError, SourceNotFoundError
 from deepfit.notes import Notes
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-MAX_DEFAULT_SIZE = 224
-MEMORY_SHARE = 0.25  # decoded images may take at most this share of the machine's memory
-SHOWN = 20  # skipped files named in a warning, at most
+__all__ = ["GRAY_MODES", "IMAGE_SUFFIXES", "ImageFiles", "ImagePreprocessor", "load_images"]
 
 
 def load_images(source: Any, y: Any, *, modality: str | None, image_size: int | tuple[int, int] | None,
-                notes: Notes) -> tuple[np.ndarray, pd.Series, str] | None:
-    """(X [N, C, H, W], the raw labels, the source's name) when `source` holds images by the rule
-    above, else None. `modality` is that of the model asked for (None: not named);
-    `image_size`: a side, or (H, W)."""
+                notes: Notes, loader: str = "auto", cache_limit_mb: float | None = None,
+                ) -> tuple[np.ndarray | ImageFiles, pd.Series, str, list[str] | None] | None:
+    """(X [N, C, H, W], the raw labels, the source's name, a folder's skipped files or None)
+    when `source` holds images by the rule above, else None. `modality` is that of the model
+    asked for (None: not named); `image_size`: a side, or (H, W); `loader` and `cache_limit_mb`:
+    whether a folder is cached or streamed (data/image_files.py)."""
     from deepfit.data.sources import _npz_arrays  # here: sources imports this module
 
     wants_images = modality == "image"
@@ -54,13 +61,15 @@ def load_images(source: Any, y: Any, *, modality: str | None, image_size: int | 
         X = np.asarray(source) if not isinstance(source, pd.DataFrame) else None
         if X is None or not (X.ndim == 4 or (X.ndim == 3 and wants_images)):
             return None
-        return _fit_size(to_nchw(X, ""), image_size, notes), pd.Series(np.asarray(y), name="target"), "arrays"
+        X = _fit_size(to_nchw(X, ""), image_size, notes)
+        return X, pd.Series(np.asarray(y), name="target"), "arrays", None
     if not isinstance(source, (str, Path)):
         return None
     path = Path(source)
     if path.is_dir():
-        X, labels = read_image_folder(path, image_size, notes)
-        return X, pd.Series(labels, name="target", dtype=object), path.name
+        X, labels, skipped = read_image_folder(path, image_size, notes, loader=loader,
+                                               cache_limit_mb=cache_limit_mb)
+        return X, pd.Series(labels, name="target", dtype=object), path.name, skipped
     if path.suffix.lower() == ".npz" and path.is_file():
         ndim = _npz_ndim(path, "X")
         if not (ndim == 4 or (ndim == 3 and wants_images)):
@@ -71,9 +80,9 @@ def load_images(source: Any, y: Any, *, modality: str | None, image_size: int | 
             raise DataFormatError(f"{path}: y must hold one label per image, got shape "
                                   f"{arrays['y'].shape} for {len(X)} images")
         X = _fit_size(to_nchw(X, f"{path}: "), image_size, notes)
-        return X, pd.Series(arrays["y"], name="target"), path.stem
+        return X, pd.Series(arrays["y"], name="target"), path.stem, None
     if str(source) == "digits" and wants_images and not path.exists():
-        return _fit_size(digits_images(), image_size, notes), _digits_labels(), "digits"
+        return _fit_size(digits_images(), image_size, notes), _digits_labels(), "digits", None
     return None
 
 
@@ -144,130 +153,11 @@ def resize(X: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _fit_size(X: np.ndarray, image_size: int | tuple[int, int] | None, notes: Notes) -> np.ndarray:
-    if image_size is None or X.shape[2:] == _hw(image_size):
+    if image_size is None or X.shape[2:] == hw(image_size):
         return X
-    h, w = _hw(image_size)
+    h, w = hw(image_size)
     notes.decide(f"images resized from {X.shape[2]}×{X.shape[3]} to {h}×{w} (--image-size)")
     return resize(X, (h, w))
-
-
-def _hw(size: int | tuple[int, int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
-# ------------------------------------------------------------------ folders of image files
-def list_image_files(path: Path) -> list[Path]:
-    """Image files under `path` (by suffix, any case), sorted; hidden files left out."""
-    return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                  and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
-
-
-def read_image_folder(path: Path, image_size: int | tuple[int, int] | None,
-                      notes: Notes) -> tuple[np.ndarray, list[str]]:
-    """A folder with one subfolder of images per class → (uint8 [N, C, S, S], class names)."""
-    classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
-    files = [(f, d.name) for d in classes for f in list_image_files(d)]
-    if not files:
-        what = "no class subfolders" if not classes else "no image files in its subfolders"
-        raise DataFormatError(f"{path} holds {what}; an image folder is one subfolder of images "
-                              f"({', '.join(IMAGE_SUFFIXES)}) per class")
-    headers, skipped = _headers([f for f, _ in files])
-    readable = [(f, label) for f, label in files if f in headers]
-    if not readable:
-        _warn_skipped(skipped, path, notes)
-        raise DataFormatError(f"{path} holds no readable image: all {len(files)} image files "
-                              f"failed to open (first: {skipped[0][0].name}: {skipped[0][1]})")
-    modes = {mode for mode, _ in headers.values()}
-    channels = 1 if modes <= set(GRAY_MODES) else 3
-    h, w = _hw(image_size or _median_side([s for _, s in headers.values()]))
-    _check_memory(len(readable), channels, h * w, path)
-    notes.decide(f"{path.name}: {len(readable)} images in {len(classes)} classes; modes "
-                 f"{', '.join(sorted(modes))} → {'RGB' if channels == 3 else 'grayscale'}, resized "
-                 f"to {h}×{w}" + ("" if image_size else " (their median side; --image-size "
-                                  "to change)"))
-    X, kept, failed = decode_images([f for f, _ in readable], channels, (h, w))
-    _warn_skipped(skipped + failed, path, notes)
-    if not kept:
-        raise DataFormatError(f"{path} holds no readable image: every file failed to decode")
-    label_of = dict(readable)
-    return X, [label_of[f] for f in kept]
-
-
-def _headers(files: list[Path]) -> tuple[dict[Path, tuple[str, tuple[int, int]]], list]:
-    """Each file's mode and size, read from its header only; failures as (file, reason)."""
-    from PIL import Image
-
-    headers, skipped = {}, []
-    for f in files:
-        try:
-            with Image.open(f) as im:
-                headers[f] = (im.mode, im.size)
-        except Exception as exc:  # PIL raises many kinds for a bad file
-            skipped.append((f, _reason(exc)))
-    return headers, skipped
-
-
-def decode_images(files: list[Path], channels: int,
-                  size: int | tuple[int, int]) -> tuple[np.ndarray, list[Path], list]:
-    """Decode files into uint8 [N, channels, H, W] (threads: PIL releases the GIL while it
-    decodes) → (images, the files decoded, [(file, reason)] of those that failed)."""
-    hw = (size, size) if isinstance(size, int) else tuple(size)
-    workers = min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda f: _decode(f, channels, hw), files))
-    kept = [f for f, r in zip(files, results) if not isinstance(r, str)]
-    failed = [(f, r) for f, r in zip(files, results) if isinstance(r, str)]
-    arrays = [r for r in results if not isinstance(r, str)]
-    X = np.stack(arrays) if arrays else np.zeros((0, channels, *hw), np.uint8)
-    return X, kept, failed
-
-
-def _decode(path: Path, channels: int, hw: tuple[int, int]) -> np.ndarray | str:
-    """One image as uint8 [channels, H, W], or the reason it could not be read."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode.startswith("I;16"):  # 16-bit grayscale: keep the top 8 bits
-                im = Image.fromarray((np.asarray(im, dtype=np.uint16) >> 8).astype(np.uint8))
-            im = im.convert("RGB" if channels == 3 else "L")
-            im = im.resize((hw[1], hw[0]), Image.Resampling.BILINEAR)
-            array = np.asarray(im, dtype=np.uint8)
-    except Exception as exc:
-        return _reason(exc)
-    return array.transpose(2, 0, 1) if array.ndim == 3 else array[None]
-
-
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:120]
-
-
-def _warn_skipped(skipped: list, root: Path, notes: Notes) -> None:
-    if not skipped:
-        return
-    names = [f"{f.relative_to(root) if f.is_relative_to(root) else f} ({why})" for f, why in skipped]
-    more = f"; and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    notes.warn(f"skipped {len(skipped)} unreadable image file(s): {'; '.join(names[:SHOWN])}{more}")
-
-
-def _median_side(sizes: list[tuple[int, int]]) -> int:
-    side = int(np.median([max(w, h) for w, h in sizes]))
-    return max(1, min(MAX_DEFAULT_SIZE, side))
-
-
-def _check_memory(n: int, channels: int, pixels: int, path: Path) -> None:
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return
-    need = n * channels * pixels * 5  # uint8 cache and float32 model inputs
-    if need > MEMORY_SHARE * total:
-        raise DataFormatError(
-            f"{path}: {n} images of {pixels} pixels need about {need / 2**30:.1f} GiB in memory, more "
-            f"than {MEMORY_SHARE:.0%} of this machine's; choose a smaller --image-size (streaming "
-            "from disk is not supported yet)")
 
 
 # ------------------------------------------------------------------ preprocessing
@@ -287,18 +177,26 @@ class ImagePreprocessor:
         self.mean: list[float] = []
         self.std: list[float] = []
         self.unit_range = True  # fitted on uint8 images: raw values read in [0, 1]
+        self._on_device: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # standardise's mean, std
 
-    def fit(self, X: np.ndarray, notes: Notes | None = None) -> ImagePreprocessor:
+    def fit(self, X: np.ndarray | ImageFiles, notes: Notes | None = None) -> ImagePreprocessor:
+        """The training images' per-channel mean and std, summed in float64 a chunk at a time:
+        decoded from disk for ImageFiles, sliced from the array otherwise (same chunks, same
+        sums: the two paths agree to the last bit)."""
         notes = notes if notes is not None else Notes()
-        X = to_nchw(np.asarray(X), "")
+        if isinstance(X, ImageFiles):  # a streamed folder: one pass over the training files
+            chunks, n = X.chunks(CHUNK), len(X)
+        else:
+            X = to_nchw(np.asarray(X), "")
+            chunks, n = (X[i : i + CHUNK] for i in range(0, len(X), CHUNK)), len(X)
         self.shape = tuple(int(s) for s in X.shape[1:])
         self.unit_range = X.dtype == np.uint8
         sums = np.zeros(self.shape[0]), np.zeros(self.shape[0])
-        for i in range(0, len(X), 1024):  # in chunks: float64 copies of a few images at a time
-            chunk = _unit(X[i : i + 1024]).astype(np.float64)
+        for chunk in chunks:  # float64 copies of a few images at a time
+            chunk = _unit(chunk).astype(np.float64)
             sums[0][:] += chunk.sum(axis=(0, 2, 3))
             sums[1][:] += (chunk**2).sum(axis=(0, 2, 3))
-        count = len(X) * self.shape[1] * self.shape[2]
+        count = n * self.shape[1] * self.shape[2]
         mean = sums[0] / count
         std = np.sqrt(np.maximum(sums[1] / count - mean**2, 0.0))
         if (std < 1e-8).any():
@@ -309,18 +207,29 @@ class ImagePreprocessor:
         return self
 
     def transform(self, X: Any, notes: Notes | None = None) -> np.ndarray:
-        X = self.read(X)
-        mean = np.asarray(self.mean, np.float32)[None, :, None, None]
-        std = np.asarray(self.std, np.float32)[None, :, None, None]
-        return np.ascontiguousarray((_unit(X) - mean) / std, dtype=np.float32)
+        return self.standardise(torch.from_numpy(self.read(X))).numpy()
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, C, H, W] at the training channels and size (uint8 read as value/255) → float32
+        (x - mean[c]) / std[c], on x's device. `transform` and the streamed batches (on the
+        training device) both come here, so their values are the same to the bit."""
+        key = (x.device, tuple(self.mean), tuple(self.std))
+        if key not in self._on_device:  # copied to the device once, not once a batch
+            self._on_device[key] = tuple(torch.tensor(v, dtype=torch.float32, device=x.device)[None, :, None, None]
+                                         for v in (self.mean, self.std))
+        mean, std = self._on_device[key]
+        x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        return ((x - mean) / std).contiguous()
 
     def read(self, X: Any) -> np.ndarray:
         """[N, C, H, W] at the training channels and size, from arrays, a folder or a file."""
         c, h, w = self.shape
         if isinstance(X, (str, Path)):
-            X, _, failed = self.read_files(Path(X))
+            X, failed = self.image_files(Path(X))
             if failed:
                 raise PredictInputError(f"cannot read {failed[0][0]}: {failed[0][1]}")
+        if isinstance(X, ImageFiles):
+            X = X.decode()
         X = np.asarray(X)
         if X.ndim == 2 or (X.ndim == 3 and X.shape[0] == c and X.shape[1:] == (h, w) and c > 1):
             X = X[None]  # a single image
@@ -332,15 +241,18 @@ class ImagePreprocessor:
             X = _convert_channels(X, c)
         return resize(X, (h, w))
 
-    def read_files(self, path: Path) -> tuple[np.ndarray, list[Path], list]:
-        """A folder's image files (sorted) or one file, decoded as training decoded them →
-        (images, the files read, [(file, reason)] of those that could not be)."""
+    def image_files(self, path: Path) -> tuple[ImageFiles, list]:
+        """A folder's image files (sorted) or one file, checked as training checked them and to
+        be decoded as it decoded them → (the readable ones, [(file, reason)] of the others)."""
         if not path.exists():
             raise SourceNotFoundError(f"no such file or folder: {path}")
         files = list_image_files(path) if path.is_dir() else [path]
         if not files:
             raise PredictInputError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-        return decode_images(files, 3 if self.shape[0] == 3 else 1, self.shape[1:])
+        headers, failed = check_files(files)
+        kept = [f for f in files if f in headers]
+        root = path if path.is_dir() else path.parent
+        return ImageFiles(kept, 3 if self.shape[0] == 3 else 1, self.shape[1:], root), failed
 
     def input_spec(self) -> dict[str, Any]:
         return {"n_features": self.shape[0], "n_dense": self.shape[0], "modality": "image",

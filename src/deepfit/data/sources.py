@@ -49,6 +49,8 @@ class Dataset:
     # channel columns in order, target, window, horizon, time column), saved with the model.
     series: dict | None = None
     times: pd.Series | None = None  # … and its time column, one value per row (the audit's order check)
+    # A folder of image files: those skipped as unreadable, each "name (why)"; None: not a folder
+    skipped_files: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -75,13 +77,16 @@ def load_source(
     image_size: int | None = None,
     data_root: str | None = None,
     download: bool = False,
+    loader: str = "auto",
+    cache_limit_mb: float | None = None,
 ) -> Dataset:
     """Load features and target from any supported source and infer the task. Held-out data
     (a test file, data to evaluate on) may hold a single class; training data may not.
     Images (folders, 4-D arrays, 3-D ones and digits when `modality` is image: the rule is in
     data/images.py) are read first; sequences (`window`, `modality`, 3-D arrays: see
     data/sequences.py) have their own reader; torchvision's named sets (mnist, fashion-mnist,
-    cifar10) are read from `data_root` (data/torchvision_sets.py)."""
+    cifar10) are read from `data_root` (data/torchvision_sets.py). `loader` and `cache_limit_mb`:
+    whether a folder of images is decoded into memory or streamed (data/image_files.py)."""
     notes = notes if notes is not None else Notes()
     if (spec := named_set(source)) is not None and y is None:
         if target not in (None, "target"):
@@ -90,14 +95,15 @@ def load_source(
                           modality=modality, image_size=image_size, task=task, notes=notes)
     from deepfit.data import sequences  # it builds on this module
 
-    images = load_images(source, y, modality=modality, image_size=image_size, notes=notes)
+    images = load_images(source, y, modality=modality, image_size=image_size, notes=notes,
+                         loader=loader, cache_limit_mb=cache_limit_mb)
     if images is not None:
-        X, y_series, name = images
+        X, y_series, name, skipped = images
         target = target or "target"
         y_series = _clean_target(y_series.reset_index(drop=True), target)
         task = _resolve_task(y_series, target, task, notes)
         _check_target(y_series, target, task, held_out)
-        return Dataset(X, y_series, name, target, task, modality="image")
+        return Dataset(X, y_series, name, target, task, modality="image", skipped_files=skipped)
     if sequences.wants_sequences(source, y, window, modality):
         return sequences.load_sequences(source, target=target, task=task, y=y, window=window,
                                         horizon=horizon, notes=notes, held_out=held_out)

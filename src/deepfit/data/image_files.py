@@ -1,0 +1,316 @@
+"""Folders of image files (one subfolder per class): decoded once into a uint8 cache when they
+fit the cache budget, otherwise streamed from disk, decoded batch by batch in the DataLoader's
+workers.
+
+    list the files ─► check each (PIL open + verify) ─► channels and size ─► fits the budget?
+        yes (or --loader memory): decode all once → uint8 [N, C, H, W]           (the cache)
+        no  (or --loader stream): ImageFiles → FolderSource, decoded per batch   (streamed)
+
+- Channels: 3 when any file has colour, else 1. Size: --image-size, or the files' median side.
+- Cache budget: the decoded images take N×C×H×W bytes; they are cached when that is at most
+  --cache-limit-mb, else the environment variable DEEPFIT_CACHE_LIMIT_MB, else CACHE_SHARE (5 %)
+  of the memory available when the folder is read (the fast path then also holds float32 copies
+  of the training and validation images, 4 bytes a value: about a quarter of it in all).
+  --loader memory over the budget is a DataTooLargeError.
+- Unreadable files: every file is checked up front with PIL's open + verify (its header, and for
+  PNG every chunk's checksum; nothing is decoded, so the check is cheap even when streaming).
+  A file that fails is skipped and named, with the count, in the log and in config.json
+  (data.skipped_files, data.skipped_count). With the cache, a file that passes the check but
+  fails to decode is skipped and named as well; streamed, such a file is found only when a batch
+  reaches it, and the run stops with an ImageDecodeError that names it (a check that decodes
+  everything would cost what streaming saves).
+- Both paths decode a file with the same function (`decode_file`: PIL, converted to L or RGB,
+  bilinear resize), so their pixels, and the weights trained on them, are identical. PIL rather
+  than torchvision here: importing torchvision would cost every DataLoader worker seconds.
+  Standardisation and augmentation happen after, on whole batches on the training device
+  (ImagePreprocessor.standardise, data/augment.py), shared by both paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepfit.errors import DataFormatError, DataTooLargeError, ImageDecodeError
+from deepfit.notes import Notes
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+MAX_DEFAULT_SIZE = 224
+CACHE_SHARE = 0.05  # the uint8 cache may take this share of the available memory by default
+CACHE_ENV = "DEEPFIT_CACHE_LIMIT_MB"
+CHUNK = 256  # images decoded (and summed, for the mean and std) at a time
+SHOWN = 20  # skipped files named in a warning, at most (config.json names them all)
+
+
+def list_image_files(path: Path) -> list[Path]:
+    """Image files under `path` (by suffix, any case), sorted; hidden files left out."""
+    return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                  and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
+class ImageFiles:
+    """Image files read lazily: an array-like of shape [N, C, H, W] (uint8) whose rows can be
+    taken (`files[rows]` → ImageFiles) and decoded in chunks, never all at once."""
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    def __init__(self, files: list[Path], channels: int, size: tuple[int, int],
+                 root: Path | None = None) -> None:
+        self.files, self.channels, self.size, self.root = list(files), channels, tuple(size), root
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, rows: Any) -> ImageFiles:
+        picked = (self.files[rows] if isinstance(rows, slice)
+                  else [self.files[int(i)] for i in np.asarray(rows).reshape(-1)])
+        return ImageFiles(picked, self.channels, self.size, self.root)
+
+    def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise TypeError("ImageFiles are decoded in chunks (.chunks(), .decode()), not as one array")
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.files), self.channels, *self.size)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape))
+
+    def name(self, f: Path) -> str:
+        return str(f.relative_to(self.root)) if self.root and f.is_relative_to(self.root) else str(f)
+
+    def chunks(self, size: int = CHUNK) -> Iterator[np.ndarray]:
+        """The images in order, uint8 [≤ size, C, H, W] at a time (decoded by threads)."""
+        for i in range(0, len(self.files), size):
+            X, _, failed = decode_images(self.files[i : i + size], self.channels, self.size)
+            if failed:
+                raise ImageDecodeError(decode_failure(self.name(failed[0][0]), failed[0][1]))
+            yield X
+
+    def decode(self) -> np.ndarray:
+        """All of them as one uint8 [N, C, H, W] array (for a few images)."""
+        parts = list(self.chunks())
+        return np.concatenate(parts) if parts else np.zeros((0, self.channels, *self.size), np.uint8)
+
+    def fingerprint(self) -> bytes:
+        """The files' names and sizes (reading every byte would cost a pass over the folder)."""
+        digest = hashlib.sha256(repr((self.channels, self.size)).encode())
+        for f in self.files:
+            digest.update(f"{self.name(f)}\0{f.stat().st_size}\0".encode())
+        return digest.digest()
+
+    def source(self, y: torch.Tensor) -> FolderSource:
+        return FolderSource(self, y)
+
+
+class FolderSource(torch.utils.data.Dataset):
+    """A map-style dataset over image files that takes a whole batch of row numbers at once:
+    source[index] → (uint8 [B, C, H, W], y[index]), decoded where it is called (a DataLoader
+    worker). A file that fails to decode gives (ImageDecodeError, None) for the main process to
+    raise: raised in a worker, the error would arrive wrapped in the worker's traceback."""
+
+    def __init__(self, images: ImageFiles, y: torch.Tensor) -> None:
+        if len(images) != len(y):
+            raise ValueError(f"{len(images)} images but {len(y)} targets")
+        self.images, self.y = images, y
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: torch.Tensor) -> tuple[Any, Any]:
+        images, arrays = self.images, []
+        for row in index.tolist():
+            array = decode_file(images.files[row], images.channels, images.size)
+            if isinstance(array, str):
+                return ImageDecodeError(decode_failure(images.name(images.files[row]), array)), None
+            arrays.append(array)
+        return torch.from_numpy(np.stack(arrays)), self.y[index]
+
+
+def decode_failure(name: str, reason: str) -> str:
+    return (f"cannot decode {name} ({reason}); it passed the check when the folder was read, "
+            "so it was kept: remove or repair it and run again")
+
+
+# ------------------------------------------------------------------ reading a folder
+def read_image_folder(path: Path, image_size: int | tuple[int, int] | None, notes: Notes, *,
+                      loader: str = "auto", cache_limit_mb: float | None = None,
+                      ) -> tuple[np.ndarray | ImageFiles, list[str], list[str]]:
+    """A folder with one subfolder of images per class → (uint8 [N, C, H, W] decoded, or
+    ImageFiles to stream; the class name of each image; the skipped files, each 'name (why)')."""
+    classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
+    files = [(f, d.name) for d in classes for f in list_image_files(d)]
+    if not files:
+        what = "no class subfolders" if not classes else "no image files in its subfolders"
+        raise DataFormatError(f"{path} holds {what}; an image folder is one subfolder of images "
+                              f"({', '.join(IMAGE_SUFFIXES)}) per class")
+    headers, skipped = check_files([f for f, _ in files])
+    readable = [(f, label) for f, label in files if f in headers]
+    if not readable:
+        _warn_skipped(skipped, path, notes)
+        raise DataFormatError(f"{path} holds no readable image: all {len(files)} image files "
+                              f"failed to open (first: {skipped[0][0].name}: {skipped[0][1]})")
+    modes = {mode for mode, _ in headers.values()}
+    channels = 1 if modes <= set(GRAY_MODES) else 3
+    h, w = hw(image_size or _median_side([s for _, s in headers.values()]))
+    stream = _stream(len(readable) * channels * h * w, loader, cache_limit_mb, path, notes)
+    notes.decide(f"{path.name}: {len(readable)} images in {len(classes)} classes; modes "
+                 f"{', '.join(sorted(modes))} → {'RGB' if channels == 3 else 'grayscale'}, resized "
+                 f"to {h}×{w}" + ("" if image_size else " (their median side; --image-size "
+                                  "to change)"))
+    if stream:
+        _warn_skipped(skipped, path, notes)
+        images = ImageFiles([f for f, _ in readable], channels, (h, w), root=path)
+        return images, [label for _, label in readable], _named(skipped, path)
+    X, kept, failed = decode_images([f for f, _ in readable], channels, (h, w))
+    _warn_skipped(skipped + failed, path, notes)
+    if not kept:
+        raise DataFormatError(f"{path} holds no readable image: every file failed to decode")
+    label_of = dict(readable)
+    return X, [label_of[f] for f in kept], _named(skipped + failed, path)
+
+
+def _stream(nbytes: int, loader: str, cache_limit_mb: float | None, path: Path,
+            notes: Notes) -> bool:
+    """Whether to stream the folder rather than cache it (the rule in the module docstring)."""
+    budget, why = cache_budget(cache_limit_mb)
+    size = f"{_mb(nbytes)} decoded"
+    if loader == "memory" and nbytes > budget:
+        raise DataTooLargeError(
+            f"{path}: --loader memory, but its images take {size}, over the cache limit of "
+            f"{_mb(budget)} ({why}); use --loader auto or stream, a smaller "
+            "--image-size, or a larger --cache-limit-mb")
+    if loader == "stream":
+        notes.decide(f"{path.name}: streamed from disk, decoded batch by batch in the DataLoader's "
+                     "workers (--loader stream)")
+        return True
+    if nbytes > budget:
+        notes.decide(f"{path.name}: streamed from disk, decoded batch by batch in the DataLoader's "
+                     f"workers: its images take {size}, over the cache limit of "
+                     f"{_mb(budget)} ({why})")
+        return True
+    notes.decide(f"{path.name}: decoded once into memory ({size}; cache limit "
+                 f"{_mb(budget)}, {why})")
+    return False
+
+
+def cache_budget(cache_limit_mb: float | None) -> tuple[float, str]:
+    """(bytes the uint8 cache may take, where that limit comes from)."""
+    if cache_limit_mb is not None:
+        return float(cache_limit_mb) * 2**20, "--cache-limit-mb"
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        try:
+            return float(env) * 2**20, CACHE_ENV
+        except ValueError:
+            raise DataFormatError(f"{CACHE_ENV} must be a number of MB, not {env!r}") from None
+    return CACHE_SHARE * available_memory(), f"{CACHE_SHARE:.0%} of the available memory"
+
+
+def available_memory() -> float:
+    """Bytes of memory available now (Linux: MemAvailable), else the machine's total."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+def check_files(files: list[Path]) -> tuple[dict[Path, tuple[str, tuple[int, int]]], list]:
+    """Each file's mode and size from its header, after PIL's verify (by threads: it is reading);
+    failures as (file, reason)."""
+    workers = min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(_check, files))
+    headers = {f: r for f, r in zip(files, results) if not isinstance(r, str)}
+    return headers, [(f, r) for f, r in zip(files, results) if isinstance(r, str)]
+
+
+def _check(path: Path) -> tuple[str, tuple[int, int]] | str:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            found = (im.mode, im.size)
+            im.verify()
+    except Exception as exc:  # PIL raises many kinds for a bad file
+        return _reason(exc)
+    return found
+
+
+def decode_images(files: list[Path], channels: int,
+                  size: int | tuple[int, int]) -> tuple[np.ndarray, list[Path], list]:
+    """Decode files into uint8 [N, channels, H, W] (threads: PIL releases the GIL while it
+    decodes) → (images, the files decoded, [(file, reason)] of those that failed)."""
+    size = hw(size)
+    workers = min(8, os.cpu_count() or 1, max(1, len(files)))
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(lambda f: decode_file(f, channels, size), files))
+    kept = [f for f, r in zip(files, results) if not isinstance(r, str)]
+    failed = [(f, r) for f, r in zip(files, results) if isinstance(r, str)]
+    arrays = [r for r in results if not isinstance(r, str)]
+    X = np.stack(arrays) if arrays else np.zeros((0, channels, *size), np.uint8)
+    return X, kept, failed
+
+
+def decode_file(path: Path, channels: int, size: tuple[int, int]) -> np.ndarray | str:
+    """One image as uint8 [channels, H, W], or the reason it could not be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode.startswith("I;16"):  # 16-bit grayscale: keep the top 8 bits
+                im = Image.fromarray((np.asarray(im, dtype=np.uint16) >> 8).astype(np.uint8))
+            im = im.convert("RGB" if channels == 3 else "L")
+            im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            array = np.asarray(im, dtype=np.uint8)
+    except Exception as exc:
+        return _reason(exc)
+    return array.transpose(2, 0, 1) if array.ndim == 3 else array[None]
+
+
+def _mb(nbytes: float) -> str:
+    return f"{nbytes / 2**20:.3g} MB"
+
+
+def hw(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:120]
+
+
+def _named(skipped: list, root: Path) -> list[str]:
+    return [f"{f.relative_to(root) if f.is_relative_to(root) else f} ({why})" for f, why in skipped]
+
+
+def _warn_skipped(skipped: list, root: Path, notes: Notes) -> None:
+    if not skipped:
+        return
+    names = _named(skipped, root)
+    more = f"; and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    notes.warn(f"skipped {len(skipped)} unreadable image file(s): {'; '.join(names[:SHOWN])}{more}")
+
+
+def _median_side(sizes: list[tuple[int, int]]) -> int:
+    side = int(np.median([max(w, h) for w, h in sizes]))
+    return max(1, min(MAX_DEFAULT_SIZE, side))

@@ -1,0 +1,156 @@
+"""A run directory: how `train` writes one (config.json's record, the weights, history, metrics
+and report) and what a user does with one (`load`, `evaluate`, `predict`, `report`).
+
+    RUN_DIR/config.json        every resolved setting, decision and warning; status running|finished
+            model.safetensors  + model.json (architecture, preprocessing, SHA-256)
+            history.csv        one row per epoch; gradients.csv: per layer group
+            metrics.json       test metrics and the success checklist
+            report.html        + plots/*.png
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepfit import __version__
+from deepfit.config import RunConfig
+from deepfit.data.image_files import ImageFiles
+from deepfit.data.sources import load_source, read_npz_array, read_npz_features, read_table
+from deepfit.errors import PredictInputError, SettingsError
+from deepfit.evaluate.full_metrics import Evaluation
+from deepfit.io import read_json, write_json, write_text
+from deepfit.notes import Notes
+from deepfit.predict import Predictor
+from deepfit.train.state import TrainState
+
+if TYPE_CHECKING:
+    from deepfit.api import Prepared
+
+
+def config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: Prepared,
+                   device: torch.device, notes: Notes) -> dict[str, Any]:
+    data = prepared.data
+    record = cfg.to_dict()
+    record["model"]["settings"] = model_settings
+    record["data"].update(source=str(source) if isinstance(source, (str, Path)) else None,
+                          name=data.name, target=data.target, task=data.task, rows=len(data),
+                          columns=[str(c) for c in getattr(data.X, "columns", [])],
+                          shape=list(getattr(data.X, "shape", None) or np.shape(data.X)),
+                          modality=data.modality,
+                          split_sizes=prepared.sizes,
+                          fingerprint=prepared.fingerprint)
+    if data.series is not None:  # a time series: what forecasting from a new one needs
+        record["data"]["series"] = data.series
+    if data.skipped_files is not None:  # a folder of image files: each unreadable one, named
+        record["data"].update(skipped_files=data.skipped_files, skipped_count=len(data.skipped_files),
+                              streamed=isinstance(data.X, ImageFiles))
+    if prepared.imbalance is not None:
+        found = prepared.imbalance
+        record["data"].update(
+            class_counts={str(c): int(n) for c, n in zip(prepared.target.classes, found.counts)},
+            imbalance_ratio=found.ratio if np.isfinite(found.ratio) else None)
+        record["train"]["imbalance_method"] = found.method
+    record["train"]["device"] = str(device)
+    record["settings"] = {**cfg.flat(), **model_settings, "target": data.target, "task": data.task}
+    record["versions"] = {"deepfit": __version__, "torch": torch.__version__}
+    return record | notes.to_dict()
+
+
+def save_run(run_dir: Path, predictor: Predictor, config: dict, state: TrainState,
+              metrics: dict[str, float], evaluation: Evaluation | None = None) -> None:
+    predictor.save(run_dir)
+    write_text(run_dir / "history.csv", pd.DataFrame(state.history).to_csv(index=False))
+    if state.grad_norms:  # per epoch, each layer group's gradient norm (callbacks/gradient_health.py)
+        write_text(run_dir / "gradients.csv", pd.DataFrame(state.grad_norms).to_csv(index=False))
+    write_json(run_dir / "metrics.json", metrics)
+    if evaluation is not None:  # plots/*.png and report.html
+        from deepfit.evaluate.report import write_run_report
+
+        try:
+            write_run_report(run_dir, config, metrics, state.history, evaluation)
+        except Exception as exc:  # a failed plot must not cost the trained model
+            config.setdefault("warnings", []).append(f"report not written: {type(exc).__name__}: {exc}")
+            logging.getLogger("deepfit").warning(config["warnings"][-1])
+    write_json(run_dir / "config.json", config)  # last: a run with status finished is complete
+
+
+def load(run_dir: str | Path, device: str = "cpu") -> Predictor:
+    """The predictor saved in a run directory (safetensors and JSON only; nothing unpickled)."""
+    return Predictor.load(run_dir, device=device)
+
+
+def evaluate(run_dir: str | Path, source: Any, y: Any = None) -> dict[str, float]:
+    """Metrics of a saved run on labelled data (a file, a DataFrame with the target, or X and y)."""
+    predictor = load(run_dir)
+    saved = read_json(Path(run_dir) / "config.json")["data"]
+    data = load_source(source, target=saved["target"], task=predictor.task, y=y, notes=Notes(),
+                       held_out=True, window=saved.get("window"), horizon=saved.get("horizon"),
+                       modality=saved.get("modality"), image_size=_image_size(predictor),
+                       data_root=saved.get("data_root"))
+    return predictor.evaluate(data.X, data.y)
+
+
+def report(*run_dirs: str | Path, out: str | Path | None = None) -> Path:
+    """Regenerate the report of one run (RUN_DIR/report.html, or `out`), or write a side-by-side
+    comparison of several runs (`out`, default comparison.html beside the first run)."""
+    from deepfit.evaluate.report import write_comparison, write_report
+
+    if not run_dirs:
+        raise SettingsError("report needs at least one run directory")
+    paths = [Path(p) for p in run_dirs]
+    if len(paths) == 1:
+        return write_report(paths[0], out=Path(out) if out else None)
+    return write_comparison(paths, Path(out) if out else paths[0].parent / "comparison.html")
+
+
+def predict(run_dir: str | Path, source: Any, *, all_windows: bool = False) -> pd.DataFrame:
+    """Predictions of a saved run for a file, DataFrame or array (a target column is ignored).
+    A run trained on a time series (--window) forecasts from a CSV/Parquet series or DataFrame:
+    the H steps after its last W rows, or with `all_windows` every window's (deepfit/forecast.py)."""
+    predictor = load(run_dir)
+    path = Path(source) if isinstance(source, (str, Path)) else None
+    if predictor.series is not None and (isinstance(source, pd.DataFrame)
+                                         or (path is not None and path.suffix.lower() != ".npz")):
+        return predictor.forecast(source, all_windows=all_windows)
+    if all_windows:
+        raise SettingsError("--all-windows forecasts from a CSV/Parquet time series with a run "
+                            "trained on one (deepfit train SERIES.csv --window W)")
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if _image_size(predictor) and path.suffix.lower() != ".npz":  # a folder or an image file
+            return _predict_image_files(predictor, path)
+        if path.suffix.lower() != ".npz":
+            source = read_table(path)
+        elif predictor.architecture["input_spec"].get("modality", "tabular") == "tabular":
+            source = read_npz_features(path)
+        else:  # sequences (or images): X as it is, checked by the run's preprocessor
+            source = read_npz_array(path)
+    return predictor.predict_frame(source)
+
+
+def _predict_image_files(predictor: Predictor, path: Path) -> pd.DataFrame:
+    """Predictions for a folder's image files (or one file), with a `file` column, decoded a
+    chunk at a time; files that fail the check are named in a warning and left out."""
+    images, failed = predictor.preprocessor.image_files(path)
+    if failed:
+        Notes().warn(f"skipped {len(failed)} unreadable image file(s): "
+                     + "; ".join(f"{images.name(f)} ({why})" for f, why in failed[:20]))
+    if not len(images):
+        raise PredictInputError(f"{path}: none of its image files can be read")
+    frame = predictor.predict_frame(images)
+    frame.insert(0, "file", [images.name(f) for f in images.files])
+    return frame
+
+
+def _image_size(predictor: Predictor) -> tuple[int, int] | None:
+    """(H, W) of the images a run was trained on; None for other data."""
+    shape = predictor.architecture["input_spec"].get("shape", ())
+    return tuple(shape[1:]) if predictor.architecture["input_spec"].get("modality") == "image" else None
+
+

@@ -176,3 +176,17 @@ def test_evaluation_batches_follow_one_rule_in_both_paths(folder, monkeypatch):
     pairs = list(zip(cached.eval_batches(), streamed.eval_batches(), strict=True))
     assert [len(a[0]) for a, _ in pairs] == [5, 5, 4]
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in pairs)
+
+
+def test_the_audit_reads_a_streamed_folder_by_chunks_and_finds_copied_images(tmp_path):
+    """The data audit of a folder too big for memory decodes it chunk by chunk: a copied image
+    is found as in the cached path."""
+    root = write_shapes(tmp_path / "shapes", n=8)
+    copy = root / "dark" / "dark00-copy.png"
+    copy.write_bytes((root / "dark" / "dark00.png").read_bytes())
+    found = {}
+    for loader in ("memory", "stream"):
+        findings = deepfit.check(root, models=["cnn"], image_size=12, loader=loader)
+        found[loader] = {f.check: f.severity for f in findings}
+    assert found["stream"] == found["memory"]
+    assert "duplicates" in found["stream"] or "split_leak" in found["stream"]

@@ -18,12 +18,15 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from deepfit.checks.audit import _rows, duplicate_rows, row_keys, split_leakage
 from deepfit.checks.findings import Finding, names
+from deepfit.data.image_files import ImageFiles
 from deepfit.data.sources import Dataset
 from deepfit.data.split import Splits
 
@@ -34,11 +37,12 @@ def audit_arrays(data: Dataset, splits: Splits | None = None,
                  test_data: Dataset | None = None) -> list[Finding]:
     if len(data) == 0:
         return []
-    stats = _stats(np.asarray(data.X), data.modality)
+    independent = data.split_gap is None
+    stats = _stats(_chunks(data.X), data.modality, keys=independent)
     findings = non_finite(stats, data.modality) + blank_samples(stats, data.modality)
     findings += constant_channels(stats, data.modality)
-    if data.split_gap is None:  # independent samples
-        keys = row_keys(data.X)  # one hash per sample, of its bytes (a large set: hashed once)
+    if independent:  # independent samples
+        keys = stats["keys"]  # one hash per sample, of its bytes (a large set: hashed once)
         findings += duplicate_rows(data, keys)
         if splits is not None:
             findings += split_leakage(data, splits, test_data, keys)
@@ -53,13 +57,25 @@ def audit_arrays(data: Dataset, splits: Splits | None = None,
 CHUNK = 1024  # samples looked at at once: no full-size temporary of a large image set
 
 
-def _stats(X: np.ndarray, modality: str) -> dict[str, np.ndarray]:
-    """Per sample: non-finite count, min and max; per channel: min and max (NaN ignored)."""
-    channel_axis = 1 if modality == "image" else X.ndim - 1  # [N, C, H, W] or [N, T, C]
-    other = tuple(a for a in range(X.ndim) if a != channel_axis)
-    bad, lo, hi, c_lo, c_hi = [], [], [], [], []
+def _chunks(X: Any) -> Iterator[np.ndarray]:
+    """The samples CHUNK at a time; a streamed image folder (ImageFiles) decodes each chunk."""
+    if isinstance(X, ImageFiles):
+        yield from X.chunks(CHUNK)
+        return
+    X = np.asarray(X)
     for i in range(0, len(X), CHUNK):
-        chunk = X[i : i + CHUNK]
+        yield X[i : i + CHUNK]
+
+
+def _stats(chunks: Iterable[np.ndarray], modality: str, keys: bool = False) -> dict[str, np.ndarray]:
+    """Per sample: non-finite count, min and max, and (`keys`) a hash of its bytes; per channel:
+    min and max (NaN ignored). One pass over the chunks."""
+    bad, lo, hi, c_lo, c_hi, hashes = [], [], [], [], [], []
+    for chunk in chunks:
+        channel_axis = 1 if modality == "image" else chunk.ndim - 1  # [N, C, H, W] or [N, T, C]
+        other = tuple(a for a in range(chunk.ndim) if a != channel_axis)
+        if keys:
+            hashes.append(row_keys(chunk))
         if chunk.dtype.kind == "f":
             finite = np.isfinite(chunk)
             bad.append((~finite).reshape(len(chunk), -1).sum(axis=1))
@@ -73,7 +89,9 @@ def _stats(X: np.ndarray, modality: str) -> dict[str, np.ndarray]:
             c_hi.append(np.nanmax(chunk, axis=other))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return {"bad": np.concatenate(bad) if bad else np.zeros(len(X), dtype=np.int64),
+        n = sum(len(v) for v in lo)
+        return {"bad": np.concatenate(bad) if bad else np.zeros(n, dtype=np.int64),
+                "keys": np.concatenate(hashes) if hashes else None,
                 "min": np.concatenate(lo), "max": np.concatenate(hi),
                 "channel_min": np.nanmin(np.stack(c_lo), axis=0),
                 "channel_max": np.nanmax(np.stack(c_hi), axis=0)}

@@ -216,6 +216,9 @@ def row_keys(X: pd.DataFrame | np.ndarray) -> np.ndarray:
     equal rows, equal keys."""
     if isinstance(X, pd.DataFrame):
         return pd.util.hash_pandas_object(X, index=False).to_numpy()
+    if hasattr(X, "chunks"):  # a streamed image folder (data/image_files.py): decoded by chunks
+        parts = [row_keys(chunk) for chunk in X.chunks()]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
     flat = np.ascontiguousarray(X).reshape(len(X), -1)
     return np.array([int.from_bytes(hashlib.blake2b(row.tobytes(), digest_size=8).digest(), "little")
                      for row in flat], dtype=np.uint64)

@@ -207,7 +207,10 @@ class ImagePreprocessor:
         return self
 
     def transform(self, X: Any, notes: Notes | None = None) -> np.ndarray:
-        return self.standardise(torch.from_numpy(self.read(X))).numpy()
+        images = self.read(X)
+        if not images.flags.writeable:  # a read-only array (memory-mapped, or a view of one)
+            images = images.copy()
+        return self.standardise(torch.from_numpy(images)).numpy()
 
     def standardise(self, x: torch.Tensor) -> torch.Tensor:
         """[N, C, H, W] at the training channels and size (uint8 read as value/255) → float32

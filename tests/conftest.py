@@ -39,6 +39,17 @@ def one_thread():
 
 
 @pytest.fixture
+def keep_logging():
+    """cli.main points deepfit's log at the stderr of the moment (captured in tests): put it back."""
+    import logging
+
+    logger = logging.getLogger("deepfit")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
+
+
+@pytest.fixture
 def fast() -> dict:
     """Settings that keep a training run short in tests."""
     return {"epochs": 30, "patience": 5, "progress": False}

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import deepfit
 from deepfit.advise_rules import Evidence, Gap, bootstrap_scores, decide, matrix_row
@@ -17,13 +16,7 @@ from deepfit.cli import main
 QUICK = {"epochs": 8, "patience": 3, "budget_seconds": 600}  # epochs bind, not the clock: no flakes under load
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train faster on one thread; two spin against each other on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def motif_sequences(n: int = 600, length: int = 32, gap: int = 5, seed: int = 0):

@@ -4,7 +4,6 @@ check must catch is planted, and clean data pass with no error finding."""
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 import pandas as pd
@@ -23,13 +22,7 @@ SMALL_CNN = {"widths": (4,), "hidden": 8}
 SMALL_CNN1D = {"width": 8, "depth": 1}
 
 
-@pytest.fixture(autouse=True)
-def keep_logging():
-    """cli.main points deepfit's log at the stderr of the moment (captured here): put it back."""
-    logger = logging.getLogger("deepfit")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
+pytestmark = pytest.mark.usefixtures("keep_logging")
 
 
 def images(n_per_class: int = 30, classes: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -23,13 +23,7 @@ from deepfit.errors import SettingsError
 QUICK = {"epochs": 3, "patience": 2, "seed": 3, "report": False}  # no run reports: seconds of plots
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models train faster on one thread; two spin against each other on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

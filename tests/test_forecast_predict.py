@@ -4,7 +4,6 @@ the series' end, the rolling backtest over every window, and the named errors of
 from __future__ import annotations
 
 import io
-import logging
 
 import numpy as np
 import pandas as pd
@@ -19,13 +18,7 @@ from deepfit.predict import Predictor
 W, H = 12, 3
 
 
-@pytest.fixture(autouse=True)
-def keep_logging():
-    """cli.main points deepfit's log at the stderr of the moment (captured here): put it back."""
-    logger = logging.getLogger("deepfit")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
+pytestmark = pytest.mark.usefixtures("keep_logging")
 
 
 def sine_frame(n: int = 300) -> pd.DataFrame:

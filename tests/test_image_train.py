@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 import numpy as np
@@ -35,14 +34,6 @@ def keep_threads():
     yield
     torch.set_num_threads(threads)
 
-
-@pytest.fixture
-def keep_logging():
-    """cli.main points deepfit's log at the stderr of the moment (captured here): put it back."""
-    logger = logging.getLogger("deepfit")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ pickles are read by a restricted unpickler (data/safe_unpickle.py); planted ones
 from __future__ import annotations
 
 import gzip
-import logging
 import os
 import pickle
 import struct
@@ -63,14 +62,6 @@ def write_mnist(root: Path, folder: str = "MNIST", n_train: int = 100, n_test: i
             (raw / name).write_bytes(data)
     return {"X": X, "y": y, "X_test": X_test, "y_test": y_test}
 
-
-@pytest.fixture
-def keep_logging():
-    """cli.main points deepfit's log at the stderr of the moment (captured here): put it back."""
-    logger = logging.getLogger("deepfit")
-    saved = logger.handlers[:], logger.level, logger.propagate
-    yield
-    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 # ------------------------------------------------------------------ MNIST

@@ -224,22 +224,43 @@ def test_resumed_fine_tuning_with_augmentation_equals_uninterrupted(digits, pret
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in reference.history]
 
 
+@pytest.fixture(scope="module")
+def pretrained_all(digits, tmp_path_factory):
+    """The cnn trained on all ten digits, on the first 1,000 images only."""
+    X, y = digits
+    threads = torch.get_num_threads()
+    run = deepfit.train(X[:1000], y=y[:1000], model="cnn", epochs=8, out=tmp_path_factory.mktemp("p10") / "run",
+                        **QUIET)
+    torch.set_num_threads(threads)
+    return run
+
+
 @pytest.mark.slow
-def test_transfer_beats_training_from_scratch_on_few_images(digits, pretrained, tmp_path):
-    """Digits 5-9, 20 images of each (85 to train on, 15 to validate): the cnn pretrained on
-    digits 0-4 and fine-tuned beats the same cnn trained from scratch on the same images, on
-    the ~800 others, over five seeds. Measured (2 CPU cores): transfer 0.970 against 0.961 on
-    average, better on 4 seeds of 5. Full fine-tuning after one frozen epoch; with the default
-    stages and discriminative rates, or with augmentation, the two are even on this pair (the
-    features of 0-4 need to change for 5-9, and 8×8 digits are easy to learn from 85 images)."""
+def test_transfer_beats_training_from_scratch_on_few_images(digits, pretrained_all, tmp_path):
+    """A pair where the source's features clearly help: the cnn trained on ten-class digits (the
+    first 1,000 images), fine-tuned with deepfit's default stages to tell even from odd digits
+    from 30 other images (3 of each digit), against the same cnn trained from scratch on those
+    30; both tested on the ~770 images left. Measured (2 CPU cores, 5 seeds): transfer
+    0.93-0.96, scratch 0.51-0.89 (mean 0.77); the smallest margin of a seed 0.07, the mean 0.17.
+    The small-margin claim of session 2 (digits 0-4 to 5-9, +0.009) is a benchmark now
+    (benchmarks/transfer.py), where its spread is reported."""
+    X, y = digits
+    parity = np.where(y % 2 == 0, "even", "odd")
     common = {"epochs": 20, "batch_size": 16, "augment": "none", "test_size": 0.0, **QUIET}
-    transfer = {"model": "transfer", "weights": str(pretrained.path), "freeze_epochs": 1,
-                "unfreeze_every": 0, "backbone_lr_mult": 1.0}
-    margins = []
+    tuned_scores, margins = [], []
     for seed in range(5):
-        X, y, test = few_shot(digits, [5, 6, 7, 8, 9], 20, seed, tmp_path)
-        tuned = deepfit.train(X, y=y, test=test, seed=seed, out=tmp_path / f"t{seed}", **transfer, **common)
-        scratch = deepfit.train(X, y=y, test=test, seed=seed, model="cnn", out=tmp_path / f"s{seed}", **common)
+        rng = np.random.default_rng(seed)
+        pool = np.arange(1000, len(y))
+        few = np.concatenate([rng.choice(pool[y[pool] == c], 3, replace=False) for c in range(10)])
+        rest = np.setdiff1d(pool, few)
+        np.savez(tmp_path / f"test{seed}.npz", X=X[rest], y=parity[rest])
+        test = str(tmp_path / f"test{seed}.npz")
+        tuned = deepfit.train(X[few], y=parity[few], test=test, seed=seed, model="transfer",
+                              weights=str(pretrained_all.path), out=tmp_path / f"t{seed}", **common)
+        scratch = deepfit.train(X[few], y=parity[few], test=test, seed=seed, model="cnn",
+                                out=tmp_path / f"s{seed}", **common)
+        tuned_scores.append(tuned.metrics["accuracy"])
         margins.append(tuned.metrics["accuracy"] - scratch.metrics["accuracy"])
         print(f"seed {seed}: transfer {tuned.metrics['accuracy']:.3f}, scratch {scratch.metrics['accuracy']:.3f}")
-    assert np.mean(margins) >= 0.005 and sum(m > 0 for m in margins) >= 3, margins
+    assert min(tuned_scores) >= 0.85, tuned_scores
+    assert np.mean(margins) >= 0.05 and sum(m > 0 for m in margins) >= 4, margins

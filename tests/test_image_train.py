@@ -63,12 +63,13 @@ def few_shot(digits, classes, per_class, seed, tmp_path):
     return X[few], y[few], str(tmp_path / f"test{seed}.npz")
 
 
-def test_cnn_reaches_97_percent_on_digits(tmp_path):
-    """The speed (about 10 s here, one thread) is a benchmark's claim, not this test's: a
+def test_cnn_reaches_95_percent_on_digits(tmp_path):
+    """Measured on seeds 0-4: 0.978-0.996 (seed 0, the one used: 0.989), so 0.95 sits 5 sd below.
+    The speed (about 10 s here, one thread) is a benchmark's claim, not this test's: a
     wall-clock bound fails on a loaded machine."""
     run = deepfit.train("digits", model="cnn", epochs=12, out=tmp_path / "run", **QUIET)
     print(f"cnn on digits: accuracy {run.metrics['accuracy']:.4f}")
-    assert run.metrics["accuracy"] >= 0.97
+    assert run.metrics["accuracy"] >= 0.95
     config = json.loads((run.path / "config.json").read_text())
     assert config["data"]["modality"] == "image" and config["data"]["shape"] == [1797, 1, 8, 8]
     assert any("augmentation of the training batches" in d for d in config["decisions"])

@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from deepfit.checks.findings import Finding, names
+from deepfit.data.dates import PART_WORDS, PARTS, is_date_column
 from deepfit.data.preprocess import column_numbers
 from deepfit.data.sources import Dataset
 from deepfit.data.split import Splits
@@ -50,6 +51,7 @@ def audit_data(data: Dataset, splits: Splits | None = None, test_data: Dataset |
         from deepfit.checks.arrays import audit_arrays  # it builds on this module
 
         return findings + audit_arrays(data, splits, test_data)
+    findings += date_columns(data.X)
     findings += missing_values(data.X) + constant_columns(data.X, seed=seed) + scale_spread(data.X)
     keys = row_keys(data.X)
     findings += duplicate_rows(data, keys)
@@ -169,10 +171,26 @@ def constant_columns(X: pd.DataFrame, *, seed: int = 0) -> list[Finding]:
     return findings
 
 
+def date_columns(X: pd.DataFrame) -> list[Finding]:
+    """Date columns (text in one date format, or datetimes), which deepfit expands into numbers."""
+    found = [str(name) for name in X.columns if is_date_column(X[name])]
+    if not found:
+        return []
+    parts = ", ".join(PART_WORDS.get(p, p) for p in PARTS)
+    return [Finding(
+        "dates", "info",
+        f"{len(found)} date column(s) expanded into numeric features: {parts} (hour and minute "
+        "when a value has a time of day), fitted on the training split; a missing date is "
+        "imputed and marked by an indicator", names(found), float(len(found)),
+        "nothing needed; add features of your own (a holiday flag, say) if they matter")]
+
+
 def numeric_columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
     """The columns deepfit's preprocessing reads as numbers, as float64 (NaN where missing)."""
     out = {}
     for name in X.columns:
+        if is_date_column(X[name]):  # expanded into its parts, not one number (data/dates.py)
+            continue
         try:
             values = column_numbers(X[name], str(name))
         except DataFormatError:  # numbers mixed with text: preprocessing stops on it

@@ -145,7 +145,7 @@ def test_check_reports_the_date_columns(tmp_path):
     findings = check(str(tmp_path / "d.csv"), target="label")
     dates = [f for f in findings if f.check == "dates"]
     assert len(dates) == 1 and dates[0].severity == "info" and dates[0].subject == "when"
-    assert "expanded into numeric features" in dates[0].message
+    assert "expanded into numeric features" in dates[0].message and "%d/%m/%Y" in dates[0].message
     assert not [f for f in findings if f.severity == "error"], findings
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from deepfit.checks.findings import Finding, names
-from deepfit.data.dates import PART_WORDS, PARTS, is_date_column
+from deepfit.data.dates import DATE_PARTS, DATETIME64, date_format, is_date_column
 from deepfit.data.preprocess import column_numbers
 from deepfit.data.sources import Dataset
 from deepfit.data.split import Splits
@@ -173,16 +173,14 @@ def constant_columns(X: pd.DataFrame, *, seed: int = 0) -> list[Finding]:
 
 def date_columns(X: pd.DataFrame) -> list[Finding]:
     """Date columns (text in one date format, or datetimes), which deepfit expands into numbers."""
-    found = [str(name) for name in X.columns if is_date_column(X[name])]
+    found = {str(n): how[0] for n in X.columns if (how := date_format(X[n])) is not None}
     if not found:
         return []
-    parts = ", ".join(PART_WORDS.get(p, p) for p in PARTS)
-    return [Finding(
-        "dates", "info",
-        f"{len(found)} date column(s) expanded into numeric features: {parts} (hour and minute "
-        "when a value has a time of day), fitted on the training split; a missing date is "
-        "imputed and marked by an indicator", names(found), float(len(found)),
-        "nothing needed; add features of your own (a holiday flag, say) if they matter")]
+    read = "; ".join(f"{n!r} ({'datetimes' if f == DATETIME64 else f})" for n, f in found.items())
+    return [Finding("dates", "info", f"{len(found)} date column(s) expanded into numeric features "
+                    f"({DATE_PARTS}; hour and minute when a value has a time), fitted on the "
+                    f"training split; a missing date is imputed and flagged: {read}",
+                    names(list(found)), float(len(found)), "nothing needed")]
 
 
 def numeric_columns(X: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ from deepfit.notes import Notes
 PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "elapsed_days")
 TIME_PARTS = ("hour", "minute")
 PART_WORDS = {"dayofweek": "day of week", "dayofyear": "day of year", "elapsed_days": "elapsed days"}
+DATE_PARTS = "year, month, day, day of week, day of year, elapsed days"  # PARTS, in words
 DATETIME64 = "datetime64"  # the "format" of a column that came as datetimes, not text
 SAMPLE = 1_000  # distinct values a candidate format is tried on before the whole column
 GUESS_FROM = 20  # first distinct values whose guessed formats are candidates

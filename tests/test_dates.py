@@ -49,14 +49,16 @@ def test_csv_parquet_and_dataframe_give_the_same_features(tmp_path):
     frame.loc[[3, 7], "when"] = pd.NaT
     frame.to_csv(tmp_path / "d.csv", index=False)
     frame.to_parquet(tmp_path / "d.parquet")
+    as_category = frame.assign(when=frame["when"].dt.strftime("%Y-%m-%d").astype("category"))
     features = []
-    for source in (str(tmp_path / "d.csv"), str(tmp_path / "d.parquet"), frame):
+    for source in (str(tmp_path / "d.csv"), str(tmp_path / "d.parquet"), frame, as_category):
         data = load_source(source, target="label")
         pre, notes = _fit(data.X)
         assert [d.name for d in pre.dates] == ["when"] and not pre.categorical
         features.append(pre.transform(data.X))
     np.testing.assert_array_equal(features[0], features[1])
     np.testing.assert_array_equal(features[0], features[2])
+    np.testing.assert_array_equal(features[0], features[3])
     assert any("'when' read as dates (format ISO8601)" in d for d in notes.decisions) or \
         any("'when' holds datetimes" in d for d in notes.decisions)
 

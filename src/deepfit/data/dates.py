@@ -56,9 +56,11 @@ def date_format(column: pd.Series) -> tuple[str, bool] | None:
     """How `column` reads as dates: (format, ambiguous), or None when it is not dates. ambiguous:
     day-first and month-first both read every value (the month-first reading, pandas' default,
     is returned). Never dates: numbers, booleans, a value that is a plain number, no digits."""
+    if isinstance(column.dtype, pd.CategoricalDtype):  # a Parquet dictionary of date texts, say
+        column = column.astype(object)
     if column.dtype.kind == "M":
         return DATETIME64, False
-    if column.dtype.kind in "biufcm" or isinstance(column.dtype, pd.CategoricalDtype):
+    if column.dtype.kind in "biufcm":
         return None
     kind = pd.api.types.infer_dtype(column, skipna=True)
     if kind in ("datetime", "datetime64", "date"):

@@ -133,6 +133,8 @@ def synthetic_rows(pre: Any, modality: str, n: int, seed: int) -> Any:
     if modality == "tabular":
         columns = {c.name: rng.normal(c.mean, c.std or 1.0, n) for c in pre.numeric}
         columns |= {c.name: rng.choice(c.categories, n) for c in pre.categorical}
+        columns |= {d.name: pd.Timestamp(d.reference) + pd.to_timedelta(rng.integers(0, 366, n), "D")
+                    for d in getattr(pre, "dates", [])}
         return pd.DataFrame({name: columns[name] for name in pre.columns})
     if modality == "sequence":
         return rng.normal(pre.mean, pre.std, (n, pre.length, len(pre.mean))).astype(np.float32)

@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from deepfit.checks.findings import Finding, names
+from deepfit.data.dates import DATE_PARTS, DATETIME64, date_format, is_date_column
 from deepfit.data.preprocess import column_numbers
 from deepfit.data.sources import Dataset
 from deepfit.data.split import Splits
@@ -50,6 +51,7 @@ def audit_data(data: Dataset, splits: Splits | None = None, test_data: Dataset |
         from deepfit.checks.arrays import audit_arrays  # it builds on this module
 
         return findings + audit_arrays(data, splits, test_data)
+    findings += date_columns(data.X)
     findings += missing_values(data.X) + constant_columns(data.X, seed=seed) + scale_spread(data.X)
     keys = row_keys(data.X)
     findings += duplicate_rows(data, keys)
@@ -169,10 +171,24 @@ def constant_columns(X: pd.DataFrame, *, seed: int = 0) -> list[Finding]:
     return findings
 
 
+def date_columns(X: pd.DataFrame) -> list[Finding]:
+    """Date columns (text in one date format, or datetimes), which deepfit expands into numbers."""
+    found = {str(n): how[0] for n in X.columns if (how := date_format(X[n])) is not None}
+    if not found:
+        return []
+    read = "; ".join(f"{n!r} ({'datetimes' if f == DATETIME64 else f})" for n, f in found.items())
+    return [Finding("dates", "info", f"{len(found)} date column(s) expanded into numeric features "
+                    f"({DATE_PARTS}; hour and minute when a value has a time), fitted on the "
+                    f"training split; a missing date is imputed and flagged: {read}",
+                    names(list(found)), float(len(found)), "nothing needed")]
+
+
 def numeric_columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
     """The columns deepfit's preprocessing reads as numbers, as float64 (NaN where missing)."""
     out = {}
     for name in X.columns:
+        if is_date_column(X[name]):  # expanded into its parts, not one number (data/dates.py)
+            continue
         try:
             values = column_numbers(X[name], str(name))
         except DataFormatError:  # numbers mixed with text: preprocessing stops on it

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfit.data import dates as date_columns
 from deepfit.errors import DataFormatError, PredictInputError, TargetError
 from deepfit.notes import Notes
 
@@ -54,11 +55,14 @@ class Preprocessor:
     def __init__(self) -> None:
         self.numeric: list[NumericColumn] = []
         self.categorical: list[CategoricalColumn] = []
+        self.dates: list[date_columns.DateColumn] = []  # expanded into numeric parts (data/dates.py)
 
     # ----------------------------------------------------------------- fit
     def fit(self, X: pd.DataFrame, notes: Notes | None = None) -> Preprocessor:
         notes = notes if notes is not None else Notes()
         self.numeric, self.categorical = [], []
+        self.dates = date_columns.fit_dates(X, notes)
+        X = date_columns.expand_dates(X, self.dates)
         for name in X.columns:
             column = X[name]
             values = column_numbers(column, name)
@@ -77,6 +81,7 @@ class Preprocessor:
             notes.decide(
                 f"column {col.name!r}: {len(col.categories)} categories, {col.encoding} encoding"
             )
+        date_columns.one_indicator(self.numeric, self.dates)
         n_imputed = sum(c.indicator for c in self.numeric)
         if n_imputed:
             notes.decide(f"{n_imputed} numeric column(s) with missing values: median imputation "
@@ -88,6 +93,7 @@ class Preprocessor:
         absent = [c for c in self.columns if c not in X.columns]
         if absent:
             raise PredictInputError(f"missing column(s) the model was trained on: {', '.join(absent)}")
+        X = date_columns.expand_dates(X, self.dates)
         n = len(X)
         out = np.empty((n, self.n_features), dtype=np.float32)
         j = 0
@@ -128,7 +134,8 @@ class Preprocessor:
     # ----------------------------------------------------------- describe
     @property
     def columns(self) -> list[str]:
-        return [c.name for c in self.numeric] + [c.name for c in self.categorical]
+        numeric = date_columns.original_columns([c.name for c in self.numeric], self.dates)
+        return numeric + [c.name for c in self.categorical]
 
     @property
     def n_dense(self) -> int:
@@ -147,6 +154,7 @@ class Preprocessor:
         return {
             "numeric": [asdict(c) for c in self.numeric],
             "categorical": [asdict(c) for c in self.categorical],
+            "dates": [asdict(c) for c in self.dates],
         }
 
     @classmethod
@@ -154,6 +162,7 @@ class Preprocessor:
         pre = cls()
         pre.numeric = [NumericColumn(**c) for c in d["numeric"]]
         pre.categorical = [CategoricalColumn(**c) for c in d["categorical"]]
+        pre.dates = [date_columns.DateColumn(**c) for c in d.get("dates", [])]
         return pre
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
+from deepfit.data.dates import is_date_column
 from deepfit.data.images import load_images
 from deepfit.data.preprocess import column_numbers, is_missing
 from deepfit.data.torchvision_sets import load_named, named_set
@@ -353,9 +354,11 @@ def _settle_column(column: pd.Series, name: str, notes: Notes) -> pd.Series:
     a pandas categorical; numbers with a few other values among them are a named error."""
     if column.dtype.kind == "c":
         raise DataFormatError(f"column {name!r} holds complex numbers; split them into real columns")
-    if column.dtype.kind in "mM":
-        raise DataFormatError(f"column {name!r} holds dates or durations ({column.dtype}); "
+    if column.dtype.kind == "m":
+        raise DataFormatError(f"column {name!r} holds durations ({column.dtype}); "
                               "turn them into numbers first")
+    if column.dtype.kind == "M" or is_date_column(column):
+        return column  # dates: the preprocessor expands them into numbers (data/dates.py)
     if (pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column)
             or isinstance(column.dtype, pd.CategoricalDtype)):
         return column

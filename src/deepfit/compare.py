@@ -88,7 +88,8 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
     path = Path(out) if out else default_run_dir(f"compare-{source_name(source)}")
     # a signal mid-run keeps that run's checkpoint (deepfit train --resume COMPARE_DIR/<model>)
     with new_run_dir(path, keep_on=(TrainingInterrupted,)):
-        prepared = api._prepare(source, y, cfg, Notes(live=False))  # bad data stop it here
+        # bad data, or a batch size a model cannot take, stop it here, before any training
+        prepared = api._prepare(source, y, cfg, Notes(live=False), models={n: {} for n in names})
         _check_modalities(names, prepared.data.modality)
         task, metric = prepared.data.task, main_metric(prepared.data.task)
         rows, runs, notes = [], {}, []

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 import deepfit
-from deepfit.errors import SettingsError
+from cli_helpers import binary_frame, expect_cli_error, write_csv
 from deepfit.checks.before_training import batch_findings, has_batchnorm
 from deepfit.data.batches import make_batches
+from deepfit.errors import SettingsError
 from deepfit.models import InputSpec, OutputSpec, create
-from tests.cli_helpers import binary_frame, expect_cli_error, write_csv
 
 pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")
 

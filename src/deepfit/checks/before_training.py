@@ -99,7 +99,7 @@ def build_quietly(name: str, settings: dict, input_spec: Any, output_spec: Any) 
             try:
                 with torch.device(device):
                     return create(name, input_spec, output_spec, **settings)
-            except Exception:  # noqa: BLE001 - the run builds it again and names what is wrong
+            except Exception:  # the run builds it again and names what is wrong
                 continue
     return None
 
@@ -156,5 +156,14 @@ def raise_errors(findings: list[Finding], error: type[DeepfitError]) -> None:
             raise error(f"{f.message}; {f.fix}" if f.fix else f.message)
 
 
-__all__ = ["batch_findings", "build_quietly", "check_batch_size", "drop_note", "has_batchnorm", "quoted",
-           "raise_errors", "held_out_findings", "unseen_classes"]
+__all__ = [
+    "batch_findings",
+    "build_quietly",
+    "check_batch_size",
+    "drop_note",
+    "has_batchnorm",
+    "held_out_findings",
+    "quoted",
+    "raise_errors",
+    "unseen_classes",
+]

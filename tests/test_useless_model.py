@@ -50,7 +50,8 @@ def test_the_rule_on_numbers():
     ref = trivial_reference("classification", [80, 20], [0] * 40 + [1] * 10, ["a", "b"])
     assert ref["majority"] == "a" and ref["majority_share"] == 0.8
     # always answering the majority class: balanced accuracy 0.5 exactly
-    assert trivial_item({"accuracy": 0.8, "balanced_accuracy": 0.5}, "classification", ref)["severity"] == "error"
+    majority = {"accuracy": 0.8, "balanced_accuracy": 0.5}
+    assert trivial_item(majority, "classification", ref)["severity"] == "error"
     # lower accuracy than the majority share, but the minority class found: a fine model
     assert trivial_item({"accuracy": 0.76, "balanced_accuracy": 0.85}, "classification", ref)["passed"]
     # the luck a chance predictor has on 40 + 10 test rows: two standard errors

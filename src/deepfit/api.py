@@ -26,7 +26,7 @@ from deepfit.checks.before_training import (
     raise_errors,
 )
 from deepfit.checks.sanity import model_sanity, sanity_batch
-from deepfit.checks.useless import likely_causes
+from deepfit.checks.useless import run_checklist
 from deepfit.config import RunConfig, split_settings
 from deepfit.data.batches import choose_loader, make_batches
 from deepfit.data.image_files import ImageFiles
@@ -36,7 +36,6 @@ from deepfit.data.sequences import split_by_time
 from deepfit.data.sources import Dataset, load_source
 from deepfit.data.split import Splits, split_indices
 from deepfit.errors import CheckFailed, PredictInputError, SettingsError, TrainingFailed
-from deepfit.evaluate.checklist import success_checklist, trivial_reference
 from deepfit.evaluate.metrics import metric_fn, mode_of, monitor_names
 from deepfit.evaluate.threshold import decision_threshold
 from deepfit.io import (
@@ -154,7 +153,7 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
             raise TrainingInterrupted(exc.args[0], run_dir) from None
         evaluation = predictor.evaluation(*prepared.test_frame)
         metrics = evaluation.metrics
-        metrics["checklist"] = _checklist(prepared, state, metrics, evaluation, notes)
+        metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes)
         record |= notes.to_dict()
         record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
                                stop_reason=state.stop_reason)
@@ -163,26 +162,6 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         save_run(run_dir, predictor, record | {"status": "finished"}, state, metrics,
                   evaluation if cfg.train.report else None)
     return Run(run_dir, record, metrics, state.history, predictor, notes)
-
-
-def _checklist(prepared: Prepared, state: TrainState, metrics: dict, evaluation: Any,
-               notes: Notes) -> list[dict]:
-    """The success checklist; a model no better than the trivial predictor is an error-level
-    item and a warning, with the likely cause found in the data (checks/useless.py)."""
-    task = prepared.data.task
-    counts = prepared.imbalance.counts if prepared.imbalance is not None else None
-    reference = trivial_reference(task, counts, evaluation.target.reshape(-1).tolist()
-                                  if task == "classification" else [], prepared.target.classes)
-    items = success_checklist(state.history, state.best_epoch, metrics, task, state.warnings,
-                              reference)
-    for item in items:
-        if item.get("severity") == "error":
-            causes = likely_causes(prepared.preprocessor, prepared.sizes["train"],
-                                   prepared.test_frame[0])
-            item["hint"] = "; ".join(causes)
-            notes.warn(f"the model is no better than the trivial predictor ({item['evidence']}); "
-                       f"likely cause: {item['hint']}")
-    return items
 
 
 def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes,

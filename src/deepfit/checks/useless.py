@@ -1,5 +1,5 @@
 """Why a model may be no better than the trivial predictor: the likely causes found in the data
-(api.train looks when the success checklist's "better than the trivial predictor" item fails).
+(run_checklist looks when the success checklist's "better than the trivial predictor" item fails).
 
     id_like       a categorical column with nearly as many categories as training rows: free
                   text or an ID read as categories, each seen about once, nothing to learn
@@ -14,11 +14,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfit.evaluate.checklist import success_checklist, trivial_reference
 from deepfit.notes import Notes
 
 ID_LIKE_SHARE = 0.5  # categories / training rows at or above this: text or an ID, not a category
 ID_LIKE_MIN = 20  # … and at least this many categories
 UNSEEN_SHARE = 0.9  # test rows of unknown category at or above this share: nothing carries over
+
+
+def run_checklist(prepared: Any, state: Any, metrics: dict, evaluation: Any,
+                  notes: Notes) -> list[dict]:
+    """A finished run's success checklist (`prepared`: api.Prepared, `state`: the TrainState,
+    `evaluation`: the test split's). A model no better than the trivial predictor is an
+    error-level item with a `hint` (likely_causes) and a warning in `notes`."""
+    task = prepared.data.task
+    counts = prepared.imbalance.counts if prepared.imbalance is not None else None
+    codes = evaluation.target.reshape(-1).tolist() if task == "classification" else []
+    reference = trivial_reference(task, counts, codes, prepared.target.classes)
+    items = success_checklist(state.history, state.best_epoch, metrics, task, state.warnings,
+                              reference)
+    for item in items:
+        if item.get("severity") == "error":
+            causes = likely_causes(prepared.preprocessor, prepared.sizes["train"],
+                                   prepared.test_frame[0])
+            item["hint"] = "; ".join(causes)
+            notes.warn(f"the model is no better than the trivial predictor ({item['evidence']}); "
+                       f"likely cause: {item['hint']}")
+    return items
 
 
 def likely_causes(preprocessor: Any, n_train: int, X_test: Any) -> list[str]:
@@ -66,4 +88,4 @@ def _unseen_shares(preprocessor: Any, X_test: Any) -> dict[str, float]:
     return shares
 
 
-__all__ = ["likely_causes"]
+__all__ = ["likely_causes", "run_checklist"]

@@ -29,7 +29,7 @@ import torch
 
 from deepfit import api
 from deepfit.advise_rules import Evidence, decide, gap, matrix_row, row_band
-from deepfit.baselines import encode, fit_baseline, main_metric
+from deepfit.baselines import encode, fit_baseline, ranking_metric
 from deepfit.compare import latency_ms, readable
 from deepfit.config import split_settings
 from deepfit.data.sources import source_name
@@ -73,6 +73,7 @@ class Advice:
     next_command: str
     path: Path
     evidence: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # how the bake-off scored (ranking_metric)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -95,28 +96,32 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         prepared = api._prepare(source, y, cfg, Notes(live=False))
         data = prepared.data
         net = cfg.model.name or default_model(data.modality)
-        rows = _bakeoff(prepared, cfg, net, budget)
-        evidence, full = _evidence(prepared, rows, net, cfg.train.seed)
+        ratio = prepared.imbalance.ratio if prepared.imbalance is not None else None
+        metric, why = ranking_metric(data.task, ratio, cfg.train.monitor)
+        rows = _bakeoff(prepared, cfg, net, budget, metric)
+        evidence, full = _evidence(prepared, rows, net, cfg.train.seed, metric)
         rule, row_text = matrix_row(data.modality, len(data), need_interpretability)
         verdict, reasons = decide(rule, evidence, need_interpretability, latency_ms)
         device = str(api.resolve_device(cfg.train.device))
         estimate = _estimate(verdict, full, net, cfg, prepared.sizes["train"])
-        curves = {m: _rising(rows, m, data.task, full[net]["target"], cfg.train.seed)
+        curves = {m: _rising(rows, m, data.task, full[net]["target"], cfg.train.seed, metric)
                   for m in (net, "gradient_boosting")}
         checklist = _checklist(data, evidence, curves, device, estimate, verdict,
                                need_interpretability, latency_ms)
         advice = Advice(verdict, rule, row_text, reasons, checklist, _plain_rows(rows),
                         evidence.metric, data.task, data.modality, len(data), device, estimate,
                         next_command(verdict, source, settings, net), path,
-                        _evidence_dict(evidence, rows, net))
+                        _evidence_dict(evidence, rows, net), [why] if why else [])
         from deepfit.advise_report import write_advice
 
         write_advice(advice)
     return advice
 
 
-def _bakeoff(prepared: api.Prepared, cfg: Any, net: str, budget: float) -> list[dict[str, Any]]:
-    """Each model on 25 / 50 / 100 % of the training rows, on the same validation and test rows."""
+def _bakeoff(prepared: api.Prepared, cfg: Any, net: str, budget: float,
+             metric: str) -> list[dict[str, Any]]:
+    """Each model on 25 / 50 / 100 % of the training rows, on the same validation and test rows,
+    scored by `metric` (with test_accuracy beside it when that is another classification score)."""
     enc = encode(prepared)
     n_train = min(len(enc.y["train"]), MAX_BAKEOFF_ROWS)
     order = _order(enc.y["train"], prepared.data.task, cfg.train.seed)[:n_train]
@@ -124,14 +129,18 @@ def _bakeoff(prepared: api.Prepared, cfg: Any, net: str, budget: float) -> list[
     for fraction in FRACTIONS:
         rows = np.sort(order[: max(2, math.ceil(fraction * n_train))])
         share = budget * fraction / sum(FRACTIONS)
-        results.append(_network(prepared, cfg, net, rows, share * NET_SHARE) | {"fraction": fraction})
+        results.append(_network(prepared, cfg, net, rows, share * NET_SHARE, metric)
+                       | {"fraction": fraction})
         for kind in ("gradient_boosting", "linear"):
             r = fit_baseline(kind, enc, rows=rows, max_seconds=share * (1 - NET_SHARE) / 2,
-                             seed=cfg.train.seed)
+                             seed=cfg.train.seed, metric=metric)
             results.append({"model": kind, "fraction": fraction, "train_rows": len(rows),
                             "test_score": r.test_score, "val_score": r.val_score,
                             "train_seconds": r.train_seconds, "latency_ms": r.latency_ms,
-                            "preds": r.test_pred})
+                            "preds": r.test_pred, "test_accuracy": r.test_metrics.get("accuracy")})
+    if metric in ("accuracy", "r2"):  # the score is accuracy (or a regression's): no second column
+        for r in results:
+            r.pop("test_accuracy", None)
     return results
 
 
@@ -145,9 +154,9 @@ def _order(y: np.ndarray, task: str, seed: int) -> np.ndarray:
     return np.concatenate([order[np.sort(first)], np.delete(order, first)])
 
 
-def _network(prepared: api.Prepared, cfg: Any, net: str, rows: np.ndarray, seconds: float) -> dict[str, Any]:
+def _network(prepared: api.Prepared, cfg: Any, net: str, rows: np.ndarray, seconds: float,
+             metric: str) -> dict[str, Any]:
     """deepfit's network on the given training rows, by the same Trainer, time-boxed; not saved."""
-    metric = main_metric(prepared.data.task)
     X, y = prepared.tensors["train"]
     subset = dataclasses.replace(prepared, tensors={**prepared.tensors, "train": (X[rows], y[rows])})
     train = dataclasses.replace(cfg.train, checkpoint=False, progress=False,
@@ -169,6 +178,7 @@ def _network(prepared: api.Prepared, cfg: Any, net: str, rows: np.ndarray, secon
             "val_score": float(best[f"val_{metric}"]), "train_seconds": seconds_run,
             "latency_ms": latency_ms(predictor, prepared.test_frame[0]), "epochs_run": state.epoch,
             "best_epoch": state.best_epoch, "stop_reason": state.stop_reason,
+            "test_accuracy": evaluation.metrics.get("accuracy"),
             "epoch_seconds": seconds_run / max(state.epoch, 1), "preds": evaluation.preds,
             "target": evaluation.target}
 
@@ -184,28 +194,30 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _evidence(prepared: api.Prepared, rows: list[dict], net: str, seed: int) -> tuple[Evidence, dict]:
-    task, metric = prepared.data.task, main_metric(prepared.data.task)
+def _evidence(prepared: api.Prepared, rows: list[dict], net: str, seed: int,
+              metric: str) -> tuple[Evidence, dict]:
+    task = prepared.data.task
     full = {r["model"]: r for r in rows if r["fraction"] == 1.0}
     target = full[net]["target"]
     scores = {k: r["test_score"] for k, r in full.items()}
     best = max(("gradient_boosting", "linear"), key=lambda k: scores[k])
     net_gap = gap(task, target, (net, best), (scores[net], scores[best]),
-                  (full[net]["preds"], full[best]["preds"]), seed)
+                  (full[net]["preds"], full[best]["preds"]), seed, metric)
     gl = gap(task, target, ("gradient_boosting", "linear"),
              (scores["gradient_boosting"], scores["linear"]),
-             (full["gradient_boosting"]["preds"], full["linear"]["preds"]), seed)
+             (full["gradient_boosting"]["preds"], full["linear"]["preds"]), seed, metric)
     lat = {k: r["latency_ms"] for k, r in full.items()}
     return Evidence(metric, scores, net, net_gap, gl, lat, best), full
 
 
-def _rising(rows: list[dict], model: str, task: str, target: np.ndarray, seed: int) -> tuple[bool, str]:
+def _rising(rows: list[dict], model: str, task: str, target: np.ndarray, seed: int,
+            metric: str) -> tuple[bool, str]:
     """Whether the model's score still rises from 50 % to 100 % of the rows by more than the
     noise (one paired-bootstrap standard error, and at least half a point)."""
     curve = [r for r in rows if r["model"] == model]
     half, whole = curve[-2], curve[-1]
     g = gap(task, target, ("100%", "50%"), (whole["test_score"], half["test_score"]),
-            (whole["preds"], half["preds"]), seed)
+            (whole["preds"], half["preds"]), seed, metric)
     points = ", ".join(f"{r['train_rows']:,} rows {r['test_score']:.3f}" for r in curve)
     return g.diff > max(g.se, 0.005), f"{model}: {points} (last gain {g.diff:+.3f} ± {g.se:.3f})"
 
@@ -254,8 +266,8 @@ def _checklist(data: Any, ev: Evidence, curves: dict[str, tuple[bool, str]], dev
 
 
 def _plain_rows(rows: list[dict]) -> list[dict[str, Any]]:
-    keep = ("model", "fraction", "train_rows", "test_score", "val_score", "train_seconds",
-            "latency_ms", "epochs_run", "best_epoch", "stop_reason")
+    keep = ("model", "fraction", "train_rows", "test_score", "test_accuracy", "val_score",
+            "train_seconds", "latency_ms", "epochs_run", "best_epoch", "stop_reason")
     return [{k: r[k] for k in keep if k in r} for r in rows]
 
 

@@ -12,8 +12,8 @@ from deepfit.io import atomic_write_bytes, write_json, write_text
 if TYPE_CHECKING:
     from deepfit.advise import Advice
 
-BAKEOFF_COLUMNS = ("model", "fraction", "train_rows", "test_score", "val_score", "train_seconds",
-                   "latency_ms", "epochs_run", "stop_reason")
+BAKEOFF_COLUMNS = ("model", "fraction", "train_rows", "test_score", "test_accuracy", "val_score",
+                   "train_seconds", "latency_ms", "epochs_run", "stop_reason")
 
 
 def write_advice(advice: Advice) -> None:
@@ -30,8 +30,11 @@ def write_advice(advice: Advice) -> None:
 def render(advice: Advice, png: bytes) -> str:
     items = [{"passed": i.passed, "criterion": i.criterion, "evidence": i.evidence}
              for i in advice.checklist]
-    rows = [[_e(r.get("model")) if k == "model" else _num(r.get(k)) for k in BAKEOFF_COLUMNS]
+    columns = [k for k in BAKEOFF_COLUMNS
+               if k != "test_accuracy" or any(k in r for r in advice.bakeoff)]
+    rows = [[_e(r.get("model")) if k == "model" else _num(r.get(k)) for k in columns]
             for r in advice.bakeoff]
+    notes = "".join(f"<p>{_e(n)}</p>" for n in advice.notes)
     reasons = "".join(f"<li>{_e(r)}</li>" for r in advice.reasons)
     parts = [
         f"<h1>deepfit advise: {_e(advice.verdict)}</h1>"
@@ -42,7 +45,7 @@ def render(advice: Advice, png: bytes) -> str:
                  f"<p>Next: <code>{_e(advice.next_command)}</code></p>"),
         _section("Checklist", _checklist(items)),
         _section("The matrix row that applies", f"<p>{_e(advice.matrix_row)}</p>"),
-        _section(f"Bake-off (one split; test {advice.metric})", _table(list(BAKEOFF_COLUMNS), rows)),
+        _section(f"Bake-off (one split; test {advice.metric})", notes + _table(columns, rows)),
         _section("Learning curves", _figure(png, "test score against training rows")),
     ]
     return _page("deepfit advise", "".join(parts), {})

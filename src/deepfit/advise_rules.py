@@ -90,15 +90,18 @@ class Gap:
 
 
 def bootstrap_scores(task: str, target: np.ndarray, preds: list[np.ndarray], n: int = 500,
-                     seed: int = 0) -> np.ndarray:
-    """[len(preds), n] scores (accuracy or r2) on the same `n` resamples of the test rows."""
+                     seed: int = 0, metric: str | None = None) -> np.ndarray:
+    """[len(preds), n] scores on the same `n` resamples of the test rows: accuracy or r2 (the
+    task's main metric), or for classification `metric` balanced_accuracy or f1_macro."""
     target = np.asarray(target).reshape(len(target), -1)
     idx = np.random.default_rng(seed).integers(0, len(target), (n, len(target)))
     t = target[idx]  # [n, N, k]
     out = []
     for p in preds:
         p = np.asarray(p).reshape(len(target), -1)[idx]
-        if task == "classification":
+        if task == "classification" and metric in ("balanced_accuracy", "f1_macro"):
+            out.append(_per_class_score(metric, p[..., 0], t[..., 0], np.unique(target)))
+        elif task == "classification":
             out.append((p == t).mean(axis=(1, 2)))
         else:
             total = ((t - t.mean(axis=(1, 2), keepdims=True)) ** 2).sum(axis=(1, 2))
@@ -106,9 +109,25 @@ def bootstrap_scores(task: str, target: np.ndarray, preds: list[np.ndarray], n: 
     return np.stack(out)
 
 
+def _per_class_score(metric: str, p: np.ndarray, t: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Balanced accuracy (mean recall over the classes in each resample's targets) or macro F1
+    (over the classes in its targets or predictions), scikit-learn's rules; p, t: [n, N] → [n]."""
+    scores, counts = np.zeros(len(t)), np.zeros(len(t))
+    for c in classes:
+        actual, predicted = (t == c).sum(axis=1), (p == c).sum(axis=1)
+        hits = ((t == c) & (p == c)).sum(axis=1)
+        if metric == "balanced_accuracy":
+            present, value = actual > 0, hits / np.maximum(actual, 1)
+        else:
+            present, value = actual + predicted > 0, 2 * hits / np.maximum(actual + predicted, 1)
+        scores += np.where(present, value, 0.0)
+        counts += present
+    return scores / np.maximum(counts, 1)
+
+
 def gap(task: str, target: np.ndarray, names: tuple[str, str], scores: tuple[float, float],
-        preds: tuple[np.ndarray, np.ndarray], seed: int = 0) -> Gap:
-    boot = bootstrap_scores(task, target, list(preds), seed=seed)
+        preds: tuple[np.ndarray, np.ndarray], seed: int = 0, metric: str | None = None) -> Gap:
+    boot = bootstrap_scores(task, target, list(preds), seed=seed, metric=metric)
     return Gap(names[0], names[1], scores[0] - scores[1], float(np.std(boot[0] - boot[1])))
 
 

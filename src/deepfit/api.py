@@ -18,7 +18,15 @@ import pandas as pd
 import torch
 
 from deepfit.checks.audit import audit_data
+from deepfit.checks.before_training import (
+    check_batch_size,
+    drop_note,
+    has_batchnorm,
+    held_out_findings,
+    raise_errors,
+)
 from deepfit.checks.sanity import model_sanity, sanity_batch
+from deepfit.checks.useless import run_checklist
 from deepfit.config import RunConfig, split_settings
 from deepfit.data.batches import choose_loader, make_batches
 from deepfit.data.image_files import ImageFiles
@@ -27,8 +35,7 @@ from deepfit.data.preprocessors import create_preprocessor
 from deepfit.data.sequences import split_by_time
 from deepfit.data.sources import Dataset, load_source
 from deepfit.data.split import Splits, split_indices
-from deepfit.errors import CheckFailed, SettingsError, TrainingFailed
-from deepfit.evaluate.checklist import success_checklist
+from deepfit.errors import CheckFailed, PredictInputError, SettingsError, TrainingFailed
 from deepfit.evaluate.metrics import metric_fn, mode_of, monitor_names
 from deepfit.evaluate.threshold import decision_threshold
 from deepfit.io import (
@@ -146,8 +153,7 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
             raise TrainingInterrupted(exc.args[0], run_dir) from None
         evaluation = predictor.evaluation(*prepared.test_frame)
         metrics = evaluation.metrics
-        metrics["checklist"] = success_checklist(state.history, state.best_epoch, metrics,
-                                                 prepared.data.task, state.warnings)
+        metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes)
         record |= notes.to_dict()
         record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
                                stop_reason=state.stop_reason)
@@ -158,15 +164,22 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
     return Run(run_dir, record, metrics, state.history, predictor, notes)
 
 
-def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes) -> Prepared:
-    """Load, split, and fit the preprocessing on the training rows alone."""
+def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes,
+             models: dict[str, dict] | None = None) -> Prepared:
+    """Load, split, and fit the preprocessing on the training rows alone; then check what can be
+    known before training (checks/before_training.py): the --test file against the training
+    data, and the batch size against the `models` to be trained (name → settings; default: the
+    run's model, or the data's default one). Every entry (train, compare, advise) passes here."""
     data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes,
                        **_reading(cfg))
     _check_monitor(cfg.train.monitor, data.task)
     test_data = None
     if cfg.data.test is not None:
-        test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=Notes(),
+        test_notes = Notes(live=False)  # its reading's decisions are training's; warnings kept
+        test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=test_notes,
                                 held_out=True, **_reading(cfg))
+        for warning in test_notes.warnings:
+            notes.warn(f"--test {cfg.data.test}: {warning}")
         if cfg.data.test_size:
             notes.decide(f"test split: the rows of {cfg.data.test} (--test-size not used)")
     elif data.test is not None:  # an official test set (torchvision's named sets)
@@ -183,6 +196,10 @@ def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes) -> Prepared:
     prepared = _encode(data, splits, test_data, notes)
     if data.task == "classification":
         prepared.imbalance = _imbalance(prepared, cfg.train, notes)
+    if test_data is not None and cfg.data.test is not None:
+        raise_errors(held_out_findings(data, test_data, prepared.preprocessor, prepared.target,
+                                       str(cfg.data.test)), PredictInputError)
+    check_batch_size(prepared, cfg, models)
     return prepared
 
 
@@ -307,7 +324,7 @@ def _fit(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch
     if initial is not None and checkpoint is None:
         _load_initial_weights(model, initial, t.init_weights)
         notes.decide(f"initial weights from {t.init_weights}")
-    train, val = _batches(prepared, t, device, notes)
+    train, val = _batches(prepared, t, device, notes, drop_single=has_batchnorm(model))
     if t.precision == "fp16" and device.type == "cpu":
         notes.warn("fp16 on the CPU works (autocast with a GradScaler) but is slow there and "
                    "meant for GPUs; the CPU's reduced precision is bf16")
@@ -362,7 +379,10 @@ def _load_initial_weights(model: torch.nn.Module, weights: dict, path: str) -> N
         raise SettingsError(f"{path} does not fit the model: {first}") from None
 
 
-def _batches(prepared: Prepared, t: Any, device: torch.device, notes: Notes):
+def _batches(prepared: Prepared, t: Any, device: torch.device, notes: Notes,
+             drop_single: bool = True):
+    """Training and validation batches. `drop_single` (the model has BatchNorm): a last
+    training batch of one row is left out of each epoch, decided here once (noted)."""
     X_train, y_train = prepared.tensors["train"]
     nbytes = sum(a.nbytes for pair in prepared.tensors.values() for a in pair)
     streamed = isinstance(X_train, ImageFiles)  # a folder read from disk batch by batch
@@ -379,7 +399,10 @@ def _batches(prepared: Prepared, t: Any, device: torch.device, notes: Notes):
         weights = imb.sample_weights(y_train, prepared.imbalance.counts)
         notes.decide("oversampling the training split: each epoch draws its rows with replacement, "
                      "every class equally likely (validation and test keep their distribution)")
-    train = make_batches(X_train, y_train, t.batch_size, shuffle=True, weights=weights, **kw)
+    train = make_batches(X_train, y_train, t.batch_size, shuffle=True, weights=weights,
+                         drop_single=drop_single, **kw)
+    if drop_single and train.n_used < train.n:
+        notes.decide(drop_note(train.n, t.batch_size))
     val = make_batches(*prepared.tensors["val"], t.batch_size, shuffle=False, **kw)
     return train, val
 

@@ -9,7 +9,8 @@ test rows, the preprocessing fitted on the training rows) flattened to one row p
 are scored by the functions deepfit scores its own models with: the validation score by the
 per-epoch metrics (evaluate/metrics.py), the test metrics by evaluate_outputs
 (evaluate/full_metrics.py) on the same test rows. `main_metric` is accuracy for classification
-and r2 for regression; higher is better for both.
+and r2 for regression; higher is better for both. `ranking_metric` is what compare and advise
+rank by: balanced accuracy under class imbalance, or the run's --monitor when it is a score.
 """
 
 from __future__ import annotations
@@ -65,6 +66,30 @@ def main_metric(task: str) -> str:
     return "accuracy" if task == "classification" else "r2"
 
 
+SCORES = {"classification": ("accuracy", "balanced_accuracy", "f1_macro"), "regression": ("r2",)}
+
+
+def ranking_metric(task: str, ratio: float | None = None,
+                   monitor: str | None = None) -> tuple[str, str | None]:
+    """The score compare and advise rank by, and a note saying why when it is not the task's
+    main metric: the run's --monitor when it is a score (higher is better), else balanced
+    accuracy when the training split's majority:minority `ratio` exceeds the imbalance rule's
+    threshold (train/imbalance.AUTO_RATIO: always answering the majority class would score a
+    high accuracy), else `main_metric`."""
+    from deepfit.train.imbalance import AUTO_RATIO
+
+    asked = (monitor or "").removeprefix("val_")
+    if asked in SCORES[task] and asked != main_metric(task):
+        return asked, f"ranked by {asked}, the --monitor asked for ({main_metric(task)} beside it)"
+    if task == "classification" and ratio is not None and ratio > AUTO_RATIO:
+        shown = f"{ratio:.1f}:1" if np.isfinite(ratio) else "a class absent"
+        return "balanced_accuracy", (
+            f"ranked by balanced accuracy: the training split's classes are imbalanced ({shown}, "
+            f"above {AUTO_RATIO:g}:1), so accuracy rewards answering the majority class; "
+            "accuracy is in the table beside it")
+    return main_metric(task), None
+
+
 def encode(prepared: Any) -> Encoded:
     """The prepared splits (api.Prepared) flattened, with the test split encoded too."""
     X = {name: t[0].numpy().reshape(len(t[0]), -1) for name, t in prepared.tensors.items()}
@@ -80,8 +105,11 @@ def encode(prepared: Any) -> Encoded:
 
 
 def fit_baseline(kind: str, enc: Encoded, *, rows: np.ndarray | None = None,
-                 max_seconds: float | None = None, seed: int = 0) -> BaselineResult:
-    """Fit one baseline on the training split (or the training `rows` given) and score it."""
+                 max_seconds: float | None = None, seed: int = 0,
+                 metric: str | None = None) -> BaselineResult:
+    """Fit one baseline on the training split (or the training `rows` given) and score it by
+    `metric` (default: main_metric; see ranking_metric)."""
+    metric = metric or main_metric(enc.task)
     X, y = enc.X["train"], enc.y["train"]
     if rows is not None:
         X, y = X[rows], y[rows]
@@ -94,13 +122,13 @@ def fit_baseline(kind: str, enc: Encoded, *, rows: np.ndarray | None = None,
     seconds = time.perf_counter() - start
     val = _outputs(estimator, enc, enc.X["val"])
     val_score = float(metric_fn(enc.task, enc.target_mean, enc.target_std)(
-        val, torch.from_numpy(enc.y["val"]))[main_metric(enc.task)])
+        val, torch.from_numpy(enc.y["val"]))[metric])
     start = time.perf_counter()
     out = _outputs(estimator, enc, enc.X["test"])
     latency = (time.perf_counter() - start) * 1000 / max(len(out), 1) + enc.transform_ms
     ev = evaluate_outputs(enc.task, out, torch.from_numpy(enc.y["test"]),
                           target_mean=enc.target_mean, target_std=enc.target_std)
-    return BaselineResult(kind, main_metric(enc.task), float(ev.metrics[main_metric(enc.task)]),
+    return BaselineResult(kind, metric, float(ev.metrics[metric]),
                           val_score, seconds, _n_params(estimator), latency,
                           len(pickle.dumps(estimator)) / 1e6, ev.metrics, ev.preds, estimator, len(y))
 
@@ -167,4 +195,5 @@ def _n_params(estimator: Any) -> int:
     return int(sum(len(p.nodes) for m in models for trees in m._predictors for p in trees))
 
 
-__all__ = ["KINDS", "BaselineResult", "Encoded", "encode", "fit_baseline", "main_metric"]
+__all__ = ["KINDS", "BaselineResult", "Encoded", "encode", "fit_baseline", "main_metric",
+           "ranking_metric"]

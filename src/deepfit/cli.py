@@ -225,8 +225,11 @@ def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> N
             table.add_row(label, *(f"{v[k]:.4f}" for k in ("precision", "recall", "f1")), str(v["support"]))
         console.print(table)
     for item in metrics.get("checklist", []):
-        mark = "[green]✓[/green]" if item["passed"] else "[yellow]✗[/yellow]"
-        console.print(f" {mark} {item['criterion']}: {item['evidence']}")
+        error = item.get("severity") == "error"
+        failed = "[bold red]✗ error:[/bold red]" if error else "[yellow]✗[/yellow]"
+        mark = "[green]✓[/green]" if item["passed"] else failed
+        console.print(f" {mark} {item['criterion']}: {item['evidence']}"
+                      + (f"; likely cause: {item['hint']}" if item.get("hint") else ""))
 
 
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deepfit.bench import benchmark
-from deepfit.compare import COLUMNS, compare, records
+from deepfit.compare import compare, records
 from deepfit.config import TASKS
 from deepfit.errors import SettingsError
 
@@ -211,11 +211,13 @@ def run_compare(args: argparse.Namespace, source: Any, settings: dict[str, Any],
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
         return 0
     table = Table(title=f"deepfit compare: {source} (test {result.metric}, best first)")
-    for column in COLUMNS:
+    for column in result.table.columns:
         table.add_column(column, justify="left" if column in ("model", "metric") else "right")
     for row in records(result.table):
-        table.add_row(*(_cell(row[c]) for c in COLUMNS))
+        table.add_row(*(_cell(row[c]) for c in result.table.columns))
     console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")
     console.print(f"leaderboard: {result.path / 'compare.csv'}, {result.path / 'compare.html'}")
     return 0
 
@@ -234,12 +236,15 @@ def run_advise(args: argparse.Namespace, source: Any, settings: dict[str, Any], 
         console.print(f" {mark} {item.criterion}: {item.evidence}")
     console.print(f"matrix row: {advice.matrix_row}")
     table = Table(title=f"bake-off (one split; test {advice.metric})")
-    for column in ("model", "train_rows", "test_score", "val_score", "train_seconds"):
+    shown = [c for c in ("model", "train_rows", "test_score", "test_accuracy", "val_score",
+                         "train_seconds") if c != "test_accuracy" or "test_accuracy" in advice.bakeoff[0]]
+    for column in shown:
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in advice.bakeoff:
-        table.add_row(*(_cell(row.get(c)) for c in ("model", "train_rows", "test_score", "val_score",
-                                                      "train_seconds")))
+        table.add_row(*(_cell(row.get(c)) for c in shown))
     console.print(table)
+    for note in advice.notes:
+        console.print(f"note: {note}")
     console.print(f"[bold]verdict: {advice.verdict}[/bold]")
     for reason in advice.reasons:
         console.print(f"  - {reason}")

@@ -11,7 +11,9 @@ Every model is trained by `deepfit.train` with its own defaults and the same dat
 settings, so the seed gives every model the same train / validation / test rows and the same
 preprocessing rules. For tabular data (or with `baselines=True`) scikit-learn's gradient boosting
 and a linear model are added on exactly those rows (deepfit/baselines.py), as the guide's matrix
-says to try both. The score is accuracy for classification and r2 for regression (`metric`).
+says to try both. The score is accuracy for classification and r2 for regression (`metric`);
+balanced accuracy when the training split's classes are imbalanced (above the imbalance rule's
+3:1), with accuracy beside it, or the --monitor score asked for (baselines.ranking_metric).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import pandas as pd
 
 from deepfit import api
-from deepfit.baselines import encode, fit_baseline, main_metric
+from deepfit.baselines import encode, fit_baseline, ranking_metric
 from deepfit.config import DataConfig, TrainConfig, field_names, split_settings
 from deepfit.data.sources import source_name
 from deepfit.errors import SettingsError
@@ -38,6 +40,7 @@ COLUMNS = ["model", "metric", "test_score", "val_score", "train_seconds", "best_
            "latency_ms", "size_mb"]
 # Settings handed to deepfit.train as they are: the torchvision datasets' (data/sources.py)
 PASS_THROUGH = ("data_root", "download")
+ACCURACY = "test_accuracy"  # beside the score when the score is not accuracy (columns())
 
 
 @dataclass
@@ -88,10 +91,12 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
     path = Path(out) if out else default_run_dir(f"compare-{source_name(source)}")
     # a signal mid-run keeps that run's checkpoint (deepfit train --resume COMPARE_DIR/<model>)
     with new_run_dir(path, keep_on=(TrainingInterrupted,)):
-        prepared = api._prepare(source, y, cfg, Notes(live=False))  # bad data stop it here
+        # bad data, or a batch size a model cannot take, stop it here, before any training
+        prepared = api._prepare(source, y, cfg, Notes(live=False), models={n: {} for n in names})
         _check_modalities(names, prepared.data.modality)
-        task, metric = prepared.data.task, main_metric(prepared.data.task)
-        rows, runs, notes = [], {}, []
+        task = prepared.data.task
+        metric, why = ranking_metric(task, _ratio(prepared), cfg.train.monitor)
+        rows, runs, notes = [], {}, [why] if why else []
         for name in names:
             run = api.train(source, y, out=path / name, model=name, **settings)
             runs[name] = run.path
@@ -99,15 +104,30 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
         if baselines or (baselines is None and prepared.data.modality == "tabular"):
             enc = encode(prepared)
             for kind in ("gradient_boosting", "linear"):
-                result = fit_baseline(kind, enc, max_seconds=budget_seconds, seed=cfg.train.seed)
-                rows.append({c: getattr(result, c, None) for c in COLUMNS})
+                result = fit_baseline(kind, enc, max_seconds=budget_seconds, seed=cfg.train.seed,
+                                      metric=metric)
+                rows.append({c: getattr(result, c, None) for c in COLUMNS}
+                            | {ACCURACY: result.test_metrics.get("accuracy")})
             notes.append("gradient_boosting and linear: scikit-learn on the same rows and encoded "
                          "features; params = tree nodes or coefficients, size = the pickled estimator")
-        table = pd.DataFrame(rows, columns=COLUMNS).sort_values("test_score", ascending=False,
-                                                                 kind="stable", ignore_index=True)
+        table = pd.DataFrame(rows, columns=columns(task, metric)).sort_values(
+            "test_score", ascending=False, kind="stable", ignore_index=True)
         result = Comparison(path, table, task, metric, runs, notes)
         _write(result, source, settings)
     return result
+
+
+def columns(task: str, metric: str) -> list[str]:
+    """The leaderboard's columns: COLUMNS, and test accuracy beside the score when the score
+    is another classification metric (balanced accuracy under imbalance, say)."""
+    if task != "classification" or metric == "accuracy":
+        return list(COLUMNS)
+    at = COLUMNS.index("test_score") + 1
+    return [*COLUMNS[:at], ACCURACY, *COLUMNS[at:]]
+
+
+def _ratio(prepared: api.Prepared) -> float | None:
+    return prepared.imbalance.ratio if prepared.imbalance is not None else None
 
 
 def readable(settings: dict[str, Any]) -> dict[str, Any]:
@@ -147,6 +167,7 @@ def run_row(name: str, run: api.Run, X_test: Any, metric: str) -> dict[str, Any]
     val = run.history[best_epoch - 1].get(f"val_{metric}") if best_epoch else None
     weights = run.path / "model.safetensors"
     return {"model": name, "metric": metric, "test_score": float(run.metrics[metric]),
+            ACCURACY: run.metrics.get("accuracy"),
             "val_score": None if val is None else float(val),
             "train_seconds": float(sum(h.get("epoch_seconds", 0.0) for h in run.history)),
             "best_epoch": best_epoch,
@@ -187,11 +208,11 @@ def render(result: Comparison, png: bytes) -> str:
     rows = [[_e(r["model"]) if not (result.runs.get(r["model"]) and
                                      (result.runs[r["model"]] / "report.html").exists())
              else f"<a href='{_e(r['model'])}/report.html'>{_e(r['model'])}</a>",
-             *(_num(r[c]) for c in COLUMNS[1:])] for r in records(result.table)]
+             *(_num(r[c]) for c in result.table.columns[1:])] for r in records(result.table)]
     parts = [f"<h1>deepfit compare: {len(rows)} models</h1>"
              f"<p class=sub>{_e(result.task)}; score: test {_e(result.metric)}, best first; one split "
              f"and one seed for every model</p>",
-             _section("Leaderboard", _table(COLUMNS, rows)),
+             _section("Leaderboard", _table(list(result.table.columns), rows)),
              _section("Score against training time", _figure(png, "test score against training seconds"))]
     if result.notes:
         parts.append(_section("Notes", "<ul class=plain>" + "".join(

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from deepfit.checks.audit import audit_data
+from deepfit.checks.before_training import batch_findings, held_out_findings
 from deepfit.checks.findings import SEVERITIES, Finding, by_severity, has_errors
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.config import split_settings
@@ -60,6 +61,8 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     picked = sanity_batch(torch.arange(len(rows)), torch.arange(len(rows)), seed=cfg.train.seed)[0].numpy()
     batch = (torch.from_numpy(pre.transform(_take(X_train, picked), notes)),
              torch.from_numpy(encoder.transform(y_train.iloc[picked])))
+    if test_data is not None:  # what training would refuse before its first step
+        findings += held_out_findings(data, test_data, pre, encoder, str(cfg.data.test))
     input_spec = InputSpec(**pre.input_spec())
     output_spec = OutputSpec(data.task, encoder.n_outputs)
     for name, model_settings in per_model.items():
@@ -68,6 +71,7 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
             built = create(name, input_spec, output_spec, **model_settings)
         findings += model_sanity(built, input_spec, output_spec, batch, name=name,
                                  seed=cfg.train.seed)
+        findings += batch_findings(built, name, model_settings, cfg.train.batch_size, len(rows))
     return by_severity(findings)
 
 

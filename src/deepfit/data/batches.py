@@ -12,6 +12,12 @@ give identical weights, and the data-order position of a run is just (epoch, bat
 resume needs no generator state for it. With per-row `weights` (oversampling of a training
 split), an epoch is `n` rows drawn with replacement, row i with probability ∝ weights[i], from
 that same per-epoch generator; evaluation batches are never resampled.
+
+`drop_single` (training batches, decided once before training: api._batches sets it when the
+model has BatchNorm): when the rows of an epoch leave a last batch of exactly one row, that row
+is left out of the epoch (fastai's `drop_last`, for that one case). It is a fixed length for the
+whole run, so the fast path slices its randperm to `n_used` and the streamed path's sampler
+stops at the same row: no per-step check, no host sync, the same batches on both paths.
 """
 
 from __future__ import annotations
@@ -41,11 +47,16 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
 
 
+def drops_last_row(n: int, batch_size: int, shuffle: bool = True) -> bool:
+    """Whether `n` shuffled training rows in batches of `batch_size` leave a last batch of one row."""
+    return shuffle and n > 1 and n % batch_size == 1
+
+
 class _Order:
     """The rows of an epoch and how they fall into batches (shared by both paths)."""
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int,
-                 weights: torch.Tensor | None = None) -> None:
+                 weights: torch.Tensor | None = None, drop_single: bool = True) -> None:
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, seed
         if weights is not None:
             if not shuffle:
@@ -56,7 +67,7 @@ class _Order:
         self.weights = weights  # [n] sampling weight of each row, or None: a plain shuffle
         # A last batch of one sample breaks BatchNorm in training; that sample is left out of
         # the epoch (it is in other batches in other epochs, since the order is shuffled).
-        self.n_used = n - 1 if shuffle and n % batch_size == 1 and n > 1 else n
+        self.n_used = n - 1 if drop_single and drops_last_row(n, batch_size, shuffle) else n
 
     def __len__(self) -> int:
         return -(-self.n_used // self.batch_size)
@@ -78,10 +89,10 @@ class InMemoryBatches(_Order):
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, *, shuffle: bool = True,
                  seed: int = 0, device: torch.device | str = "cpu", channels_last: bool = False,
-                 weights: torch.Tensor | None = None) -> None:
+                 weights: torch.Tensor | None = None, drop_single: bool = True) -> None:
         if len(X) != len(y):
             raise ValueError(f"X has {len(X)} rows but y has {len(y)}")
-        super().__init__(len(X), batch_size, shuffle, seed, weights)
+        super().__init__(len(X), batch_size, shuffle, seed, weights, drop_single)
         self.X = X.to(device)
         if channels_last and self.X.ndim == 4:
             self.X = self.X.contiguous(memory_format=torch.channels_last)
@@ -148,8 +159,8 @@ class StreamingBatches(_Order):
                  weights: torch.Tensor | None = None,
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  eval_workers: int = 0, row_values: int = 1,
-                 channels_last: bool = False) -> None:
-        super().__init__(len(source), batch_size, shuffle, seed, weights)
+                 channels_last: bool = False, drop_single: bool = True) -> None:
+        super().__init__(len(source), batch_size, shuffle, seed, weights, drop_single)
         self.source, self.device, self.transform = source, torch.device(device), transform
         self.channels_last = channels_last  # images on a GPU: the memory format of the fast path
         self.sampler = _BatchIndices(self)
@@ -205,8 +216,9 @@ def make_batches(X: Any, y: torch.Tensor, batch_size: int, *, loader: str, shuff
                  seed: int, device: torch.device, workers: int = 2,
                  channels_last: bool = False, weights: torch.Tensor | None = None,
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 ) -> InMemoryBatches | StreamingBatches:
+                 drop_single: bool = True) -> InMemoryBatches | StreamingBatches:
     """Batches of (X, y). `weights` (training only): oversample rows with these probabilities.
+    `drop_single`: leave out a last training batch of one row (see the module's docstring).
     X: a tensor, or a lazy source with `.source(y)` (image files: data/image_files.py), which is
     always streamed, its batches passed through `transform` on the device."""
     row_values = int(np.prod(X.shape[1:])) if len(X) else 1
@@ -214,10 +226,10 @@ def make_batches(X: Any, y: torch.Tensor, batch_size: int, *, loader: str, shuff
         return StreamingBatches(X.source(y), batch_size, shuffle=shuffle, seed=seed, device=device,
                                 workers=workers, weights=weights, transform=transform,
                                 eval_workers=workers, row_values=row_values,
-                                channels_last=channels_last)
+                                channels_last=channels_last, drop_single=drop_single)
     if loader == "stream":
         return StreamingBatches(TensorSource(X, y), batch_size, shuffle=shuffle, seed=seed,
                                 device=device, workers=workers, weights=weights,
-                                row_values=row_values)
+                                row_values=row_values, drop_single=drop_single)
     return InMemoryBatches(X, y, batch_size, shuffle=shuffle, seed=seed, device=device,
-                           channels_last=channels_last, weights=weights)
+                           channels_last=channels_last, weights=weights, drop_single=drop_single)

@@ -183,7 +183,9 @@ def _notes_block(config: dict) -> str:
 
 def _checklist(items: list[dict]) -> str:
     rows = [[f"<span class={'ok' if i.get('passed') else 'no'}>{'✓' if i.get('passed') else '✗'}</span>",
-             _e(i.get("criterion")), _e(i.get("evidence"))] for i in items]
+             _e(("error: " if i.get("severity") == "error" else "") + str(i.get("criterion"))),
+             _e(i.get("evidence")) + (f"<br>likely cause: {_e(i['hint'])}" if i.get("hint") else "")]
+            for i in items]
     return _table(["", "criterion", "evidence"], rows)
 
 

@@ -1,0 +1,70 @@
+"""A useless model never looks like a success (issue 23, item 9): a run no better than the
+trivial predictor gets an error-level checklist item, a warning and a hint at the likely cause."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import deepfit
+from deepfit.checks.useless import likely_causes
+from deepfit.data.preprocess import Preprocessor
+from deepfit.evaluate.checklist import chance_tolerance, trivial_item, trivial_reference
+
+pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")
+ITEM = "better than the trivial predictor"
+
+
+def _item(run) -> dict:
+    return next(i for i in run.metrics["checklist"] if i["criterion"] == ITEM)
+
+
+def test_a_free_text_column_and_an_unrelated_target_is_an_error_with_the_column_named(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 500
+    words = np.array(["red", "car", "slow", "blue", "tree", "house", "fast", "dog", "sun", "rain"])
+    note = [" ".join(rng.choice(words, 4)) + f" #{i}" for i in range(n)]  # every row its own text
+    frame = pd.DataFrame({"note": note, "x": rng.normal(size=n),
+                          "label": rng.choice(["no", "yes"], n, p=[0.6, 0.4])})
+    path = tmp_path / "text.csv"
+    frame.to_csv(path, index=False)
+    run = deepfit.train(str(path), target="label", epochs=4, progress=False, out=tmp_path / "r")
+    item = _item(run)
+    assert not item["passed"] and item["severity"] == "error"
+    assert "'note'" in item["hint"] and "categories" in item["hint"]
+    assert any("no better than the trivial predictor" in w and "'note'" in w
+               for w in run.config["warnings"])
+    html = (run.path / "report.html").read_text()
+    assert "error: better than the trivial predictor" in html and "likely cause" in html
+
+
+def test_a_good_run_has_no_such_error(tmp_path):
+    run = deepfit.train("breast_cancer", epochs=3, progress=False, report=False, out=tmp_path / "r")
+    item = _item(run)
+    assert item["passed"] and "severity" not in item
+    assert not any("trivial predictor" in w for w in run.config["warnings"])
+
+
+def test_the_rule_on_numbers():
+    ref = trivial_reference("classification", [80, 20], [0] * 40 + [1] * 10, ["a", "b"])
+    assert ref["majority"] == "a" and ref["majority_share"] == 0.8
+    # always answering the majority class: balanced accuracy 0.5 exactly
+    majority = {"accuracy": 0.8, "balanced_accuracy": 0.5}
+    assert trivial_item(majority, "classification", ref)["severity"] == "error"
+    # lower accuracy than the majority share, but the minority class found: a fine model
+    assert trivial_item({"accuracy": 0.76, "balanced_accuracy": 0.85}, "classification", ref)["passed"]
+    # the luck a chance predictor has on 40 + 10 test rows: two standard errors
+    assert chance_tolerance([40, 10]) == pytest.approx(2 * np.sqrt(0.25 * (1 / 40 + 1 / 10) / 4))
+    assert trivial_item({"r2": -0.01}, "regression", {})["severity"] == "error"
+    assert trivial_item({"r2": 0.4}, "regression", {})["passed"]
+
+
+def test_the_hints_name_an_all_unseen_column_or_else_the_target():
+    train = pd.DataFrame({"shop": ["a", "b", "c"] * 20, "x": np.arange(60.0)})
+    pre = Preprocessor().fit(train)
+    test = pd.DataFrame({"shop": ["z", "y"] * 10, "x": np.arange(20.0)})
+    causes = likely_causes(pre, 60, test)
+    assert len(causes) == 1 and "'shop'" in causes[0] and "100%" in causes[0]
+    causes = likely_causes(pre, 60, train.iloc[:20])
+    assert "may not depend on these features" in causes[0]

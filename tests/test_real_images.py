@@ -211,3 +211,12 @@ def test_a_class_only_in_val_is_a_named_error(tmp_path, capsys):
     assert cli.main(["train", str(tmp_path / "p"), "--out", str(tmp_path / "run"), "-q"]) == 2
     assert "p/val/ holds class folder(s) that p/train/ lacks: c2" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_images_too_small_for_the_model_stop_before_training(photos, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = cli.main(["train", str(photos[0]), "--model", "transfer:vgg11", "--image-size", "8",
+                     "--threads", "1", "--out", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert "transfer:vgg11 cannot take 3-channel 8×8 images (" in err and "--image-size" in err

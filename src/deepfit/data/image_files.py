@@ -221,6 +221,10 @@ def _reading_facts(headers: dict, modes: set[str], dtype: np.dtype, notes: Notes
     if dtype == np.uint16:
         notes.decide(f"{deep} image(s) of more than 8 bits (modes {', '.join(sorted(modes & set(DEEP_MODES)))}): "
                      "decoded as 16-bit values, scaled to 8 bits by the training split's range")
+        if deep < len(headers):
+            notes.warn(f"{len(headers) - deep} 8-bit image(s) beside {deep} of more than 8 bits: "
+                       "all are scaled by one range, so the 8-bit ones come out dark; give the "
+                       "folder one bit depth")
     elif dtype == np.float32:
         notes.decide(f"{deep} image(s) hold floats (mode F): decoded as float32 values, "
                      "standardised as they are (no 8-bit step)")

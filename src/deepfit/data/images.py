@@ -8,7 +8,8 @@ A source is images when (the rule `load_images` applies, before the tabular and 
         ndim 3: [N, H, W]                         only when an image model is asked for (else the
                                                   rows are sequences, [N, T, C])
     the bundled `digits`                          only when an image model is asked for: [N, 1, 8, 8]
-Images become one uint8 array [N, C, H, W] (float32 when the source holds other values), decoded
+Images become one uint8 array [N, C, H, W] (uint16 for images of more than 8 bits, scaled to 8 bits
+by the training range in ImagePreprocessor; float32 when the source holds other values), decoded
 once. A folder's files of any size and mode are resized to `image_size` (default: their median
 side) and converted to one channel count (3 when any of them has colour, else 1); unreadable or
 corrupt files are skipped and each is named (logged, and in config.json). A folder too large for

@@ -34,7 +34,7 @@ from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import create_preprocessor
 from deepfit.data.sequences import split_by_time
 from deepfit.data.sources import Dataset, load_source
-from deepfit.data.split import Splits, split_indices
+from deepfit.data.split import Splits, fixed_splits, split_indices
 from deepfit.errors import CheckFailed, PredictInputError, SettingsError, TrainingFailed
 from deepfit.evaluate.metrics import metric_fn, mode_of, monitor_names
 from deepfit.evaluate.threshold import decision_threshold
@@ -189,6 +189,9 @@ def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes,
     test_size = 0.0 if test_data is not None else cfg.data.test_size
     if data.split_gap is not None:  # windows of one time series: split by time (data/sequences.py)
         splits = split_by_time(len(data), cfg.data.val_size, test_size, data.split_gap, notes)
+    elif data.reading and data.reading.get("splits"):  # a folder's own train/ val/ test/
+        splits = fixed_splits(data.reading["splits"], data.y, data.task, cfg.data.val_size, test_size,
+                              cfg.train.seed, notes, test_given=test_data is not None)
     else:
         splits = split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
     _act_on_findings(audit_data(data, splits, test_data, seed=cfg.train.seed), cfg.train.force,

@@ -44,6 +44,10 @@ class SettingsError(DeepfitError):
     """An unknown setting, or a setting with an invalid value."""
 
 
+class ImageSizeError(SettingsError):
+    """Images of a size or channel count the model asked for cannot take (found before training)."""
+
+
 class PredictInputError(DeepfitError):
     """Data given to predict or evaluate do not match what the model was trained on."""
 

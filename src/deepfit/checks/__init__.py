@@ -26,7 +26,7 @@ from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import create_preprocessor
 from deepfit.data.sequences import split_by_time
 from deepfit.data.sources import Dataset, load_source
-from deepfit.data.split import Splits, split_indices
+from deepfit.data.split import Splits, fixed_splits, split_indices
 from deepfit.errors import SettingsError, SplitError
 from deepfit.models import InputSpec, OutputSpec, create, default_model, resolve_settings
 from deepfit.notes import Notes
@@ -81,6 +81,9 @@ def _split(data: Dataset, cfg: Any, test_data: Dataset | None) -> tuple[list[Fin
     try:
         if data.split_gap is not None:
             return [], split_by_time(len(data), cfg.data.val_size, test_size, data.split_gap)
+        if data.reading and data.reading.get("splits"):  # a folder's own train/ val/ test/
+            return [], fixed_splits(data.reading["splits"], data.y, data.task, cfg.data.val_size,
+                                    test_size, cfg.train.seed, Notes(), test_given=test_data is not None)
         return [], split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
     except SplitError as exc:
         return [Finding("split", "error", str(exc), "", float(len(data)),

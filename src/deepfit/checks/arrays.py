@@ -9,6 +9,11 @@
     duplicates, conflicting_labels, split_leak
                       audit.py's row checks with one key per sample (a hash of its bytes), for
                       independent samples (images, an .npz of sequences)
+    identical         every image the same: an error that, for a folder, blames the decoding
+                      (a conversion that lost the contrast), not duplicates in the data
+    exif_orientation, bit_depth, split_layout
+                      how a folder's files were read (info): images turned by their EXIF tag,
+                      files of more than 8 bits and their values, the folder's own splits
     window_overlap    windows of one time series: no row may be read by windows of two splits
                       (checked on the indices, whatever split produced them)
     time_order        a time series' time column must increase down the file: windows follow
@@ -39,11 +44,11 @@ def audit_arrays(data: Dataset, splits: Splits | None = None,
         return []
     independent = data.split_gap is None
     stats = _stats(_chunks(data.X), data.modality, keys=independent)
-    findings = non_finite(stats, data.modality) + blank_samples(stats, data.modality)
-    findings += constant_channels(stats, data.modality)
+    findings = reading(data, stats) + non_finite(stats, data.modality)
+    findings += blank_samples(stats, data.modality) + constant_channels(stats, data.modality)
     if independent:  # independent samples
         keys = stats["keys"]  # one hash per sample, of its bytes (a large set: hashed once)
-        findings += duplicate_rows(data, keys)
+        findings += identical(data, keys) or duplicate_rows(data, keys)
         if splits is not None:
             findings += split_leakage(data, splits, test_data, keys)
         return findings
@@ -52,6 +57,44 @@ def audit_arrays(data: Dataset, splits: Splits | None = None,
     if data.times is not None:
         findings += time_order(data.times, data.series["time_column"])
     return findings
+
+
+def reading(data: Dataset, stats: dict[str, np.ndarray]) -> list[Finding]:
+    """How a folder of image files was read (data/image_files.py), as info findings."""
+    facts, findings = data.reading or {}, []
+    if facts.get("exif_rotated"):
+        n = facts["exif_rotated"]
+        findings.append(Finding("exif_orientation", "info", f"{n} image(s) carry an EXIF "
+                                "orientation tag: each is turned as a viewer shows it", "", float(n)))
+    if facts.get("deep"):
+        n, lo, hi = facts["deep"], stats["min"].min(), stats["max"].max()
+        how = ("scaled to 8 bits by the training split's range (saved with the model)"
+               if facts.get("dtype") == "uint16" else "standardised as float values")
+        findings.append(Finding("bit_depth", "info", f"{n} image(s) have more than 8 bits (modes "
+                                f"{', '.join(facts['modes'])}), values {lo:g} to {hi:g}: {how}",
+                                "", float(n)))
+    if facts.get("splits"):
+        sizes = ", ".join(f"{facts['folders'][part]}/ {len(rows)}" for part, rows in facts["splits"].items())
+        findings.append(Finding("split_layout", "info", f"the folder holds its own splits ({sizes} "
+                                "images): used as they are, no random split; --val-size / "
+                                "--test-size only carve a split it lacks from train/", "",
+                                float(len(facts["splits"]))))
+    return findings
+
+
+def identical(data: Dataset, keys: np.ndarray) -> list[Finding]:
+    """Every image the same (more than one): for decoded files, the decoding lost the contrast."""
+    if data.modality != "image" or len(keys) < 2 or len(np.unique(keys)) > 1:
+        return []
+    facts = data.reading
+    if facts is not None:
+        message = (f"all {len(keys)} images decode to the same pixels: the decoding lost their "
+                   f"contrast (modes {', '.join(facts['modes'])}); these are not duplicate files")
+        fix = "convert the files to 8-bit PNG or JPEG, and tell deepfit's authors which format this was"
+    else:
+        message = f"all {len(keys)} images are identical: nothing tells the classes apart"
+        fix = "check how the image array was made (a conversion that flattened it, a broadcast)"
+    return [Finding("identical", "error", message, "", float(len(keys)), fix)]
 
 
 CHUNK = 1024  # samples looked at at once: no full-size temporary of a large image set

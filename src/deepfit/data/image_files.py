@@ -7,6 +7,12 @@ workers.
         no  (or --loader stream): ImageFiles → FolderSource, decoded per batch   (streamed)
 
 - Channels: 3 when any file has colour, else 1. Size: --image-size, or the files' median side.
+- Orientation: as a viewer shows the image (its EXIF orientation tag applied: ImageOps.exif_transpose).
+- Bit depth: files of more than 8 bits (modes I;16*, I: 16-bit PNG or TIFF) are decoded as uint16,
+  the folder's other files alongside at their own values; ImagePreprocessor fits their range on
+  the training split and scales them to 8 bits with it (saved, applied at predict). A folder with
+  float files (mode F) is decoded as float32 and standardised as it is.
+- Layout: one folder per class, or train/ val/ test/ each with class folders (data/image_layout.py).
 - Cache budget: the decoded images take N×C×H×W bytes; they are cached when that is at most
   --cache-limit-mb, else the environment variable DEEPFIT_CACHE_LIMIT_MB, else CACHE_SHARE (5 %)
   of the memory available when the folder is read (the fast path then also holds float32 copies
@@ -38,11 +44,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepfit.data.image_layout import find_layout, part_rows
 from deepfit.errors import DataFormatError, DataTooLargeError, ImageDecodeError
 from deepfit.notes import Notes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # more than 8 bits: decoded as uint16
+FLOAT_MODES = ("F",)  # decoded as float32
+ORIENTATION = 0x0112  # the EXIF orientation tag; 1 is upright
 MAX_DEFAULT_SIZE = 224
 CACHE_SHARE = 0.05  # the uint8 cache may take this share of the available memory by default
 CACHE_ENV = "DEEPFIT_CACHE_LIMIT_MB"
@@ -60,12 +70,12 @@ class ImageFiles:
     """Image files read lazily: an array-like of shape [N, C, H, W] (uint8) whose rows can be
     taken (`files[rows]` → ImageFiles) and decoded in chunks, never all at once."""
 
-    dtype = np.dtype(np.uint8)
     ndim = 4
 
     def __init__(self, files: list[Path], channels: int, size: tuple[int, int],
-                 root: Path | None = None) -> None:
+                 root: Path | None = None, dtype: Any = np.uint8) -> None:
         self.files, self.channels, self.size, self.root = list(files), channels, tuple(size), root
+        self.dtype = np.dtype(dtype)  # uint8; uint16 (a folder of >8-bit files); float32 (mode F)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -73,7 +83,7 @@ class ImageFiles:
     def __getitem__(self, rows: Any) -> ImageFiles:
         picked = (self.files[rows] if isinstance(rows, slice)
                   else [self.files[int(i)] for i in np.asarray(rows).reshape(-1)])
-        return ImageFiles(picked, self.channels, self.size, self.root)
+        return ImageFiles(picked, self.channels, self.size, self.root, self.dtype)
 
     def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
         raise TypeError("ImageFiles are decoded in chunks (.chunks(), .decode()), not as one array")
@@ -84,7 +94,7 @@ class ImageFiles:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape))
+        return int(np.prod(self.shape)) * self.dtype.itemsize
 
     def name(self, f: Path) -> str:
         return str(f.relative_to(self.root)) if self.root and f.is_relative_to(self.root) else str(f)
@@ -92,7 +102,8 @@ class ImageFiles:
     def chunks(self, size: int = CHUNK) -> Iterator[np.ndarray]:
         """The images in order, uint8 [≤ size, C, H, W] at a time (decoded by threads)."""
         for i in range(0, len(self.files), size):
-            X, _, failed = decode_images(self.files[i : i + size], self.channels, self.size)
+            X, _, failed = decode_images(self.files[i : i + size], self.channels, self.size,
+                                         self.dtype)
             if failed:
                 raise ImageDecodeError(decode_failure(self.name(failed[0][0]), failed[0][1]))
             yield X
@@ -100,11 +111,12 @@ class ImageFiles:
     def decode(self) -> np.ndarray:
         """All of them as one uint8 [N, C, H, W] array (for a few images)."""
         parts = list(self.chunks())
-        return np.concatenate(parts) if parts else np.zeros((0, self.channels, *self.size), np.uint8)
+        return np.concatenate(parts) if parts else np.zeros((0, self.channels, *self.size), self.dtype)
 
     def fingerprint(self) -> bytes:
         """The files' names and sizes (reading every byte would cost a pass over the folder)."""
-        digest = hashlib.sha256(repr((self.channels, self.size)).encode())
+        digest = hashlib.sha256(repr((self.channels, self.size)
+                                     + ((self.dtype.str,) if self.dtype != np.uint8 else ())).encode())
         for f in self.files:
             digest.update(f"{self.name(f)}\0{f.stat().st_size}\0".encode())
         return digest.digest()
@@ -130,7 +142,7 @@ class FolderSource(torch.utils.data.Dataset):
     def __getitem__(self, index: torch.Tensor) -> tuple[Any, Any]:
         images, arrays = self.images, []
         for row in index.tolist():
-            array = decode_file(images.files[row], images.channels, images.size)
+            array = decode_file(images.files[row], images.channels, images.size, images.dtype)
             if isinstance(array, str):
                 return ImageDecodeError(decode_failure(images.name(images.files[row]), array)), None
             arrays.append(array)
@@ -145,39 +157,78 @@ def decode_failure(name: str, reason: str) -> str:
 # ------------------------------------------------------------------ reading a folder
 def read_image_folder(path: Path, image_size: int | tuple[int, int] | None, notes: Notes, *,
                       loader: str = "auto", cache_limit_mb: float | None = None,
-                      ) -> tuple[np.ndarray | ImageFiles, list[str], list[str]]:
-    """A folder with one subfolder of images per class → (uint8 [N, C, H, W] decoded, or
-    ImageFiles to stream; the class name of each image; the skipped files, each 'name (why)')."""
-    classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
-    files = [(f, d.name) for d in classes for f in list_image_files(d)]
+                      ) -> tuple[np.ndarray | ImageFiles, list[str], list[str], dict[str, Any]]:
+    """A folder with one subfolder of images per class, or train/ val/ test/ each with them
+    (data/image_layout.py) → (uint8 [N, C, H, W] decoded (uint16 or float32 for a folder of
+    deeper files), or ImageFiles to stream; the class name of each image; the skipped files,
+    each 'name (why)'; how the files were read: {'splits': {split: rows} for a split layout,
+    'folders', 'exif_rotated', 'deep' (files of more than 8 bits), 'modes'})."""
+    layout = find_layout(path, IMAGE_SUFFIXES, notes)
+    files = layout.files
     if not files:
-        what = "no class subfolders" if not classes else "no image files in its subfolders"
+        what = "no class subfolders" if not layout.classes else "no image files in its subfolders"
         raise DataFormatError(f"{path} holds {what}; an image folder is one subfolder of images "
                               f"({', '.join(IMAGE_SUFFIXES)}) per class")
-    headers, skipped = check_files([f for f, _ in files])
-    readable = [(f, label) for f, label in files if f in headers]
+    headers, skipped = check_files([f for f, _, _ in files])
+    readable = [(f, label, part) for f, label, part in files if f in headers]
     if not readable:
         _warn_skipped(skipped, path, notes)
         raise DataFormatError(f"{path} holds no readable image: all {len(files)} image files "
                               f"failed to open (first: {skipped[0][0].name}: {skipped[0][1]})")
-    modes = {mode for mode, _ in headers.values()}
+    modes = {header[0] for header in headers.values()}
     channels = 1 if modes <= set(GRAY_MODES) else 3
-    h, w = hw(image_size or _median_side([s for _, s in headers.values()]))
-    stream = _stream(len(readable) * channels * h * w, loader, cache_limit_mb, path, notes)
-    notes.decide(f"{path.name}: {len(readable)} images in {len(classes)} classes; modes "
+    dtype = decode_dtype(modes)
+    h, w = hw(image_size or _median_side([header[1] for header in headers.values()]))
+    stream = _stream(len(readable) * channels * h * w * dtype.itemsize, loader, cache_limit_mb,
+                     path, notes)
+    n_classes = len(layout.classes)
+    notes.decide(f"{path.name}: {len(readable)} images in {n_classes} classes; modes "
                  f"{', '.join(sorted(modes))} → {'RGB' if channels == 3 else 'grayscale'}, resized "
                  f"to {h}×{w}" + ("" if image_size else " (their median side; --image-size "
                                   "to change)"))
+    reading = _reading_facts(headers, modes, dtype, notes)
     if stream:
         _warn_skipped(skipped, path, notes)
-        images = ImageFiles([f for f, _ in readable], channels, (h, w), root=path)
-        return images, [label for _, label in readable], _named(skipped, path)
-    X, kept, failed = decode_images([f for f, _ in readable], channels, (h, w))
-    _warn_skipped(skipped + failed, path, notes)
-    if not kept:
-        raise DataFormatError(f"{path} holds no readable image: every file failed to decode")
-    label_of = dict(readable)
-    return X, [label_of[f] for f in kept], _named(skipped + failed, path)
+        images = ImageFiles([f for f, _, _ in readable], channels, (h, w), root=path, dtype=dtype)
+        kept, named = readable, _named(skipped, path)
+    else:
+        X, decoded, failed = decode_images([f for f, _, _ in readable], channels, (h, w), dtype)
+        _warn_skipped(skipped + failed, path, notes)
+        if not decoded:
+            raise DataFormatError(f"{path} holds no readable image: every file failed to decode")
+        found = {f: (label, part) for f, label, part in readable}
+        images, kept, named = X, [(f, *found[f]) for f in decoded], _named(skipped + failed, path)
+    if layout.folders:
+        reading.update(splits=part_rows([part for _, _, part in kept]), folders=layout.folders)
+    return images, [label for _, label, _ in kept], named, reading
+
+
+def decode_dtype(modes: set[str]) -> np.dtype:
+    """How a folder whose files have these modes is decoded: uint8; uint16 when any file has
+    more than 8 bits; float32 when any is a float image."""
+    if modes & set(FLOAT_MODES):
+        return np.dtype(np.float32)
+    return np.dtype(np.uint16 if modes & set(DEEP_MODES) else np.uint8)
+
+
+def _reading_facts(headers: dict, modes: set[str], dtype: np.dtype, notes: Notes) -> dict[str, Any]:
+    """What decoding does beyond resizing (noted): rotations by EXIF tag, deeper files."""
+    rotated = sum(1 for header in headers.values() if header[2] not in (None, 1))
+    deep = sum(1 for header in headers.values() if header[0] in DEEP_MODES + FLOAT_MODES)
+    if rotated:
+        notes.decide(f"{rotated} image(s) carry an EXIF orientation tag: turned as a viewer shows "
+                     "them (ImageOps.exif_transpose)")
+    if dtype == np.uint16:
+        notes.decide(f"{deep} image(s) of more than 8 bits (modes {', '.join(sorted(modes & set(DEEP_MODES)))}): "
+                     "decoded as 16-bit values, scaled to 8 bits by the training split's range")
+        if deep < len(headers):
+            notes.warn(f"{len(headers) - deep} 8-bit image(s) beside {deep} of more than 8 bits: "
+                       "all are scaled by one range, so the 8-bit ones come out dark; give the "
+                       "folder one bit depth")
+    elif dtype == np.float32:
+        notes.decide(f"{deep} image(s) hold floats (mode F): decoded as float32 values, "
+                     "standardised as they are (no 8-bit step)")
+    return {"exif_rotated": rotated, "deep": deep, "modes": sorted(modes), "dtype": dtype.name}
 
 
 def _stream(nbytes: int, loader: str, cache_limit_mb: float | None, path: Path,
@@ -232,9 +283,9 @@ def available_memory() -> float:
         return float("inf")
 
 
-def check_files(files: list[Path]) -> tuple[dict[Path, tuple[str, tuple[int, int]]], list]:
-    """Each file's mode and size from its header, after PIL's verify (by threads: it is reading);
-    failures as (file, reason)."""
+def check_files(files: list[Path]) -> tuple[dict[Path, tuple[str, tuple[int, int], int | None]], list]:
+    """Each file's (mode, size, EXIF orientation or None) from its header, after PIL's verify
+    (by threads: it is reading); failures as (file, reason)."""
     workers = min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(_check, files))
@@ -242,40 +293,56 @@ def check_files(files: list[Path]) -> tuple[dict[Path, tuple[str, tuple[int, int
     return headers, [(f, r) for f, r in zip(files, results) if isinstance(r, str)]
 
 
-def _check(path: Path) -> tuple[str, tuple[int, int]] | str:
+def _check(path: Path) -> tuple[str, tuple[int, int], int | None] | str:
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             found = (im.mode, im.size)
             im.verify()
+            return (*found, _orientation(im))
     except Exception as exc:  # PIL raises many kinds for a bad file
         return _reason(exc)
-    return found
 
 
-def decode_images(files: list[Path], channels: int,
-                  size: int | tuple[int, int]) -> tuple[np.ndarray, list[Path], list]:
-    """Decode files into uint8 [N, channels, H, W] (threads: PIL releases the GIL while it
+def _orientation(im: Any) -> int | None:
+    """The EXIF orientation tag from the header (after verify: it reads no pixels), or None."""
+    try:
+        return im.getexif().get(ORIENTATION)
+    except Exception:  # an unreadable EXIF block: decoding then ignores it too
+        return None
+
+
+def decode_images(files: list[Path], channels: int, size: int | tuple[int, int],
+                  dtype: Any = np.uint8) -> tuple[np.ndarray, list[Path], list]:
+    """Decode files into [N, channels, H, W] of `dtype` (threads: PIL releases the GIL while it
     decodes) → (images, the files decoded, [(file, reason)] of those that failed)."""
     size = hw(size)
     workers = min(8, os.cpu_count() or 1, max(1, len(files)))
     with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda f: decode_file(f, channels, size), files))
+        results = list(pool.map(lambda f: decode_file(f, channels, size, dtype), files))
     kept = [f for f, r in zip(files, results) if not isinstance(r, str)]
     failed = [(f, r) for f, r in zip(files, results) if isinstance(r, str)]
     arrays = [r for r in results if not isinstance(r, str)]
-    X = np.stack(arrays) if arrays else np.zeros((0, channels, *size), np.uint8)
+    X = np.stack(arrays) if arrays else np.zeros((0, channels, *size), dtype)
     return X, kept, failed
 
 
-def decode_file(path: Path, channels: int, size: tuple[int, int]) -> np.ndarray | str:
-    """One image as uint8 [channels, H, W], or the reason it could not be read."""
-    from PIL import Image
+def decode_file(path: Path, channels: int, size: tuple[int, int],
+                dtype: Any = np.uint8) -> np.ndarray | str:
+    """One image as [channels, H, W] of `dtype`, turned as its EXIF tag says, or the reason it
+    could not be read. uint8: L or RGB (a >8-bit file keeps its top 8 bits: only a run trained
+    on 8-bit files decodes one so); uint16 or float32: a deep file at its own values, any other
+    at its 0-255 ones (bilinear resize of the values, one channel at a time)."""
+    from PIL import Image, ImageOps
 
+    dtype = np.dtype(dtype)
     try:
         with Image.open(path) as im:
             im.load()
+            im = ImageOps.exif_transpose(im)
+            if dtype != np.uint8:
+                return _decode_deep(im, channels, size, dtype)
             if im.mode.startswith("I;16"):  # 16-bit grayscale: keep the top 8 bits
                 im = Image.fromarray((np.asarray(im, dtype=np.uint16) >> 8).astype(np.uint8))
             im = im.convert("RGB" if channels == 3 else "L")
@@ -284,6 +351,24 @@ def decode_file(path: Path, channels: int, size: tuple[int, int]) -> np.ndarray 
     except Exception as exc:
         return _reason(exc)
     return array.transpose(2, 0, 1) if array.ndim == 3 else array[None]
+
+
+def _decode_deep(im: Any, channels: int, size: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    from PIL import Image
+
+    grey = im.mode in DEEP_MODES + FLOAT_MODES
+    if grey:
+        planes = [np.asarray(im, dtype=np.float32)]
+    else:
+        array = np.asarray(im.convert("RGB" if channels == 3 else "L"), dtype=np.float32)
+        planes = [array] if array.ndim == 2 else [array[..., c] for c in range(3)]
+    out = np.stack([np.asarray(Image.fromarray(p).resize((size[1], size[0]), Image.Resampling.BILINEAR))
+                    for p in planes])  # float32 planes: PIL's mode F
+    if grey and channels == 3:
+        out = np.repeat(out, 3, axis=0)
+    if dtype == np.uint16:
+        return np.clip(np.rint(out), 0, 65535).astype(np.uint16)
+    return out.astype(np.float32, copy=False)
 
 
 def _mb(nbytes: float) -> str:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
 from deepfit.data.dates import is_date_column
-from deepfit.data.images import load_images
+from deepfit.data.images import held_out_images, load_images
 from deepfit.data.preprocess import column_numbers, is_missing
 from deepfit.data.torchvision_sets import load_named, named_set
 from deepfit.errors import DataFormatError, SourceNotFoundError, TargetError
@@ -52,6 +52,9 @@ class Dataset:
     times: pd.Series | None = None  # … and its time column, one value per row (the audit's order check)
     # A folder of image files: those skipped as unreadable, each "name (why)"; None: not a folder
     skipped_files: list[str] | None = None
+    # … and how its files were read (data/image_files.py: read_image_folder); its own splits
+    # (a train/ val/ test/ folder) are reading["splits"], used by data/split.py's fixed_splits
+    reading: dict | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -99,12 +102,15 @@ def load_source(
     images = load_images(source, y, modality=modality, image_size=image_size, notes=notes,
                          loader=loader, cache_limit_mb=cache_limit_mb)
     if images is not None:
-        X, y_series, name, skipped = images
+        X, y_series, name, skipped, reading = images
+        if held_out and reading and reading.get("splits"):  # a train/ val/ test/ folder: its test/
+            X, y_series, reading = held_out_images(X, y_series, reading, source, notes)
         target = target or "target"
         y_series = _clean_target(y_series.reset_index(drop=True), target)
         task = _resolve_task(y_series, target, task, notes)
         _check_target(y_series, target, task, held_out)
-        return Dataset(X, y_series, name, target, task, modality="image", skipped_files=skipped)
+        return Dataset(X, y_series, name, target, task, modality="image", skipped_files=skipped,
+                       reading=reading)
     if sequences.wants_sequences(source, y, window, modality):
         return sequences.load_sequences(source, target=target, task=task, y=y, window=window,
                                         horizon=horizon, notes=notes, held_out=held_out)

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from deepfit.errors import SplitError
+from deepfit.notes import Notes
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,36 @@ def _check_stratifiable(y: pd.Series, n_train: int, n_val: int, n_test: int) -> 
                 f"the {name} split would hold {size} rows, fewer than the {n_classes} classes; "
                 "give more rows or a larger split size"
             )
+
+
+def fixed_splits(parts: dict[str, np.ndarray], y: pd.Series, task: str, val_size: float,
+                 test_size: float, seed: int, notes: Notes, *, test_given: bool = False) -> Splits:
+    """The splits a source brought (a folder's train/ val/ test/: {split: row numbers}), used as
+    they are; a split it lacks is carved from its training rows (split_indices: stratified,
+    seeded, --val-size / --test-size as fractions of those rows). `test_given`: the test split
+    comes from elsewhere (--test), so a test part is left out. Every choice is noted."""
+    train = np.asarray(parts["train"])
+    val = parts.get("val")
+    test = None if test_given else parts.get("test")
+    carve_val, carve_test = val is None, test is None and not test_given and test_size > 0
+    unused = [flag for flag, given in (("--val-size", val is not None),
+                                       ("--test-size", test is not None)) if given]
+    if test_given and parts.get("test") is not None:
+        notes.decide(f"the folder's test/ images ({len(parts['test'])}) are not used: --test gives the test split")
+    if carve_val or carve_test:
+        sizes = (val_size if carve_val else test_size, test_size if carve_val and carve_test else 0.0)
+        inner = split_indices(y.iloc[train].reset_index(drop=True), task, sizes[0], sizes[1], seed)
+        carved = train[inner.val]
+        if carve_val:
+            val = carved
+            test = train[inner.test] if carve_test else test
+        else:
+            test = carved
+        train = train[inner.train]
+        what = " and ".join(name for name, flag in (("validation", carve_val), ("test", carve_test)) if flag)
+        notes.decide(f"{what} split carved from the folder's training images (stratified, seeded)")
+    test = np.zeros(0, dtype=np.int64) if test is None else np.asarray(test)
+    notes.decide(f"splits: the folder's own train/ val/ test/ layout: {len(train)} train, {len(val)} "
+                 f"validation, {len(test)} test images, no random split"
+                 + (f" ({' and '.join(unused)} not used)" if unused else ""))
+    return Splits(np.sort(train), np.sort(np.asarray(val)), np.sort(test))

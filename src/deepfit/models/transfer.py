@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from deepfit.errors import SettingsError, SourceNotFoundError
+from deepfit.errors import ImageSizeError, SettingsError, SourceNotFoundError
 from deepfit.io import load_foreign_weights, load_weights, read_json
 from deepfit.models.registry import (
     Entry,
@@ -122,10 +122,14 @@ def build_model(name: str, settings: dict[str, Any], input_spec: InputSpec, outp
     """The model of a run and the (name, settings) that rebuild it: built by name, or with
     `weights`, pretrained and given a new head (a run directory gives the architecture too)."""
     if weights is None:
+        check_image_input(name, settings, input_spec, output_spec)
         return create(name, input_spec, output_spec, **settings), name, settings
     path = Path(weights)
     if path.is_dir():
-        return _from_run(path, name, input_spec, output_spec, notes)
+        built = _from_run(path, name, input_spec, output_spec, notes)
+        check_image_input(built[1], built[2], input_spec, output_spec, built[0])
+        return built
+    check_image_input(name, settings, input_spec, output_spec)
     model = create(name, input_spec, output_spec, **settings)
     if TORCHVISION_WEIGHTS.match(weights) and not path.exists():
         if not isinstance(model, TransferModel):
@@ -140,6 +144,43 @@ def build_model(name: str, settings: dict[str, Any], input_spec: InputSpec, outp
         load_matching(model, state, where, name)
     notes.decide(f"pretrained weights from {where}; a new head for {output_spec.n_outputs} outputs")
     return model, name, settings
+
+
+def check_image_input(name: str, settings: dict[str, Any], input_spec: InputSpec,
+                      output_spec: OutputSpec, model: nn.Module | None = None) -> None:
+    """Raise ImageSizeError when the model `name` cannot take the images of `input_spec` (too
+    small for its pooling, another size than it needs): found on a twin built on the meta device,
+    which computes shapes only, before any weights are loaded or any step is taken. A failure
+    there is confirmed on `model` (or a real build) with one blank image, so that an operation
+    the meta device lacks is never taken for the images' fault."""
+    if input_spec.modality != "image" or input_spec.shape is None:
+        return
+    c, h, w = input_spec.shape
+    try:
+        with torch.device("meta"):
+            twin = create(name, input_spec, output_spec, **settings)
+        _blank_forward(twin, (1, c, h, w), "meta")
+        return
+    except (RuntimeError, AssertionError, ValueError, IndexError, NotImplementedError):
+        pass
+    real = model if model is not None else create(name, input_spec, output_spec, **settings)
+    try:
+        _blank_forward(real, (1, c, h, w), next(real.parameters()).device)
+    except (RuntimeError, AssertionError, ValueError, IndexError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ImageSizeError(f"{name} cannot take {c}-channel {h}×{w} images ({reason}): give a "
+                             "larger --image-size (pretrained ImageNet models: 224; vit: exactly "
+                             "224), or a model for small images (cnn, resnet18)") from None
+
+
+def _blank_forward(model: nn.Module, shape: tuple[int, ...], device: Any) -> None:
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(shape, device=device))
+    finally:
+        model.train(training)
 
 
 def check_weights(name: str | None, weights: str | None) -> None:

@@ -45,7 +45,7 @@ def _target_not_a_column(tmp: Path):
 
 def _csv_without_target(tmp: Path):
     path = write_csv(tmp, "data.csv", _frame())
-    return str(path), [], ["--target", "a, b, c, label"]
+    return str(path), [], ["--target", "'a', 'b', 'c', 'label'"]
 
 
 def _target_with_missing_values(tmp: Path):

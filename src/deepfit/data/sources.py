@@ -104,6 +104,7 @@ def load_source(
         target = target or "target"
         y_series = _clean_target(y_series.reset_index(drop=True), target)
         task = _resolve_task(y_series, target, task, notes)
+        y_series = class_labels(y_series, task, notes)
         _check_target(y_series, target, task, held_out)
         return Dataset(X, y_series, name, target, task, modality="image", skipped_files=skipped)
     if sequences.wants_sequences(source, y, window, modality):

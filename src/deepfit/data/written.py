@@ -58,7 +58,7 @@ def _decimal_commas(text: str, delimiter: str, frame: pd.DataFrame, file: str,
         if not fits.all():
             if fits.mean() >= MOSTLY:
                 raise DataFormatError(
-                    f"column {str(raw.columns[i]).strip()!r} mixes numbers written with a decimal "
+                    f"{file}: column {str(raw.columns[i]).strip()!r} mixes numbers written with a decimal "
                     f"comma with other values ({_examples(values[~fits])}); clean it or make it "
                     "all text")
             continue

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,13 +16,15 @@ from deepfit.notes import Notes
 
 EXAMPLES = int(os.environ.get("DEEPFIT_PROPERTY_EXAMPLES", "25"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
 
 
 @st.composite
 def number_columns(draw) -> list[tuple[str, int, list[float | None]]]:
     """(name, decimals, values) for one to three columns; the first has decimals (so the file
-    holds decimal commas), any may have a missing value; integers (0 decimals) may have thousands."""
+    holds decimal commas), any may have a missing value; integers (0 decimals) may have thousands
+    dots."""
     n = draw(st.integers(1, 25))
     columns = []
     for j in range(draw(st.integers(1, 3))):
@@ -53,8 +54,8 @@ def _write(columns, words: list[str], european: bool, space: bool) -> str:
 
 
 @PROPERTY
-@given(columns=number_columns(), words=st.lists(st.sampled_from(["rot", "grün", "blau"]), min_size=1),
-       space=st.booleans())
+@given(columns=number_columns(),
+       words=st.lists(st.sampled_from(["rot", "grün", "blau"]), min_size=1), space=st.booleans())
 def test_a_european_csv_reads_to_the_numbers_of_the_dot_csv(columns, words, space, tmp_path):
     dots, commas = tmp_path / "dots.csv", tmp_path / "commas.csv"
     dots.write_text(_write(columns, words, european=False, space=False), encoding="utf-8")
@@ -63,7 +64,9 @@ def test_a_european_csv_reads_to_the_numbers_of_the_dot_csv(columns, words, spac
     assert list(read.columns) == list(expected.columns)
     for name, _, values in columns:
         assert read[name].dtype.kind in "if", (name, read[name].dtype)
-        np.testing.assert_array_equal(read[name].to_numpy(dtype=float), expected[name].to_numpy(dtype=float))
+        numbers = read[name].to_numpy(dtype=float)
+        np.testing.assert_array_equal(numbers, expected[name].to_numpy(dtype=float))
+        np.testing.assert_allclose(numbers, np.array(values, dtype=float), rtol=1e-12)
     assert read["word"].tolist() == expected["word"].tolist()
     assert any("written with a decimal comma" in d for d in notes.decisions)
     features = [Preprocessor().fit(frame, Notes(live=False)).transform(frame, Notes(live=False))

@@ -83,7 +83,8 @@ def test_a_semicolon_file_without_decimal_commas_keeps_its_dot_numbers(tmp_path)
 
 def test_header_and_text_spaces_are_stripped_and_errors_quote_names(tmp_path):
     path = tmp_path / "spaced.csv"
-    path.write_text("a, b , city,y\n" + "".join(f"{i}, {i % 3}, Paris ,{i % 2}\n" for i in range(30)))
+    rows = "".join(f"{i}, {i % 3}, Paris ,{i % 2}\n" for i in range(30))
+    path.write_text("a, b , city,y\n" + rows)
     notes = Notes(live=False)
     read = read_table(path, notes)
     assert list(read.columns) == ["a", "b", "city", "y"]
@@ -149,8 +150,14 @@ def test_codes_read_as_floats_predict_like_the_clean_file(tmp_path, keep_logging
     with_blank = deepfit.predict(run.path, tmp_path / "blank.csv")
     others = [0, 1, 2, 4, 5]
     pd.testing.assert_frame_equal(clean.iloc[others], with_blank.iloc[others])
-    features = run.predictor.features(read_table(tmp_path / "blank.csv"))
-    assert torch.equal(features[others], run.predictor.features(read_table(tmp_path / "clean.csv"))[others])
+    pre, notes = run.predictor.preprocessor, Notes(live=False)
+    codes = [pre._codes(pre.categorical[0], read_table(tmp_path / name)["code"], notes)
+             for name in ("clean.csv", "blank.csv")]
+    known = {c: i + 1 for i, c in enumerate(pre.categorical[0].categories)}
+    expected = [known[str(c)] for c in new["code"]]
+    assert codes[0].tolist() == expected
+    assert codes[1][others].tolist() == [expected[i] for i in others]
+    assert len(notes.warnings) == 1 and "1 value(s) never seen" in notes.warnings[0]  # the blank
 
 
 def test_a_category_has_one_text_whatever_its_dtype():

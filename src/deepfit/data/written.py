@@ -26,7 +26,7 @@ from deepfit.notes import Notes
 # one number written with a decimal comma and optional thousands dots: 28,84  -0,5  1.234,5  1.000
 EUROPEAN = re.compile(r"^[+-]?([1-9]\d{0,2}(\.\d{3})+|\d+)(,\d+)?$")
 DECIMAL_COMMA = re.compile(r"\d,\d")  # the cheap test of whether a file may hold any
-MOSTLY = 0.9  # the share of a column's values written the European way that makes it a number column
+MOSTLY = 0.9  # this share of a column written the European way: a number column, or an error
 
 
 def read_csv_text(text: str, delimiter: str, file: str, notes: Notes) -> pd.DataFrame:
@@ -57,10 +57,10 @@ def _decimal_commas(text: str, delimiter: str, frame: pd.DataFrame, file: str,
             continue
         if not fits.all():
             if fits.mean() >= MOSTLY:
+                name = str(raw.columns[i]).strip()
                 raise DataFormatError(
-                    f"{file}: column {str(raw.columns[i]).strip()!r} mixes numbers written with a decimal "
-                    f"comma with other values ({_examples(values[~fits])}); clean it or make it "
-                    "all text")
+                    f"{file}: column {name!r} mixes numbers written with a decimal comma with "
+                    f"other values ({_examples(values[~fits])}); clean it or make it all text")
             continue
         chosen.append(i)
         with_comma = True
@@ -79,16 +79,20 @@ def _decimal_commas(text: str, delimiter: str, frame: pd.DataFrame, file: str,
     return frame
 
 
-def _strip_spaces(frame: pd.DataFrame, raw_names: list[str], file: str, notes: Notes) -> pd.DataFrame:
-    """Names and text values without surrounding spaces (a file written with ", " between fields)."""
+def _strip_spaces(frame: pd.DataFrame, raw_names: list[str], file: str,
+                  notes: Notes) -> pd.DataFrame:
+    """Names and text values without surrounding spaces (a file written with ", " between)."""
     spaced = [n for n in raw_names if n != n.strip()]
     if spaced:
-        frame = frame.set_axis([c.strip() if isinstance(c, str) else c for c in frame.columns], axis=1)
-        notes.decide(f"{file}: stripped the spaces around column name(s) {', '.join(map(repr, spaced))}")
+        frame = frame.set_axis([c.strip() if isinstance(c, str) else c for c in frame.columns],
+                               axis=1)
+        notes.decide(f"{file}: stripped the spaces around column name(s) "
+                     f"{', '.join(map(repr, spaced))}")
     stripped = []
     for i in range(frame.shape[1]):
         column = frame.iloc[:, i]
-        if isinstance(column.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(column):
+        if (isinstance(column.dtype, pd.CategoricalDtype)
+                or not pd.api.types.is_string_dtype(column)):
             continue
         text = column.str.strip()
         if not text.equals(column):

@@ -92,6 +92,9 @@ def test_header_and_text_spaces_are_stripped_and_errors_quote_names(tmp_path):
     assert any("column name(s) ' b ', ' city'" in d for d in notes.decisions)
     with pytest.raises(TargetError, match=r"columns: 'a', 'b', 'city', 'y'"):
         load_source(path, target="label")
+    (tmp_path / "clash.csv").write_text("a, a,y\n1,2,3\n")
+    with pytest.raises(DataFormatError, match=r"columns 'a', ' a' have the same name"):
+        read_table(tmp_path / "clash.csv")
     spaced = pd.DataFrame({" b": [1, 2, 3, 4], "y": [0, 1, 0, 1]})  # a DataFrame as given
     with pytest.raises(TargetError, match=r"columns: ' b', 'y'"):
         load_source(spaced, target="b")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -83,6 +84,11 @@ def _strip_spaces(frame: pd.DataFrame, raw_names: list[str], file: str,
                   notes: Notes) -> pd.DataFrame:
     """Names and text values without surrounding spaces (a file written with ", " between)."""
     spaced = [n for n in raw_names if n != n.strip()]
+    times = Counter(n.strip() for n in raw_names)
+    clash = [n for n in raw_names if times[n.strip()] > 1] if spaced else []
+    if clash:
+        raise DataFormatError(f"{file}: the columns {', '.join(map(repr, clash))} have the same "
+                              "name once the spaces around it are stripped; rename one")
     if spaced:
         frame = frame.set_axis([c.strip() if isinstance(c, str) else c for c in frame.columns],
                                axis=1)

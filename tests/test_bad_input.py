@@ -40,12 +40,12 @@ def _unknown_dataset(tmp: Path):
 
 def _target_not_a_column(tmp: Path):
     path = write_csv(tmp, "data.csv", _frame())
-    return str(path), ["--target", "nope"], ["'nope'", "not a column", "a, b, c, label"]
+    return str(path), ["--target", "nope"], ["'nope'", "not a column", "'a', 'b', 'c', 'label'"]
 
 
 def _csv_without_target(tmp: Path):
     path = write_csv(tmp, "data.csv", _frame())
-    return str(path), [], ["--target", "a, b, c, label"]
+    return str(path), [], ["--target", "'a', 'b', 'c', 'label'"]
 
 
 def _target_with_missing_values(tmp: Path):
@@ -213,7 +213,7 @@ def test_predict_missing_column(trained, tmp_path, capsys):
     out = tmp_path / "out.csv"
     line = _expect_predict_error(["predict", str(run), str(path), "-o", str(out), "-q"],
                                  run, capsys, tmp_path, out)
-    assert "missing column" in line and line.endswith(": b")
+    assert "missing column" in line and line.endswith(": 'b'")
 
 
 def test_predict_text_in_numeric_column(trained, tmp_path, capsys):

@@ -193,7 +193,7 @@ def test_an_all_missing_column_is_dropped_with_a_warning(tmp_path, capsys):
     frame = _frame().assign(empty=np.nan)
     path = write_csv(tmp_path, "data.csv", frame)
     config, err = _train_ok(path, ["--target", "label"], capsys, tmp_path)
-    assert "dropped 1 column(s) with no values at all: empty" in err
+    assert "dropped 1 column(s) with no values at all: 'empty'" in err
     assert any("empty" in w for w in config["warnings"])
     assert "empty" not in config["data"]["columns"]
     assert _model_columns(tmp_path) == ["a", "b", "c"]
@@ -319,7 +319,7 @@ def test_predict_on_an_npz_for_a_table_model_names_the_columns(trained, tmp_path
     path = tmp_path / "input.npz"
     np.savez(path, X=frame[["a", "b"]].to_numpy())
     expect_cli_error(["predict", str(run), str(path), "-o", str(tmp_path / "out.csv"), "-q"],
-                  capsys, tmp_path, "missing column", "a, b, c")
+                  capsys, tmp_path, "missing column", "'a', 'b', 'c'")
 
 
 def test_predict_on_an_npz_for_an_array_model(trained_on_arrays, tmp_path, capsys):

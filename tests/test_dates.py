@@ -88,7 +88,7 @@ def test_time_of_day_adds_hour_and_minute_and_tz_is_utc():
 
 def test_a_missing_date_gets_one_indicator():
     X = pd.DataFrame({"when": ["2024-01-01", "", None, "2024-02-01", "2024-03-01"]})
-    pre, notes = _fit(X)
+    pre, _notes = _fit(X)
     out = pre.transform(X)
     assert sum(c.indicator for c in pre.numeric) == 1
     np.testing.assert_array_equal(out[:, -1], [0, 1, 1, 0, 0])
@@ -99,7 +99,7 @@ def test_a_missing_date_gets_one_indicator():
 
 def test_day_first_format_is_inferred_from_the_whole_column():
     X = pd.DataFrame({"when": ["01/02/2024", "03/04/2024", "25/12/2023"]})
-    pre, notes = _fit(X)
+    pre, _notes = _fit(X)
     assert pre.dates[0].format == "%d/%m/%Y"
     months = pre.transform(X)[:, 1] * pre.numeric[1].std + pre.numeric[1].mean
     np.testing.assert_allclose(months, [2, 4, 12], atol=1e-4)

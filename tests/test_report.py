@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 import deepfit
 from deepfit.cli import main

@@ -1,4 +1,6 @@
 """`deepfit check`: audit the data and sanity-check the model a run would build, before training.
+Every note that reading the data and fitting the preprocessing make is a finding too ("reading":
+decisions as infos, warnings as warnings), so a check shows how training would read the data.
 
     findings = deepfit.check("data.csv", target="price")      # list[Finding]
     [f for f in findings if f.severity == "error"]
@@ -19,7 +21,7 @@ import torch
 
 from deepfit.checks.audit import audit_data
 from deepfit.checks.before_training import batch_findings, held_out_findings
-from deepfit.checks.findings import SEVERITIES, Finding, by_severity, has_errors
+from deepfit.checks.findings import SEVERITIES, Finding, by_severity, from_notes, has_errors
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.config import split_settings
 from deepfit.data.preprocess import TargetEncoder
@@ -56,6 +58,8 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     rows = splits.train if splits is not None else np.arange(len(data))
     X_train, y_train = _take(data.X, rows), data.y.iloc[rows]
     pre = create_preprocessor(data.modality).fit(X_train, notes)
+    # how the data were read and prepared (decimal commas, names stripped, task, encodings …)
+    findings = from_notes(notes.decisions, notes.warnings) + findings
     encoder = TargetEncoder(data.task).fit(y_train)
     # the batch's rows first, then only they are transformed (a large image set stays as it is)
     picked = sanity_batch(torch.arange(len(rows)), torch.arange(len(rows)), seed=cfg.train.seed)[0].numpy()

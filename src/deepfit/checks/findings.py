@@ -48,6 +48,14 @@ def by_severity(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: SEVERITIES.index(f.severity))
 
 
+def from_notes(decisions: list[str], warnings: list[str], check: str = "reading") -> list[Finding]:
+    """Notes as findings: each automatic decision (a delimiter detected, decimal commas read, names
+    stripped, the task inferred, a column's encoding …) as an info, each warning as a warning, so
+    that `deepfit check` shows how `train` would read the data, whatever made the note."""
+    return ([Finding(check, "info", message) for message in decisions]
+            + [Finding(check, "warning", message) for message in warnings])
+
+
 def has_errors(findings: list[Finding]) -> bool:
     return any(f.severity == "error" for f in findings)
 

@@ -27,6 +27,7 @@ MOSTLY_NUMERIC = 0.9
 # and the network stays away from Inf/NaN. Targets that far out are refused instead.
 CLIP_STD = 1e6
 THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}(,\d{3})+(\.\d*)?\s*$")
+WHOLE_TEXT = re.compile(r"^([+-]?\d+)\.0*$")  # '101.0' names the category 101
 
 
 @dataclass
@@ -92,7 +93,8 @@ class Preprocessor:
     def transform(self, X: pd.DataFrame, notes: Notes | None = None) -> np.ndarray:
         absent = [c for c in self.columns if c not in X.columns]
         if absent:
-            raise PredictInputError(f"missing column(s) the model was trained on: {', '.join(absent)}")
+            raise PredictInputError("missing column(s) the model was trained on: "
+                                    f"{', '.join(map(repr, absent))}")
         X = date_columns.expand_dates(X, self.dates)
         n = len(X)
         out = np.empty((n, self.n_features), dtype=np.float32)
@@ -119,16 +121,28 @@ class Preprocessor:
         return out
 
     def _codes(self, col: CategoricalColumn, column: pd.Series, notes: Notes | None) -> np.ndarray:
-        lookup = {c: i + 1 for i, c in enumerate(col.categories)}
+        """Each row's slot (0: unknown), matched by category_text, so that 101, 101.0 and '101'
+        are one category whatever dtype pandas gave the column (a model saved before category_text
+        wrote a float category as '101.0', which matches too). More than half of the rows
+        unknown is a warning that shows unseen values beside known ones."""
+        lookup: dict[str, int] = {}
+        for i, c in enumerate(col.categories):
+            lookup.setdefault(category_text(c), i + 1)
         labels = _category_labels(column)
         codes = np.fromiter((lookup.get(v, 0) for v in labels), dtype=np.int64, count=len(labels))
         n_unknown = int((codes == 0).sum())
         if n_unknown:
-            unseen = sorted({v for v, c in zip(labels, codes) if c == 0})[:5]
-            (notes or Notes()).warn(
-                f"column {col.name!r}: {n_unknown} value(s) never seen in training "
-                f"(e.g. {', '.join(map(repr, unseen))}) mapped to the unknown slot"
-            )
+            unseen = ", ".join(map(repr, sorted({v for v, c in zip(labels, codes) if c == 0})[:5]))
+            if 2 * n_unknown > len(labels):
+                known = ", ".join(map(repr, col.categories[:5]))
+                (notes or Notes()).warn(
+                    f"column {col.name!r}: {n_unknown} of {len(labels)} rows hold values never seen "
+                    f"in training (e.g. {unseen}; training had {known}): all mapped to the unknown "
+                    "slot; is this column written as it was in the training data?")
+            else:
+                (notes or Notes()).warn(
+                    f"column {col.name!r}: {n_unknown} value(s) never seen in training "
+                    f"(e.g. {unseen}) mapped to the unknown slot")
         return codes
 
     # ----------------------------------------------------------- describe
@@ -271,7 +285,20 @@ def _fit_numeric(name: str, values: np.ndarray) -> NumericColumn:
 
 
 def _category_labels(column: pd.Series) -> list[str]:
-    return [MISSING if is_missing(v) else str(v) for v in column.tolist()]
+    return [category_text(v) for v in column.tolist()]
+
+
+def category_text(value: Any) -> str:
+    """The one text a category is known by at fit and at predict: MISSING for a missing value, a
+    whole-number float as its integer (101.0 and '101.0' → '101', as 101 and '101' are), any
+    other value as str() without surrounding spaces."""
+    if is_missing(value):
+        return MISSING
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    whole = WHOLE_TEXT.match(text)
+    return whole.group(1) if whole else text
 
 
 def is_missing(value: Any) -> bool:

@@ -127,6 +127,7 @@ def _target(y: np.ndarray, target: str, task: str | None, notes: Notes, held_out
     if y.ndim == 1:
         series = sources._clean_target(pd.Series(y, name=target), target)
         task = sources._resolve_task(series, target, task, notes)
+        series = sources.class_labels(series, task, notes)
         sources._check_target(series, target, task, held_out)
         return series, target, task
     if task == "classification":

@@ -18,8 +18,10 @@ import pandas as pd
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
 from deepfit.data.dates import is_date_column
 from deepfit.data.images import held_out_images, load_images
+from deepfit.data.labels import class_labels, whole_numbers
 from deepfit.data.preprocess import column_numbers, is_missing
 from deepfit.data.torchvision_sets import load_named, named_set
+from deepfit.data.written import read_csv_text
 from deepfit.errors import DataFormatError, SourceNotFoundError, TargetError
 from deepfit.notes import Notes
 
@@ -108,6 +110,7 @@ def load_source(
         target = target or "target"
         y_series = _clean_target(y_series.reset_index(drop=True), target)
         task = _resolve_task(y_series, target, task, notes)
+        y_series = class_labels(y_series, task, notes)
         _check_target(y_series, target, task, held_out)
         return Dataset(X, y_series, name, target, task, modality="image", skipped_files=skipped,
                        reading=reading)
@@ -124,6 +127,7 @@ def load_source(
     y_series = _clean_target(y_series.reset_index(drop=True), target)
     frame = frame.reset_index(drop=True)
     task = _resolve_task(y_series, target, task, notes)
+    y_series = class_labels(y_series, task, notes)
     _check_target(y_series, target, task, held_out)
     return Dataset(frame, y_series, source_name(source), target, task)
 
@@ -190,13 +194,16 @@ def _split_target(frame: pd.DataFrame, target: str | None, where: str):
 
 
 def _names(columns, limit: int = 12) -> str:
-    cols = [str(c) for c in columns]
+    """Column names for a message, each quoted so that a stray space shows: 'a', ' b'."""
+    cols = [repr(str(c)) for c in columns]
     more = f", … ({len(cols)} in all)" if len(cols) > limit else ""
     return ", ".join(cols[:limit]) + more
 
 
 def read_table(path: Path | str, notes: Notes | None = None) -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame, with its delimiter and encoding detected."""
+    """A CSV or Parquet file as a DataFrame, with its delimiter and encoding detected; numbers
+    written with a decimal comma read as numbers and spaces around names and text values
+    stripped (data/written.py), each decision noted."""
     notes = notes if notes is not None else Notes()
     path = Path(path)
     if not path.exists():
@@ -226,7 +233,7 @@ def _read_csv(path: Path, notes: Notes) -> pd.DataFrame:
     if delimiter != ",":
         notes.decide(f"{path.name}: detected the delimiter {delimiter!r}")
     try:
-        return pd.read_csv(io.StringIO(text), sep=delimiter)
+        return read_csv_text(text, delimiter, path.name, notes)
     except (ValueError, csv.Error) as exc:  # pandas' ParserError and EmptyDataError among them
         raise DataFormatError(f"{path} is not a readable CSV file ({_one_line(exc)})") from None
 
@@ -407,15 +414,22 @@ def _text(value: Any) -> str:
 
 
 def _resolve_task(y: pd.Series, target: str, task: str | None, notes: Notes) -> str:
+    """The task asked for, or the one the target's values mean: labels (text, booleans) and a
+    few whole numbers (at most MAX_CLASSES_FOR_INTEGER_TARGET, written as integers or as floats
+    such as 0.0/1.0) are classes; other numbers are regression. Noted, with the reason."""
     if task is not None:
         notes.decide(f"task: {task} (as asked)")
         return task
-    non_null = y.dropna()
-    n_unique = non_null.nunique()
+    n_unique = y.dropna().nunique()
+    whole = whole_numbers(y)
     if pd.api.types.is_bool_dtype(y) or not pd.api.types.is_numeric_dtype(y):
         inferred, why = "classification", "the target holds labels"
-    elif pd.api.types.is_integer_dtype(y) and n_unique <= MAX_CLASSES_FOR_INTEGER_TARGET:
-        inferred, why = "classification", f"the target holds {n_unique} integer values"
+    elif whole and n_unique <= MAX_CLASSES_FOR_INTEGER_TARGET:
+        kind = "integer values" if pd.api.types.is_integer_dtype(y) else "whole numbers written as floats"
+        inferred, why = "classification", f"the target holds {n_unique} {kind}"
+    elif whole:  # it looks like a class column, but has too many values for one
+        inferred, why = "regression", (f"the target holds {n_unique} distinct whole numbers, more than "
+                                       f"the {MAX_CLASSES_FOR_INTEGER_TARGET} a class column may have")
     else:
         inferred, why = "regression", f"the target holds {n_unique} distinct numbers"
     notes.decide(f"task inferred: {inferred} ({why} in {target!r}; override with --task)")

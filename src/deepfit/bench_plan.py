@@ -9,7 +9,8 @@ probe), fits `max_seconds`:
     the requested plan                      when it fits
     no warm-up repeats (the probe warmed)   else, when that fits
     repeats r ≤ R × steps s ≤ S             else the best that fits: 3 repeats (a spread) if
-                                            possible, then the most steps, then more repeats
+                                            possible, then the most timed steps in all, then
+                                            more repeats
     1 repeat × 1 step                       when nothing fits; said so, and measured anyway
 
 Defaults: 180 s on a CPU or MPS (a laptop finishes the guide's resnet50 command in minutes),
@@ -69,6 +70,16 @@ class Costs:
         calls = (repeats * steps + 1) * (sum(self.forward.values()) + sum(self.predict.values()))
         return epochs + calls + self.profile
 
+    def most_steps(self, repeats: int, seconds: float, limit: int) -> int:
+        """The most steps (at most `limit`, maybe 0) that `repeats` repeats without warm-up fit
+        in `seconds`: the cost is linear in the steps."""
+        fixed = self.seconds(0, repeats, 0)
+        per_step = max(self.seconds(0, repeats, 1) - fixed, 1e-12)
+        steps = int(min(max((seconds - fixed) / per_step + 1, 0), limit))
+        while steps > 0 and self.seconds(0, repeats, steps) > seconds:  # rounding
+            steps -= 1
+        return steps
+
 
 @dataclass
 class Plan:
@@ -82,6 +93,7 @@ class Plan:
     step_seconds: float  # estimated: the probe's second training step
     setup_seconds: float  # spent before the plan: model, data, FLOPs, probe
     estimated_seconds: float  # setup and the plan, in all
+    requested_seconds: float  # setup and the requested plan, as estimated
     max_seconds: float | None  # None: no limit
     reduced: bool
     notes: list[str] = field(default_factory=list)
@@ -113,23 +125,23 @@ def fit_plan(title: str, costs: Costs, requested: dict[str, int], max_seconds: f
         notes.append(f"no warm-up repeats (the probe's steps warmed up) to fit --max-seconds {limit:g}")
     else:
         w = 0
-        fits = [(r, s) for r in range(1, R + 1) for s in range(1, S + 1)
-                if costs.seconds(0, r, s) <= left]
+        fits = [(r, s) for r in range(1, R + 1) if (s := costs.most_steps(r, left, S)) >= 1]
         r, s = max(fits, key=lambda rs: (min(rs[0], SPREAD_REPEATS), rs[0] * rs[1], rs[0]),
                    default=(1, 1))
         took = f"{r} repeat{'s' * (r != 1)} × {s} step{'s' * (s != 1)}"
+        whole = human_seconds(spent + costs.seconds(W, R, S))
         if fits:
-            notes.append(f"reduced from {R} repeats × {S} steps to {took} to fit --max-seconds "
-                         f"{limit:g} (--max-seconds inf for no limit)")
+            notes.append(f"reduced from {R} repeats × {S} steps (~{whole}) to {took} to fit "
+                         f"--max-seconds {limit:g} (--max-seconds inf for no limit)")
         else:
-            notes.append(f"even the least plan, {took}, takes longer than --max-seconds {limit:g}; "
-                         f"measured anyway")
+            notes.append(f"even the least plan, {took}, takes longer than --max-seconds {limit:g} "
+                         f"(the requested {R} × {S}: ~{whole}); measured anyway")
     if r == 1:
         notes.append("1 repeat: no spread to report")
     estimate = spent + costs.seconds(w, r, s)
     asked = {"repeats": R, "steps": S, "warmup": W}
-    return Plan(title, asked, r, s, w, costs.step, spent, estimate, limit,
-                (r, s, w) != (R, S, W), notes)
+    return Plan(title, asked, r, s, w, costs.step, spent, estimate,
+                spent + costs.seconds(W, R, S), limit, (r, s, w) != (R, S, W), notes)
 
 
 def human_seconds(seconds: float) -> str:

@@ -9,8 +9,8 @@ it is, and how many FLOPs a sample costs, on this machine.
                                                                  runs/x/benchmark.json
 
 Every timing follows warm-up and is repeated; a result is the median with its spread (none when
-only one repeat fits). A probe first times one training step (after a warm-up step) and one
-forward per batch size; the plan (repeats × steps) is then fitted to `max_seconds`
+only one repeat fits). A probe first times one training step (after a warm-up step), its
+validation pass (a forward at the batch size) and a forward at batch 1; the plan (repeats × steps) is then fitted to `max_seconds`
 (bench_plan.py: 180 s on a CPU, 600 s on CUDA by default), said before the long part, and
 written with the results ("plan": requested and done, estimated seconds, reduced or not):
     train_samples_per_s  samples per second of deepfit's own Trainer (forward, loss, backward,

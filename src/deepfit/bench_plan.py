@@ -1,7 +1,7 @@
 """How long `deepfit.benchmark` will take, and what it measures within `max_seconds`.
 
-After a probe (two one-step training epochs, the first a warm-up, the second timed, and one
-forward per batch size), the benchmark knows what a training step, a validation pass and a
+After a probe (two one-step training epochs, the first a warm-up, the second timed with its
+validation pass, and a forward at batch 1), the benchmark knows what a training step, a validation pass and a
 forward call cost here. `fit_plan` turns the requested repeats × steps into the largest plan
 whose estimated time, with what was already spent (building the model, counting FLOPs, the
 probe), fits `max_seconds`:

@@ -26,6 +26,7 @@ def test_costs_are_a_hand_count() -> None:
     timed calls per batch size."""
     c = Costs(step=2.0, validation=0.5, forward={1: 0.1, 8: 0.4}, predict={1: 0.2})
     assert c.seconds(1, 3, 4) == pytest.approx(4 * (4 * 2.0 + 0.5) + (3 * 4 + 1) * 0.7)
+    assert c.seconds(0, 1, 1) == pytest.approx(2 * 0.7)  # the probe's timed step is the repeat
     assert c.most_steps(3, c.seconds(0, 3, 4), 10) == 4
     assert c.most_steps(3, c.seconds(0, 3, 4) - 1e-6, 10) == 3
     assert c.most_steps(3, 1.0, 10) == 0 and c.most_steps(1, 1e9, 7) == 7
@@ -60,6 +61,8 @@ def test_nothing_fits_the_least_plan_is_measured_and_said() -> None:
     plan = fit_plan("m", c, ASKED, 5.0, spent=8.0)
     assert (plan.repeats, plan.steps, plan.warmup, plan.reduced) == (1, 1, 0, True)
     assert "even the least plan, 1 repeat × 1 step" in plan.notes[0]
+    assert plan.notes[1] == "1 repeat of 1 step: the probe's timed step (after its warm-up step)"
+    assert plan.estimated_seconds == pytest.approx(8.0 + 2 * 3.5)  # latency calls alone
     assert plan.notes[-1] == "1 repeat: no spread to report"
     assert fit_plan("m", c, ASKED, math.inf, spent=8.0).reduced is False  # no limit
 

@@ -49,7 +49,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from deepfit.api import resolve_device
 from deepfit.bench_inputs import Workload, model_workload, run_workload
 from deepfit.bench_memory import MB, peak_memory, reset_peak_memory
-from deepfit.bench_plan import Plan, Ticker, fit_plan, max_seconds_for
+from deepfit.bench_plan import PROBE_REPEAT, Plan, Ticker, fit_plan, max_seconds_for
 from deepfit.bench_timing import (
     autocast,
     make_trainer,
@@ -245,14 +245,15 @@ def _measure(work: Workload, asked: dict[str, int], device: torch.device, precis
     if work.predictor is not None:
         work.predictor.model.to(device)
         work.predictor.device = device
-    costs = probe(trainer, work, B, profile_memory)
+    costs, probe_rate = probe(trainer, work, B, profile_memory)
     plan = fit_plan(f"{work.name}, batch {B}, {device}", costs, asked, when.max_seconds,
                     time.perf_counter() - when.started)
     when.on_plan(plan)
     calls, sizes = plan.repeats * plan.steps, list(dict.fromkeys((1, B)))
     with when.ticker as ticker:
-        train_rate = Spread.of(time_training(trainer, work, B, plan.warmup, plan.repeats,
-                                             plan.steps, ticker))
+        reuse = (plan.warmup, plan.repeats, plan.steps) == PROBE_REPEAT
+        train_rate = Spread.of([probe_rate] if reuse else time_training(
+            trainer, work, B, plan.warmup, plan.repeats, plan.steps, ticker))
         latency = {f"batch_{b}": Latency.of(time_latency(trainer, work.X[:b].to(device), calls,
                                                          ticker)) for b in sizes}
         predict_latency = {f"batch_{b}": Latency.of(time_predict_latency(work, b, calls, device,

@@ -39,6 +39,7 @@ from deepfit.train.callbacks.base import Callback
 
 DEFAULT_MAX_SECONDS = {"cpu": 180.0, "mps": 180.0, "cuda": 600.0}
 SPREAD_REPEATS = 3  # the plan keeps this many repeats, if it can, before adding steps
+PROBE_REPEAT = (0, 1, 1)  # warmup, repeats, steps: the probe's timed step is the one repeat
 
 
 def max_seconds_for(max_seconds: float | None, device_type: str) -> float:
@@ -65,20 +66,22 @@ class Costs:
 
     def seconds(self, warmup: int, repeats: int, steps: int) -> float:
         """Estimated seconds of the measurements: (warmup + repeats) epochs of `steps` steps,
-        each validated, then an untimed and repeats × steps timed calls per batch size."""
-        epochs = (warmup + repeats) * (steps * self.step + self.validation)
+        each validated (none for 1 repeat × 1 step without warm-up: the probe's timed step is
+        that repeat, PROBE_REPEAT), then an untimed and repeats × steps timed calls per batch
+        size."""
+        reused = (warmup, repeats, steps) == PROBE_REPEAT
+        epochs = 0.0 if reused else (warmup + repeats) * (steps * self.step + self.validation)
         calls = (repeats * steps + 1) * (sum(self.forward.values()) + sum(self.predict.values()))
         return epochs + calls + self.profile
 
     def most_steps(self, repeats: int, seconds: float, limit: int) -> int:
         """The most steps (at most `limit`, maybe 0) that `repeats` repeats without warm-up fit
-        in `seconds`: the cost is linear in the steps."""
-        fixed = self.seconds(0, repeats, 0)
-        per_step = max(self.seconds(0, repeats, 1) - fixed, 1e-12)
-        steps = int(min(max((seconds - fixed) / per_step + 1, 0), limit))
-        while steps > 0 and self.seconds(0, repeats, steps) > seconds:  # rounding
-            steps -= 1
-        return steps
+        in `seconds`."""
+        low, high = 0, limit  # the cost rises with the steps: bisect
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if self.seconds(0, repeats, mid) <= seconds else (low, mid - 1)
+        return low
 
 
 @dataclass
@@ -136,6 +139,8 @@ def fit_plan(title: str, costs: Costs, requested: dict[str, int], max_seconds: f
         else:
             notes.append(f"even the least plan, {took}, takes longer than --max-seconds {limit:g} "
                          f"(the requested {R} × {S}: ~{whole}); measured anyway")
+    if (w, r, s) == PROBE_REPEAT:
+        notes.append("1 repeat of 1 step: the probe's timed step (after its warm-up step)")
     if r == 1:
         notes.append("1 repeat: no spread to report")
     estimate = spent + costs.seconds(w, r, s)

@@ -31,12 +31,13 @@ def make_trainer(model: nn.Module, work: Workload, device: torch.device, precisi
                    compile=compile)
 
 
-def probe(trainer: Trainer, work: Workload, B: int, profile_memory: bool) -> Costs:
+def probe(trainer: Trainer, work: Workload, B: int, profile_memory: bool) -> tuple[Costs, float]:
     """Two one-step epochs (the first a warm-up: allocation, kernel choice, compilation), the
     second timed: its step, and its validation pass (the epoch's other seconds: one forward at
     the batch size, which prices a latency call there too); then a forward at batch 1 (after an
     untimed one) and a run's predict call per batch size. A large model on a CPU spends most of
-    its probe in the two steps: nothing is timed twice that need not be."""
+    its probe in the two steps: nothing is timed twice that need not be. Returns the costs and
+    the samples per second of the timed step."""
     train = _batches(work, B, 1, trainer.device)
     val = InMemoryBatches(work.X[:B], work.y[:B], B, shuffle=False, device=trainer.device)
     trainer.epochs += 2
@@ -49,7 +50,7 @@ def probe(trainer: Trainer, work: Workload, B: int, profile_memory: bool) -> Cos
         predict = {b: _timed_calls(_predict_call(work, b), 1, trainer.device)[0]
                    for b in dict.fromkeys((1, B))}
     profile = 2 * (2 * step + validation + forward[B]) if profile_memory else 0.0  # profiler: ~2×
-    return Costs(step, validation, forward, predict, profile)
+    return Costs(step, validation, forward, predict, profile), train.n_used / max(step, 1e-9)
 
 
 def time_training(trainer: Trainer, work: Workload, B: int, warmup: int, repeats: int,

@@ -73,8 +73,8 @@ def test_budgets_and_their_errors() -> None:
     for bad in (0, -1.0, math.nan):
         with pytest.raises(SettingsError, match="max_seconds must be a positive"):
             max_seconds_for(bad, "cpu")
-    assert [human_seconds(s) for s in (0.012, 3.44, 95.0, 250.0, 900.0)] == \
-        ["12 ms", "3.4 s", "95 s", "250 s", "15 min"]
+    assert [human_seconds(s) for s in (0.012, 3.44, 95.0, 250.0, 900.0, 7200.0)] == \
+        ["12 ms", "3.4 s", "95 s", "250 s", "15 min", "120 min"]
 
 
 @pytest.mark.slow

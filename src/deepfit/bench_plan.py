@@ -150,12 +150,14 @@ def fit_plan(title: str, costs: Costs, requested: dict[str, int], max_seconds: f
 
 
 def human_seconds(seconds: float) -> str:
-    """'12 ms', '3.4 s', '95 s', '4.2 min'."""
+    """'12 ms', '3.4 s', '95 s', '15 min', '120 min'."""
     if seconds < 1:
         return f"{seconds * 1e3:.2g} ms"
     if seconds < 100:
         return f"{seconds:.2g} s"
-    return f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.2g} min"
+    minutes = seconds / 60
+    return f"{seconds:.0f} s" if seconds < 600 else f"{minutes:.2g} min" if minutes < 100 else \
+        f"{minutes:.0f} min"
 
 
 class Ticker:

@@ -36,7 +36,7 @@ from deepfit.data.sources import source_name
 from deepfit.errors import SettingsError
 from deepfit.io import default_run_dir, new_run_dir
 from deepfit.models import default_model, resolve_settings
-from deepfit.notes import Notes
+from deepfit.notes import Notes, logger
 from deepfit.train.trainer import TrainingInterrupted
 
 FRACTIONS = (0.25, 0.5, 1.0)
@@ -98,6 +98,7 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         net = cfg.model.name or default_model(data.modality)
         ratio = prepared.imbalance.ratio if prepared.imbalance is not None else None
         metric, why = ranking_metric(data.task, ratio, cfg.train.monitor)
+        _say_plan(net, min(prepared.sizes["train"], MAX_BAKEOFF_ROWS), budget)
         rows = _bakeoff(prepared, cfg, net, budget, metric)
         evidence, full = _evidence(prepared, rows, net, cfg.train.seed, metric)
         rule, row_text = matrix_row(data.modality, len(data), need_interpretability)
@@ -116,6 +117,14 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
 
         write_advice(advice)
     return advice
+
+
+def _say_plan(net: str, n_train: int, budget: float) -> None:
+    """Say up front how long the bake-off will take: its budget bounds every fit (a network
+    may overrun its share by a step and a validation pass)."""
+    logger.info(f"advise: {net}, gradient boosting and a linear model on 25, 50 and 100 % of "
+                f"{n_train:,} training rows, within --budget-seconds {budget:g}: at most "
+                f"~{budget:.0f} s of training in all, plus evaluation")
 
 
 def _bakeoff(prepared: api.Prepared, cfg: Any, net: str, budget: float,

@@ -8,11 +8,16 @@ it is, and how many FLOPs a sample costs, on this machine.
                                                                  real preprocessing; writes
                                                                  runs/x/benchmark.json
 
-Every timing follows warm-up and is repeated; a result is the median with its spread:
+Every timing follows warm-up and is repeated; a result is the median with its spread (none when
+only one repeat fits). A probe first times one training step (after a warm-up step), its
+validation pass (a forward at the batch size) and a forward at batch 1; the plan (repeats × steps) is then fitted to `max_seconds`
+(bench_plan.py: 180 s on a CPU, 600 s on CUDA by default), said before the long part, and
+written with the results ("plan": requested and done, estimated seconds, reduced or not):
     train_samples_per_s  samples per second of deepfit's own Trainer (forward, loss, backward,
                          gradient clipping, AdamW step), per repeat (one epoch of `steps` steps)
     latency_ms           per forward call in eval mode without gradients, at batch 1 and at the
-                         batch size: p50 / p95 / p99 over every timed call
+                         batch size: p50 / p95 / p99 over every timed call (repeats × steps
+                         calls; p95 and p99 none from a single call)
     peak_memory_mb       CUDA: torch.cuda.max_memory_allocated; CPU: the process's peak resident
                          set (VmHWM, reset before measuring; it includes Python and torch themselves)
     params               parameters (each shared tensor once), trainable_params those with grad
@@ -30,7 +35,7 @@ import os
 import platform
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,11 +49,19 @@ from torch.utils.flop_counter import FlopCounterMode
 from deepfit.api import resolve_device
 from deepfit.bench_inputs import Workload, model_workload, run_workload
 from deepfit.bench_memory import MB, peak_memory, reset_peak_memory
+from deepfit.bench_plan import PROBE_REPEAT, Plan, Ticker, fit_plan, max_seconds_for
+from deepfit.bench_timing import (
+    autocast,
+    make_trainer,
+    probe,
+    time_latency,
+    time_predict_latency,
+    time_training,
+)
 from deepfit.data.batches import InMemoryBatches
 from deepfit.errors import SettingsError
 from deepfit.io import default_run_dir, write_json
-from deepfit.train.losses import DEFAULT_LOSS, create_loss
-from deepfit.train.optim import create_optimizer
+from deepfit.notes import logger
 from deepfit.train.trainer import PRECISIONS, Trainer
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -57,25 +70,28 @@ QUICK = {"batch_size": 2, "repeats": 2, "steps": 1, "warmup": 1}  # tests; tiny 
 
 @dataclass
 class Spread:
-    """The median of repeated measurements and how far they ranged."""
+    """The median of repeated measurements and how far they ranged (min and max None from a
+    single measurement: no spread, rather than a spread of 0)."""
 
     median: float
-    min: float
-    max: float
+    min: float | None
+    max: float | None
     values: list[float]
 
     @classmethod
     def of(cls, values: list[float]) -> Spread:
-        return cls(float(np.median(values)), float(min(values)), float(max(values)), list(values))
+        one = len(values) < 2
+        return cls(float(np.median(values)), None if one else float(min(values)),
+                   None if one else float(max(values)), list(values))
 
 
 @dataclass
 class Latency:
-    """Milliseconds per forward call, over every timed call."""
+    """Milliseconds per forward call, over every timed call (p95 and p99 None from one call)."""
 
     p50: float
-    p95: float
-    p99: float
+    p95: float | None
+    p99: float | None
     mean: float
     calls: int
 
@@ -83,7 +99,9 @@ class Latency:
     def of(cls, seconds: list[float]) -> Latency:
         ms = np.asarray(seconds) * 1e3
         p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-        return cls(float(p50), float(p95), float(p99), float(ms.mean()), len(ms))
+        one = len(ms) < 2
+        return cls(float(p50), None if one else float(p95), None if one else float(p99),
+                   float(ms.mean()), len(ms))
 
 
 @dataclass
@@ -113,6 +131,7 @@ class BenchmarkResult:
     machine: dict[str, Any]
     # a run's model only: raw rows → its preprocessing → the model, per call
     predict_latency_ms: dict[str, Latency] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)  # bench_plan.Plan: requested and done
     memory_trace: str | None = None  # --profile-memory: the torch.profiler trace
     memory_top: list[dict[str, Any]] = field(default_factory=list)
     saved_to: str | None = None  # the benchmark.json written
@@ -127,34 +146,59 @@ def benchmark(model: str | None = None, *, run: str | Path | None = None, source
               compile: bool = False, repeats: int | None = None, steps: int | None = None,
               warmup: int | None = None, task: str = "classification", classes: int = 10,
               quick: bool = False, profile_memory: bool = False, out: str | Path | None = None,
-              seed: int = 0, threads: int | None = None, **settings: Any) -> BenchmarkResult:
+              seed: int = 0, threads: int | None = None, max_seconds: float | None = None,
+              progress: bool | None = None, on_plan: Callable[[Plan], None] | None = None,
+              **settings: Any) -> BenchmarkResult:
     """Measure model `model` (a registry name, with its `settings`) or the model of the trained
     run `run`. `quick`: the fewest steps and tiny default shapes, for tests. `out`: a directory
     to write benchmark.json (a run's is the run directory) and the --profile-memory trace to.
     `threads`: CPU threads for torch during the benchmark (default: as they are). The caller's
-    thread count and random state are left as they were."""
-    plan = {"batch_size": batch_size or 64, "repeats": repeats or 5, "steps": steps or 10,
-            "warmup": 1 if warmup is None else warmup}
+    thread count and random state are left as they were.
+    `max_seconds`: the wall-clock budget of the whole benchmark (default 180 on a CPU, 600 on
+    CUDA; `math.inf`: none); repeats and steps are reduced to fit it, and said so
+    (result.plan). `on_plan(plan)` is called with the plan before the long part (default: its
+    lines logged on the "deepfit" logger); `progress`: a progress bar on stdout (default: when
+    stdout is a terminal). Raises SettingsError for a bad setting or a missing device."""
+    started = time.perf_counter()
+    asked = {"batch_size": batch_size or 64, "repeats": repeats or 5, "steps": steps or 10,
+             "warmup": 1 if warmup is None else warmup}
     if quick:
-        plan = {k: v if given is not None else QUICK[k] for (k, v), given in
-                zip(plan.items(), (batch_size, repeats, steps, warmup))}
-    _check_plan(plan, precision, device)
+        asked = {k: v if given is not None else QUICK[k] for (k, v), given in
+                 zip(asked.items(), (batch_size, repeats, steps, warmup))}
+    _check_plan(asked, precision, device)
     dev = resolve_device(device)  # a named error where the device is not there
+    budget = max_seconds_for(max_seconds, dev.type)
     if precision == "fp16" and dev.type != "cuda":
         raise SettingsError("fp16 needs a CUDA device; use bf16 on the CPU")
     if run is not None and model is not None:
         raise SettingsError("benchmark measures a run's model or a named model, not both")
     if run is None and model is None:
         raise SettingsError("benchmark needs a model name (--model NAME) or a RUN_DIR")
-    n_rows = plan["batch_size"] * plan["steps"]
+    n_rows = asked["batch_size"] * asked["steps"]
     with _isolated(threads, seed, dev):
         if run is not None:
             work = run_workload(Path(run), source, n_rows, seed)
         else:
             work = model_workload(model, settings, source, target, input_shape, task, classes,
                                   n_rows, quick, seed)
-        result = _measure(work, plan, dev, precision, compile, profile_memory)
+        when = Budget(started, budget, on_plan or _log_plan, Ticker(progress))
+        result = _measure(work, asked, dev, precision, compile, profile_memory, when)
     return _save(result, work, run, out, profile_memory)
+
+
+@dataclass
+class Budget:
+    """When the benchmark started, its budget, whom to tell the plan, the progress display."""
+
+    started: float
+    max_seconds: float
+    on_plan: Callable[[Plan], None]
+    ticker: Ticker
+
+
+def _log_plan(plan: Plan) -> None:
+    for line in plan.lines():
+        logger.info("benchmark: %s", line)
 
 
 @contextlib.contextmanager
@@ -189,36 +233,46 @@ def _check_plan(plan: dict[str, int], precision: str, device: str) -> None:
 
 
 # --------------------------------------------------------------------------- measuring
-def _measure(work: Workload, plan: dict[str, int], device: torch.device, precision: str,
-             compile: bool, profile_memory: bool) -> BenchmarkResult:
-    model, B = work.model, plan["batch_size"]
+def _measure(work: Workload, asked: dict[str, int], device: torch.device, precision: str,
+             compile: bool, profile_memory: bool, when: Budget) -> BenchmarkResult:
+    model, B = work.model, asked["batch_size"]
     params, trainable = count_params(model)
     weights_mb = saved_size(model) / MB
     flops = flops_per_sample(model, work.X[:1])
     train_model = copy.deepcopy(model) if work.predictor is not None else model
     before = reset_peak_memory(device)
-    trainer = _trainer(train_model, work, device, precision, compile)
-    train_rate = _train_throughput(trainer, work, plan)
-    latency = {f"batch_{b}": _latency(trainer, work.X[:b].to(device), plan)
-               for b in dict.fromkeys((1, B))}
-    predict_latency = {}
+    trainer = make_trainer(train_model, work, device, precision, compile)
     if work.predictor is not None:
         work.predictor.model.to(device)
         work.predictor.device = device
-        predict_latency = {f"batch_{b}": _predict_latency(work, b, plan, device)
-                           for b in dict.fromkeys((1, B))}
+    costs, probe_rate = probe(trainer, work, B, profile_memory)
+    plan = fit_plan(f"{work.name}, batch {B}, {device}", costs, asked, when.max_seconds,
+                    time.perf_counter() - when.started)
+    when.on_plan(plan)
+    calls, sizes = plan.repeats * plan.steps, list(dict.fromkeys((1, B)))
+    with when.ticker as ticker:
+        reuse = (plan.warmup, plan.repeats, plan.steps) == PROBE_REPEAT
+        train_rate = Spread.of([probe_rate] if reuse else time_training(
+            trainer, work, B, plan.warmup, plan.repeats, plan.steps, ticker))
+        latency = {f"batch_{b}": Latency.of(time_latency(trainer, work.X[:b].to(device), calls,
+                                                         ticker)) for b in sizes}
+        predict_latency = {f"batch_{b}": Latency.of(time_predict_latency(work, b, calls, device,
+                                                                         ticker))
+                           for b in sizes if work.predictor is not None}
     peak, kind = peak_memory(device)
     result = BenchmarkResult(
         model=work.name, settings=work.settings, data=work.data, modality=work.input_spec.modality,
         input_shape=list(work.X.shape[1:]), task=work.output_spec.task,
         n_outputs=work.output_spec.n_outputs, batch_size=B, device=str(device),
-        precision=precision, compiled=compile, repeats=plan["repeats"], steps=plan["steps"],
+        precision=precision, compiled=compile, repeats=plan.repeats, steps=plan.steps,
         params=params, trainable_params=trainable, weights_mb=weights_mb, flops_per_sample=flops,
         train_samples_per_s=train_rate, latency_ms=latency, peak_memory_mb=peak,
         peak_memory_kind=kind, memory_before_mb=before, machine=machine(device),
         predict_latency_ms=predict_latency)
     if profile_memory:
         result.memory_top = _profile(trainer, work, B, device)
+    plan.seconds = time.perf_counter() - when.started
+    result.plan = plan.to_dict()
     return result
 
 
@@ -256,71 +310,6 @@ def flops_per_sample(model: nn.Module, sample: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def _trainer(model: nn.Module, work: Workload, device: torch.device, precision: str,
-             compile: bool) -> Trainer:
-    """deepfit's Trainer with its defaults: the task's loss, AdamW, clipping at norm 1."""
-    from deepfit.config import TrainConfig
-
-    model = model.to(device)
-    loss_fn = create_loss(DEFAULT_LOSS[work.output_spec.task])
-    optimizer = create_optimizer(model, TrainConfig(), device)
-    return Trainer(model, loss_fn, optimizer, epochs=0, device=device, precision=precision,
-                   compile=compile)
-
-
-def _train_throughput(trainer: Trainer, work: Workload, plan: dict[str, int]) -> Spread:
-    """Samples per second of each timed epoch (`steps` steps), after `warmup` epochs. The
-    Trainer times the steps alone, synchronised; the validation pass after each is not timed."""
-    B = plan["batch_size"]
-    n = B * plan["steps"]
-    train = InMemoryBatches(work.X[:n], work.y[:n], B, seed=0, device=trainer.device)
-    val = InMemoryBatches(work.X[:B], work.y[:B], B, shuffle=False, device=trainer.device)
-    trainer.epochs = plan["warmup"] + plan["repeats"]
-    history = trainer.fit(train, val).history[plan["warmup"]:]
-    return Spread.of([train.n_used / max(h["train_seconds"], 1e-9) for h in history])
-
-
-def _autocast(device: torch.device, precision: str) -> Any:
-    dtype = PRECISIONS[precision]
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
-@torch.no_grad()
-def _latency(trainer: Trainer, x: torch.Tensor, plan: dict[str, int]) -> Latency:
-    """Per forward call of the (compiled, with --compile) model in eval mode, synchronised."""
-    trainer.model.eval()
-    warm, calls = plan["steps"] * plan["warmup"], plan["steps"] * plan["repeats"]
-    seconds = []
-    for i in range(warm + calls):
-        start = time.perf_counter()
-        with _autocast(trainer.device, trainer.precision):
-            trainer.forward(x)
-        _sync(trainer.device)
-        if i >= warm:
-            seconds.append(time.perf_counter() - start)
-    return Latency.of(seconds)
-
-
-def _predict_latency(work: Workload, b: int, plan: dict[str, int], device: torch.device) -> Latency:
-    """Raw rows through the run's preprocessing and model (Predictor.outputs, in float32 as
-    deepfit.predict runs), per call."""
-    rows = work.take_raw(b)
-    warm, calls = plan["steps"] * plan["warmup"], plan["steps"] * plan["repeats"]
-    seconds = []
-    for i in range(warm + calls):
-        start = time.perf_counter()
-        work.predictor.outputs(rows)
-        _sync(device)
-        if i >= warm:
-            seconds.append(time.perf_counter() - start)
-    return Latency.of(seconds)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 # ----------------------------------------------------------------------------- memory
 def _profile(trainer: Trainer, work: Workload, B: int, device: torch.device) -> list[dict]:
     """One more training epoch and a forward at the batch size under torch.profiler; the
@@ -335,7 +324,7 @@ def _profile(trainer: Trainer, work: Workload, B: int, device: torch.device) -> 
     trainer.epochs += 1
     with profile(activities=activities, profile_memory=True, record_shapes=True) as prof:
         trainer.fit(train, val)
-        with torch.no_grad(), _autocast(device, trainer.precision):
+        with torch.no_grad(), autocast(device, trainer.precision):
             trainer.forward(work.X[:B].to(device))
     work.trace = prof
     key = "self_device_memory_usage" if device.type == "cuda" else "self_cpu_memory_usage"

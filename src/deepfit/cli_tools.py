@@ -47,7 +47,9 @@ BENCHMARK_HELP = """Measure a model on this machine: training throughput (deepfi
 clipping, AdamW step), inference latency at batch 1 and at the batch size (p50/p95/p99), peak
 memory (CUDA's max allocated, or the process's peak RSS on the CPU), parameters, weights on disk
 (safetensors) and forward FLOPs per sample (torch.utils.flop_counter), after warm-up, as the
-median and spread over --repeats.
+median and spread over --repeats. It times one training step first, says its plan and how long
+it will take, shows progress, and fits repeats × steps into --max-seconds (default 180 on a CPU,
+600 on CUDA), saying so when it reduces them.
 
   deepfit benchmark --model resnet50 --batch-size 64 --device cuda   synthetic input of the
                                                   model's natural shape (images 3,224,224;
@@ -83,6 +85,9 @@ def _add_benchmark(sub: Any) -> None:
                    "these (default 5)")
     p.add_argument("--steps", type=int, help="training steps and forward calls per repeat (default 10)")
     p.add_argument("--warmup", type=int, help="untimed repeats first (default 1)")
+    p.add_argument("--max-seconds", type=float, help="the whole benchmark's time budget: fewer "
+                   "repeats and steps when the plan would take longer (default 180 on a CPU, 600 on "
+                   "CUDA; inf for no limit)")
     p.add_argument("--quick", action="store_true", help="tiny shapes and few steps (a smoke test)")
     p.add_argument("--profile-memory", action="store_true", help="write a torch.profiler trace "
                    "(memory_trace.json, for TensorBoard or Perfetto) and print the top memory consumers")
@@ -107,12 +112,23 @@ def _run_benchmark(args: argparse.Namespace, console: Console) -> int:
                            compile=args.compile, repeats=args.repeats, steps=args.steps,
                            warmup=args.warmup, task=args.task, classes=args.classes,
                            quick=args.quick, profile_memory=args.profile_memory, out=args.out,
-                           seed=args.seed, threads=args.threads, **settings)
+                           seed=args.seed, threads=args.threads, max_seconds=args.max_seconds,
+                           progress=False if args.json else None,
+                           on_plan=(lambda plan: None) if args.json else _plan_printer(console),
+                           **settings)
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
         _print_benchmark(console, result)
     return 0
+
+
+def _plan_printer(console: Console) -> Any:
+    """Says the plan on stdout, before the long part."""
+    def say(plan: Any) -> None:
+        for line in plan.lines():
+            console.print(f"plan: {line}", soft_wrap=True, highlight=False)
+    return say
 
 
 def _print_benchmark(console: Console, r: Any) -> None:
@@ -122,15 +138,21 @@ def _print_benchmark(console: Console, r: Any) -> None:
                   f"batch {r.batch_size}\nmachine: {m['gpu'] + ' · ' if m['gpu'] else ''}{cpu}\n"
                   f"device {r.device} · torch {m['torch']} · precision {r.precision}"
                   f"{' · compiled' if r.compiled else ''}", soft_wrap=True)
-    table = Table(show_header=True, title=f"median over {r.repeats} repeats of {r.steps} steps")
+    asked = r.plan.get("requested", {})
+    reduced = (f" (reduced from {asked['repeats']} × {asked['steps']} to fit --max-seconds "
+               f"{r.plan['max_seconds']:g})" if r.plan.get("reduced") and asked else "")
+    table = Table(show_header=True, title=f"median over {r.repeats} repeat{'s' * (r.repeats != 1)} "
+                  f"of {r.steps} step{'s' * (r.steps != 1)}{reduced}")
     for column in ("measure", "value", "spread"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     t = r.train_samples_per_s
-    table.add_row("train samples/s", f"{t.median:,.1f}", f"{t.min:,.1f} – {t.max:,.1f}")
+    table.add_row("train samples/s", f"{t.median:,.1f}", "n/a (1 repeat)" if t.min is None
+                  else f"{t.min:,.1f} – {t.max:,.1f}")
     for label, lat in (("latency", r.latency_ms), ("predict latency", r.predict_latency_ms)):
         for key, v in lat.items():
             table.add_row(f"{label} {key.replace('_', ' ')} (ms)", f"p50 {v.p50:.3f}",
-                          f"p95 {v.p95:.3f} · p99 {v.p99:.3f}")
+                          "n/a (1 call)" if v.p95 is None else
+                          f"p95 {v.p95:.3f} · p99 {v.p99:.3f} ({v.calls} calls)")
     table.add_row(f"peak memory (MB, {r.peak_memory_kind})", f"{r.peak_memory_mb:,.1f}",
                   f"{r.memory_before_mb:,.1f} in use before")
     table.add_row("parameters (trainable)", f"{r.params:,}", f"{r.trainable_params:,}")
@@ -144,6 +166,8 @@ def _print_benchmark(console: Console, r: Any) -> None:
         for e in r.memory_top:
             top.add_row(e["operator"], f"{e['self_memory_mb']:.2f}", f"{e['memory_mb']:.2f}", str(e["calls"]))
         console.print(top)
+    if r.plan.get("seconds") is not None:
+        console.print(f"took {r.plan['seconds']:.0f} s (estimated {r.plan['estimated_seconds']:.0f} s)")
     if r.saved_to:
         console.print(f"results written to {r.saved_to}")
 

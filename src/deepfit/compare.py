@@ -33,7 +33,7 @@ from deepfit.errors import SettingsError
 from deepfit.io import default_run_dir, new_run_dir, write_json, write_text
 from deepfit.models import modalities, resolve_settings
 from deepfit.models.registry import canonical
-from deepfit.notes import Notes
+from deepfit.notes import Notes, logger
 from deepfit.train.trainer import TrainingInterrupted
 
 COLUMNS = ["model", "metric", "test_score", "val_score", "train_seconds", "best_epoch", "params",
@@ -96,9 +96,13 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
         _check_modalities(names, prepared.data.modality)
         task = prepared.data.task
         metric, why = ranking_metric(task, _ratio(prepared), cfg.train.monitor)
+        say_plan(names, baselines or (baselines is None and prepared.data.modality == "tabular"),
+                 budget_seconds, cfg.train)
         rows, runs, notes = [], {}, [why] if why else []
-        for name in names:
+        for i, name in enumerate(names):
+            started = time.perf_counter()
             run = api.train(source, y, out=path / name, model=name, **settings)
+            _say_pace(name, time.perf_counter() - started, len(names) - i - 1, budget_seconds)
             runs[name] = run.path
             rows.append(run_row(name, run, prepared.test_frame[0], metric))
         if baselines or (baselines is None and prepared.data.modality == "tabular"):
@@ -128,6 +132,27 @@ def columns(task: str, metric: str) -> list[str]:
 
 def _ratio(prepared: api.Prepared) -> float | None:
     return prepared.imbalance.ratio if prepared.imbalance is not None else None
+
+
+def say_plan(names: list[str], baselines: bool, budget: float | None, train: TrainConfig) -> None:
+    """Say up front how long the comparison will take: bounded by the budget when there is one
+    (each model's training, and gradient boosting's), else its epochs and early stopping, and
+    the pace after each model (_say_pace)."""
+    n, extra = len(names), " + gradient boosting and a linear model" if baselines else ""
+    if budget is not None:
+        total = budget * (n + baselines)  # a linear model takes a moment
+        logger.info(f"compare: {n} model{'s' * (n != 1)}{extra} × at most {budget:g} s of training "
+                    f"each: at most ~{total:.0f} s of training in all, plus evaluation")
+    else:
+        logger.info(f"compare: {n} model{'s' * (n != 1)}{extra}, each up to {train.epochs} epochs "
+                    f"(early stopping, patience {train.patience}); no time budget "
+                    f"(--budget-seconds bounds each model): the first model's time says the rest")
+
+
+def _say_pace(name: str, seconds: float, left: int, budget: float | None) -> None:
+    if left and budget is None:
+        logger.info(f"compare: {name} took {seconds:.0f} s; ~{seconds * left:.0f} s more for the "
+                    f"other {left} at that pace")
 
 
 def readable(settings: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,7 @@ def test_a_clean_run_passes_its_checklist(tmp_path):
     checklist = {c["criterion"]: c for c in run.metrics["checklist"]}
     assert set(checklist) == {"training loss decreased", "validation loss stabilised",
                               "validation/training loss gap < 2x", "no NaN/Inf",
-                              "test close to validation"}
+                              "test close to validation", "better than the trivial predictor"}
     assert checklist["training loss decreased"]["passed"] and checklist["no NaN/Inf"]["passed"]
+    assert checklist["better than the trivial predictor"]["passed"]
     assert not any(w.startswith(("non-finite", "dead ReLU")) for w in run.config["warnings"])

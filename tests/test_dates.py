@@ -172,3 +172,18 @@ def test_generated_date_columns_expand_to_their_year_month_day(days, minutes, st
     parts = pre.transform(pd.DataFrame({"when": text}))[: len(stamps), :3] * stds + means
     expected = np.stack([stamps.dt.year, stamps.dt.month, stamps.dt.day], axis=1)
     np.testing.assert_allclose(parts, expected, atol=1e-6 * np.abs(expected).max() + 1e-3)
+
+
+def test_the_whole_column_decides_the_format_for_a_split_that_alone_is_ambiguous():
+    """Training rows whose days are all <= 12 read day first when another row of the file holds
+    25/12/2023 (the loader's decision travels with the rows); alone they would read month first."""
+    frame = pd.DataFrame({"when": ["01/02/2024", "03/04/2024", "05/06/2024", "25/12/2023"],
+                          "y": [0, 1, 0, 1]})
+    data = load_source(frame, target="y")
+    train = data.X.iloc[[0, 1, 2]]
+    pre = Preprocessor().fit(train, Notes(live=False))
+    assert pre.dates[0].format == "%d/%m/%Y"
+    alone = Preprocessor().fit(frame.drop(columns="y").iloc[[0, 1, 2]], Notes(live=False))
+    assert alone.dates[0].format == "%m/%d/%Y"  # the negative control: the split alone
+    months = pre.transform(train)[:, 1] * pre.numeric[1].std + pre.numeric[1].mean
+    np.testing.assert_allclose(months, [2, 4, 6], rtol=1e-5)

@@ -29,6 +29,7 @@ TIME_PARTS = ("hour", "minute")
 PART_WORDS = {"dayofweek": "day of week", "dayofyear": "day of year", "elapsed_days": "elapsed days"}
 DATE_PARTS = "year, month, day, day of week, day of year, elapsed days"  # PARTS, in words
 DATETIME64 = "datetime64"  # the "format" of a column that came as datetimes, not text
+DATE_FORMATS = "deepfit_date_formats"  # key of DataFrame.attrs: {column: (format, ambiguous)}
 SAMPLE = 1_000  # distinct values a candidate format is tried on before the whole column
 GUESS_FROM = 20  # first distinct values whose guessed formats are candidates
 COMMON_FORMATS = tuple(
@@ -139,12 +140,29 @@ def as_dates(column: pd.Series, fmt: str, name: str) -> pd.Series:
     return dates
 
 
+def whole_column_formats(X: pd.DataFrame) -> dict[str, tuple[str, bool]]:
+    """The date format of each text date column of a whole table, as date_format gives it. The
+    loader keeps it in X.attrs[DATE_FORMATS] (pandas carries attrs through row selections), so
+    that the training split is read as its whole column decides: 01/02/2024 among training rows
+    whose days are all <= 12 is read day first when a validation row holds 25/12/2023."""
+    formats = {}
+    for name in X.columns:
+        if X[name].dtype.kind not in "M" and (how := date_format(X[name])) is not None \
+                and how[0] != DATETIME64:
+            formats[str(name)] = how
+    return formats
+
+
 def fit_dates(X: pd.DataFrame, notes: Notes) -> list[DateColumn]:
     """The date columns of training features, each with its format, reference and parts
-    (noted). Raises DataFormatError when a part's name is already a column."""
-    found = []
+    (noted); a text column's format is the whole column's when the loader left it in
+    X.attrs[DATE_FORMATS], else the training rows'. Raises DataFormatError when a part's name
+    is already a column."""
+    found, decided = [], X.attrs.get(DATE_FORMATS, {})
     for name in X.columns:
         how = date_format(X[name])
+        if how is not None and how[0] != DATETIME64 and str(name) in decided:
+            how = tuple(decided[str(name)])
         if how is None:
             continue
         dates = as_dates(X[name], how[0], name)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
-from deepfit.data.dates import is_date_column
+from deepfit.data.dates import DATE_FORMATS, is_date_column, whole_column_formats
 from deepfit.data.images import held_out_images, load_images
 from deepfit.data.labels import class_labels, whole_numbers
 from deepfit.data.preprocess import column_numbers, is_missing
@@ -353,8 +353,11 @@ def _clean_features(frame: pd.DataFrame, notes: Notes) -> pd.DataFrame:
         frame = frame.drop(columns=empty)
         if frame.shape[1] == 0:
             raise DataFormatError("every feature column is empty")
-    return pd.DataFrame({name: _settle_column(frame[name], name, notes) for name in frame.columns},
-                        index=frame.index)
+    settled = pd.DataFrame({name: _settle_column(frame[name], name, notes)
+                            for name in frame.columns}, index=frame.index)
+    # text dates are read in the format their whole column decides, not a split's rows alone
+    settled.attrs[DATE_FORMATS] = whole_column_formats(settled)
+    return settled
 
 
 def _all_missing(column: pd.Series) -> bool:

@@ -33,7 +33,7 @@ from deepfit.data.image_files import ImageFiles
 from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import create_preprocessor
 from deepfit.data.sequences import split_by_time
-from deepfit.data.sources import Dataset, load_source
+from deepfit.data.sources import Dataset, load_source, written_numbers
 from deepfit.data.split import Splits, fixed_splits, split_indices
 from deepfit.errors import CheckFailed, PredictInputError, SettingsError, TrainingFailed
 from deepfit.evaluate.metrics import metric_fn, mode_of, monitor_names
@@ -177,7 +177,7 @@ def _prepare(source: Any, y: Any, cfg: RunConfig, notes: Notes,
     if cfg.data.test is not None:
         test_notes = Notes(live=False)  # its reading's decisions are training's; warnings kept
         test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=test_notes,
-                                held_out=True, **_reading(cfg))
+                                held_out=True, written=written_numbers(data), **_reading(cfg))
         for warning in test_notes.warnings:
             notes.warn(f"--test {cfg.data.test}: {warning}")
         if cfg.data.test_size:

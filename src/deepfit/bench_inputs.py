@@ -107,7 +107,8 @@ def run_workload(run_dir: Path, source: Any, n_rows: int, seed: int) -> Workload
     if source is not None:
         config = read_json(run_dir / "config.json")
         data = load_source(source, target=config["data"].get("target"), notes=Notes(live=False),
-                           modality=spec.modality, held_out=True)
+                           modality=spec.modality, held_out=True,
+                           written=getattr(predictor.preprocessor, "written", None))
         raw, label = _take(data.X, np.arange(min(n_rows, len(data)))), source_name(source)
     else:
         raw = synthetic_rows(predictor.preprocessor, spec.modality, n_rows, seed)

@@ -92,8 +92,13 @@ def evaluate(run_dir: str | Path, source: Any, y: Any = None) -> dict[str, float
     data = load_source(source, target=saved["target"], task=predictor.task, y=y, notes=Notes(),
                        held_out=True, window=saved.get("window"), horizon=saved.get("horizon"),
                        modality=saved.get("modality"), image_size=_image_size(predictor),
-                       data_root=saved.get("data_root"))
+                       data_root=saved.get("data_root"), written=_written(predictor))
     return predictor.evaluate(data.X, data.y)
+
+
+def _written(predictor: Predictor) -> dict[str, str]:
+    """How the run's training file wrote each number column (data/written.py), or nothing."""
+    return getattr(predictor.preprocessor, "written", None) or {}
 
 
 def report(*run_dirs: str | Path, out: str | Path | None = None) -> Path:
@@ -126,7 +131,7 @@ def predict(run_dir: str | Path, source: Any, *, all_windows: bool = False) -> p
         if _image_size(predictor) and path.suffix.lower() != ".npz":  # a folder or an image file
             return _predict_image_files(predictor, path)
         if path.suffix.lower() != ".npz":
-            source = read_table(path)
+            source = read_table(path, written=_written(predictor))
         elif predictor.architecture["input_spec"].get("modality", "tabular") == "tabular":
             source = read_npz_features(path)
         else:  # sequences (or images): X as it is, checked by the run's preprocessor

@@ -27,7 +27,7 @@ from deepfit.config import split_settings
 from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import create_preprocessor
 from deepfit.data.sequences import split_by_time
-from deepfit.data.sources import Dataset, load_source
+from deepfit.data.sources import Dataset, load_source, written_numbers
 from deepfit.data.split import Splits, fixed_splits, split_indices
 from deepfit.errors import SettingsError, SplitError
 from deepfit.models import InputSpec, OutputSpec, create, default_model, resolve_settings
@@ -52,7 +52,7 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     test_data = None
     if cfg.data.test is not None:
         test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=notes,
-                                held_out=True, **_reading(cfg))
+                                held_out=True, written=written_numbers(data), **_reading(cfg))
     findings, splits = _split(data, cfg, test_data)
     findings += audit_data(data, splits, test_data, seed=cfg.train.seed)
     rows = splits.train if splits is not None else np.arange(len(data))

@@ -28,6 +28,9 @@ MOSTLY_NUMERIC = 0.9
 CLIP_STD = 1e6
 THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}(,\d{3})+(\.\d*)?\s*$")
 WHOLE_TEXT = re.compile(r"^([+-]?\d+)\.0*$")  # '101.0' names the category 101
+# DataFrame.attrs key: how a file wrote each number column, {column: "decimal_comma" |
+# "decimal_point"} (data/written.py); the Preprocessor keeps it so new files read alike
+WRITTEN = "deepfit_written"
 
 
 @dataclass
@@ -57,12 +60,15 @@ class Preprocessor:
         self.numeric: list[NumericColumn] = []
         self.categorical: list[CategoricalColumn] = []
         self.dates: list[date_columns.DateColumn] = []  # expanded into numeric parts (data/dates.py)
+        # how the training file wrote each number column (data/written.py): new files read alike
+        self.written: dict[str, str] = {}
 
     # ----------------------------------------------------------------- fit
     def fit(self, X: pd.DataFrame, notes: Notes | None = None) -> Preprocessor:
         notes = notes if notes is not None else Notes()
         self.numeric, self.categorical = [], []
         self.dates = date_columns.fit_dates(X, notes)
+        self.written = dict(X.attrs.get(WRITTEN, {}))
         X = date_columns.expand_dates(X, self.dates)
         for name in X.columns:
             column = X[name]
@@ -169,6 +175,7 @@ class Preprocessor:
             "numeric": [asdict(c) for c in self.numeric],
             "categorical": [asdict(c) for c in self.categorical],
             "dates": [asdict(c) for c in self.dates],
+            "written": self.written,
         }
 
     @classmethod
@@ -177,6 +184,7 @@ class Preprocessor:
         pre.numeric = [NumericColumn(**c) for c in d["numeric"]]
         pre.categorical = [CategoricalColumn(**c) for c in d["categorical"]]
         pre.dates = [date_columns.DateColumn(**c) for c in d.get("dates", [])]
+        pre.written = dict(d.get("written", {}))
         return pre
 
 

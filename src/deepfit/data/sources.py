@@ -19,7 +19,7 @@ from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
 from deepfit.data.dates import DATE_FORMATS, is_date_column, whole_column_formats
 from deepfit.data.images import held_out_images, load_images
 from deepfit.data.labels import class_labels, whole_numbers
-from deepfit.data.preprocess import column_numbers, is_missing
+from deepfit.data.preprocess import WRITTEN, column_numbers, is_missing
 from deepfit.data.torchvision_sets import load_named, named_set
 from deepfit.data.written import read_csv_text
 from deepfit.errors import DataFormatError, SourceNotFoundError, TargetError
@@ -62,6 +62,12 @@ class Dataset:
         return len(self.X)
 
 
+def written_numbers(data: Dataset) -> dict[str, str]:
+    """How the file of a loaded table wrote each number column (data/written.py), to read a
+    held-out file of the same data alike; empty for other data."""
+    return dict(data.X.attrs.get(WRITTEN, {})) if isinstance(data.X, pd.DataFrame) else {}
+
+
 def source_name(source: Any) -> str:
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -85,6 +91,7 @@ def load_source(
     download: bool = False,
     loader: str = "auto",
     cache_limit_mb: float | None = None,
+    written: dict[str, str] | None = None,
 ) -> Dataset:
     """Load features and target from any supported source and infer the task. Held-out data
     (a test file, data to evaluate on) may hold a single class; training data may not.
@@ -92,7 +99,8 @@ def load_source(
     data/images.py) are read first; sequences (`window`, `modality`, 3-D arrays: see
     data/sequences.py) have their own reader; torchvision's named sets (mnist, fashion-mnist,
     cifar10) are read from `data_root` (data/torchvision_sets.py). `loader` and `cache_limit_mb`:
-    whether a folder of images is decoded into memory or streamed (data/image_files.py)."""
+    whether a folder of images is decoded into memory or streamed (data/image_files.py).
+    `written`: how a model's training file wrote its numbers, for a held-out CSV (data/written.py)."""
     notes = notes if notes is not None else Notes()
     if (spec := named_set(source)) is not None and y is None:
         if target not in (None, "target"):
@@ -117,7 +125,7 @@ def load_source(
     if sequences.wants_sequences(source, y, window, modality):
         return sequences.load_sequences(source, target=target, task=task, y=y, window=window,
                                         horizon=horizon, notes=notes, held_out=held_out)
-    frame, y_series, target = _features_and_target(source, target, y, notes)
+    frame, y_series, target = _features_and_target(source, target, y, notes, written)
     if len(frame) == 0:
         raise DataFormatError(f"the data from {source_name(source)} hold no rows")
     if frame.shape[1] == 0:
@@ -132,7 +140,8 @@ def load_source(
     return Dataset(frame, y_series, source_name(source), target, task)
 
 
-def _features_and_target(source, target, y, notes) -> tuple[pd.DataFrame, pd.Series, str]:
+def _features_and_target(source, target, y, notes,
+                         written=None) -> tuple[pd.DataFrame, pd.Series, str]:
     if y is not None:  # arrays or a DataFrame of features with a separate target
         X = source if isinstance(source, pd.DataFrame) else _array_frame(_as_array(source, "X"))
         y_array = _as_array(y, "y")
@@ -152,7 +161,7 @@ def _features_and_target(source, target, y, notes) -> tuple[pd.DataFrame, pd.Ser
     if path.suffix.lower() == ".npz":
         return (*_read_npz(path), target or "target")
     if path.suffix.lower() in TABLE_SUFFIXES or path.exists():
-        return _split_target(read_table(path, notes), target, path.name)
+        return _split_target(read_table(path, notes, written), target, path.name)
     if str(source) in BUILTIN_NAMES:
         X, y_series = load_builtin(str(source))
         if target not in (None, "target"):
@@ -200,10 +209,12 @@ def _names(columns, limit: int = 12) -> str:
     return ", ".join(cols[:limit]) + more
 
 
-def read_table(path: Path | str, notes: Notes | None = None) -> pd.DataFrame:
+def read_table(path: Path | str, notes: Notes | None = None,
+               written: dict[str, str] | None = None) -> pd.DataFrame:
     """A CSV or Parquet file as a DataFrame, with its delimiter and encoding detected; numbers
     written with a decimal comma read as numbers and spaces around names and text values
-    stripped (data/written.py), each decision noted."""
+    stripped (data/written.py), each decision noted. `written`: how a model's training file
+    wrote each number column (its preprocessor's record), so a new file reads the same way."""
     notes = notes if notes is not None else Notes()
     path = Path(path)
     if not path.exists():
@@ -216,13 +227,13 @@ def read_table(path: Path | str, notes: Notes | None = None) -> pd.DataFrame:
         except Exception as exc:  # pyarrow raises many types for a bad file
             raise DataFormatError(f"{path} is not a readable Parquet file ({_one_line(exc)})") from None
     else:
-        frame = _read_csv(path, notes)
+        frame = _read_csv(path, notes, written)
     if frame.shape[1] == 0 or len(frame) == 0:
         raise DataFormatError(f"{path} holds no data rows")
     return frame
 
 
-def _read_csv(path: Path, notes: Notes) -> pd.DataFrame:
+def _read_csv(path: Path, notes: Notes, written: dict[str, str] | None = None) -> pd.DataFrame:
     text = _decode(path, notes)
     if not text.strip():
         raise DataFormatError(f"{path} is empty")
@@ -233,7 +244,7 @@ def _read_csv(path: Path, notes: Notes) -> pd.DataFrame:
     if delimiter != ",":
         notes.decide(f"{path.name}: detected the delimiter {delimiter!r}")
     try:
-        return read_csv_text(text, delimiter, path.name, notes)
+        return read_csv_text(text, delimiter, path.name, notes, written)
     except (ValueError, csv.Error) as exc:  # pandas' ParserError and EmptyDataError among them
         raise DataFormatError(f"{path} is not a readable CSV file ({_one_line(exc)})") from None
 
@@ -355,6 +366,7 @@ def _clean_features(frame: pd.DataFrame, notes: Notes) -> pd.DataFrame:
             raise DataFormatError("every feature column is empty")
     settled = pd.DataFrame({name: _settle_column(frame[name], name, notes)
                             for name in frame.columns}, index=frame.index)
+    settled.attrs.update(frame.attrs)  # how the file wrote its numbers (data/written.py)
     # text dates are read in the format their whole column decides, not a split's rows alone
     settled.attrs[DATE_FORMATS] = whole_column_formats(settled)
     return settled

@@ -20,7 +20,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from deepfit.data.preprocess import _examples
+from deepfit.data.preprocess import WRITTEN, _examples
 from deepfit.errors import DataFormatError
 from deepfit.notes import Notes
 
@@ -30,54 +30,91 @@ DECIMAL_COMMA = re.compile(r"\d,\d")  # the cheap test of whether a file may hol
 MOSTLY = 0.9  # this share of a column written the European way: a number column, or an error
 
 
-def read_csv_text(text: str, delimiter: str, file: str, notes: Notes) -> pd.DataFrame:
+def read_csv_text(text: str, delimiter: str, file: str, notes: Notes,
+                  written: dict[str, str] | None = None) -> pd.DataFrame:
     """The CSV text as a DataFrame (pandas.read_csv with `delimiter`), decimal-comma columns read
     as float64, names and text values stripped of surrounding spaces; each change noted, naming
-    `file`. Raises pandas' or csv's errors for unreadable text (the caller names the file) and
-    DataFormatError for a column mixing decimal-comma numbers with other values."""
+    `file`. In a file not separated by commas, how each number column was written is left in
+    frame.attrs[WRITTEN]; `written` (that record, saved with a model) makes a new file's columns
+    read the same way, whatever its other columns hold. Raises pandas' or csv's errors for
+    unreadable text (the caller names the file) and DataFormatError for a column mixing
+    decimal-comma numbers with other values."""
     frame = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True)
-    if delimiter != "," and DECIMAL_COMMA.search(text):
-        frame = _decimal_commas(text, delimiter, frame, file, notes)
+    if delimiter != ",":
+        frame = _decimal_commas(text, delimiter, frame, file, notes, written or {})
     raw_names = pd.read_csv(io.StringIO(text), sep=delimiter, nrows=0).columns
-    return _strip_spaces(frame, [str(c) for c in raw_names], file, notes)
+    attrs = dict(frame.attrs)
+    frame = _strip_spaces(frame, [str(c) for c in raw_names], file, notes)
+    frame.attrs.update(attrs)
+    return frame
 
 
-def _decimal_commas(text: str, delimiter: str, frame: pd.DataFrame, file: str,
-                    notes: Notes) -> pd.DataFrame:
-    """`frame` with its European-written columns replaced by pandas' decimal-comma reading."""
+def _decimal_commas(text: str, delimiter: str, frame: pd.DataFrame, file: str, notes: Notes,
+                    written: dict[str, str]) -> pd.DataFrame:
+    """`frame` with its European-written columns replaced by pandas' decimal-comma reading, and
+    frame.attrs[WRITTEN] saying how each number column was read. A column named in `written`
+    is read as it says; the others as the file shows (module docstring)."""
     raw = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, dtype=str)
-    chosen, with_comma = [], False
+    names = [str(c).strip() for c in raw.columns]
+    chosen, dotted, with_comma = [], [], False
     for i in range(raw.shape[1]):
         values = raw.iloc[:, i].dropna().str.strip()
         values = values[values != ""]
         fits = values.str.match(EUROPEAN).to_numpy(dtype=bool)
         commas = values.str.contains(",", regex=False).to_numpy(dtype=bool)
+        saved = written.get(names[i])
+        if saved is not None:
+            if saved == "decimal_comma" and fits.any() and not fits.all():
+                raise DataFormatError(
+                    f"{file}: column {names[i]!r} was written with a decimal comma in the training "
+                    f"data, but here holds {_examples(values[~fits])} among such numbers")
+            if saved == "decimal_comma" and fits.all():  # else dot decimals no comma file writes
+                chosen.append(i)
+            continue
         if not (fits & commas).any():  # plain numbers or text: pandas' first reading stands
             if len(values) and fits.all() and values.str.contains(".", regex=False).any():
-                chosen.append(i)  # 1.000 and 12.500: thousands dots, if the file uses commas
+                dotted.append(i)  # 1.000 and 12.500: thousands dots, if the file uses commas
             continue
         if not fits.all():
             if fits.mean() >= MOSTLY:
-                name = str(raw.columns[i]).strip()
                 raise DataFormatError(
-                    f"{file}: column {name!r} mixes numbers written with a decimal comma with "
+                    f"{file}: column {names[i]!r} mixes numbers written with a decimal comma with "
                     f"other values ({_examples(values[~fits])}); clean it or make it all text")
             continue
         chosen.append(i)
         with_comma = True
-    if not with_comma:  # no decimal comma anywhere: a dot is a decimal point after all
-        return frame
-    european = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True,
-                           decimal=",", thousands=".")
-    chosen = [i for i in chosen if pd.api.types.is_numeric_dtype(european.iloc[:, i])]
-    frame = frame.copy()
-    for i in chosen:
-        frame.isetitem(i, european.iloc[:, i].astype(np.float64))
+    if with_comma:
+        chosen += dotted
     if chosen:
-        names = ", ".join(repr(str(frame.columns[i]).strip()) for i in chosen)
-        notes.decide(f"{file}: column(s) {names} written with a decimal comma (thousands "
-                     "dots allowed); read as numbers")
+        european = pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True,
+                               decimal=",", thousands=".")
+        chosen = [i for i in chosen if pd.api.types.is_numeric_dtype(european.iloc[:, i])]
+        frame = frame.copy()
+        for i in chosen:
+            frame.isetitem(i, european.iloc[:, i].astype(np.float64))
+    _note_decimal_commas(file, [names[i] for i in chosen], [names[i] for i in dotted if i in chosen],
+                         written, notes)
+    frame.attrs[WRITTEN] = {names[i]: "decimal_comma" if i in chosen else "decimal_point"
+                            for i in range(frame.shape[1])
+                            if pd.api.types.is_numeric_dtype(frame.iloc[:, i])}
     return frame
+
+
+def _note_decimal_commas(file: str, chosen: list[str], dotted: list[str],
+                         written: dict[str, str], notes: Notes) -> None:
+    """Say which columns were read the European way, and warn of those whose only sign was the
+    file's other columns (a dot-only column is ambiguous on its own: 1.234 or 1234)."""
+    if not chosen:
+        return
+    how = "as the model was trained" if all(n in written for n in chosen) else "read as numbers"
+    commas = [n for n in chosen if n not in dotted]
+    if commas:
+        notes.decide(f"{file}: column(s) {', '.join(map(repr, commas))} written with a decimal "
+                     f"comma (thousands dots allowed); {how}")
+    if dotted:
+        notes.warn(f"{file}: column(s) {', '.join(map(repr, dotted))} hold only numbers with "
+                   "dots like 1.000, read as thousands (1000) because this file writes decimals "
+                   "with a comma; if those dots are decimal points, write them as 1,000")
 
 
 def _strip_spaces(frame: pd.DataFrame, raw_names: list[str], file: str,

@@ -15,6 +15,7 @@ import torch
 import deepfit
 from cli_helpers import binary_frame, expect_cli_error, write_csv
 from deepfit.checks.before_training import batch_findings, has_batchnorm
+from deepfit.cli import main
 from deepfit.data.batches import make_batches
 from deepfit.errors import SettingsError
 from deepfit.models import InputSpec, OutputSpec, create
@@ -118,6 +119,12 @@ def test_check_reports_what_train_would_refuse(files):
     assert any(f.check == "batch_size" and f.severity == "error" for f in findings)
     findings = deepfit.check(str(files["train"]), target="label", batch_size=139)
     assert any(f.check == "batch_size" and f.severity == "info" for f in findings)
+
+
+def test_the_check_command_takes_the_batch_size_train_would_use(files, capsys):
+    assert main(["check", str(files["train"]), "--target", "label", "--batch-size", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "batch_size" in out and "error" in out
 
 
 def test_a_clean_test_file_still_trains(files, tmp_path):

@@ -37,7 +37,7 @@ def trained(tmp_path_factory):
 
 
 def test_the_thousands_dots_of_training_are_kept_at_predict(trained):
-    run, tmp, price = trained
+    run, tmp, _ = trained
     assert run.predictor.preprocessor.written == {"price": "decimal_comma", "y": "decimal_comma"}
     (tmp / "p.csv").write_text("price;x\n2.629;a\n4.500;b\n")  # no comma column in this file
     alone = read_table(tmp / "p.csv", Notes(live=False))
@@ -76,7 +76,7 @@ def test_a_dot_only_column_read_as_thousands_is_a_warning_not_a_decimal_comma_no
 
 
 def test_the_test_file_reads_like_the_training_file(trained, tmp_path):
-    run, tmp, _ = trained
+    _, tmp, _ = trained
     (tmp_path / "test.csv").write_text("price;y\n2.629;2,63\n4.500;4,5\n")
     tested = deepfit.train(str(tmp / "train.csv"), target="y", test=str(tmp_path / "test.csv"),
                            test_size=0.0, out=tmp_path / "run", **RUN)

@@ -152,6 +152,8 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--val-size", type=float, help="validation fraction (default 0.15)")
     p.add_argument("--test-size", type=float, help="test fraction (default 0.15)")
     p.add_argument("--test", help="a held-out file training would evaluate on")
+    p.add_argument("--batch-size", type=int, help="the batch size training would use (a batch of "
+                   "one row, or a last batch of one, with a BatchNorm model is a finding)")
     _add_data_root_flags(p)
     p.add_argument("--seed", type=int, help="random seed of the split (default 0)")
     p.add_argument("--window", type=int, help="a CSV time series: windows of this many rows, as "

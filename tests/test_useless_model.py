@@ -37,6 +37,22 @@ def test_a_free_text_column_and_an_unrelated_target_is_an_error_with_the_column_
                for w in run.config["warnings"])
     html = (run.path / "report.html").read_text()
     assert "error: better than the trivial predictor" in html and "likely cause" in html
+    # the data audit says it before training too, in train's notes and in deepfit check
+    assert any(w.startswith("id_like:") and "'note'" in w for w in run.config["warnings"])
+    found = [f for f in deepfit.check(str(path), target="label") if f.check == "id_like"]
+    assert len(found) == 1 and found[0].severity == "warning" and found[0].subject == "note"
+    assert "500 distinct values in 500 rows" in found[0].message
+
+
+def test_a_category_column_with_repeats_is_not_id_like():
+    from deepfit.checks.useless import id_like_columns
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"city": rng.choice([f"c{i}" for i in range(30)], 200),
+                      "id": [f"u{i}" for i in range(200)], "n": np.arange(200),
+                      "when": pd.date_range("2024-01-01", periods=200).astype(str)})
+    found = id_like_columns(X)
+    assert len(found) == 1 and found[0].subject == "id"
 
 
 def test_a_good_run_has_no_such_error(tmp_path):

@@ -17,6 +17,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from deepfit.checks.findings import Finding, names
+from deepfit.checks.useless import id_like_columns
 from deepfit.data.dates import DATE_PARTS, DATETIME64, date_format, is_date_column
 from deepfit.data.preprocess import column_numbers
 from deepfit.data.sources import Dataset
@@ -51,7 +52,7 @@ def audit_data(data: Dataset, splits: Splits | None = None, test_data: Dataset |
         from deepfit.checks.arrays import audit_arrays  # it builds on this module
 
         return findings + audit_arrays(data, splits, test_data)
-    findings += date_columns(data.X)
+    findings += date_columns(data.X) + id_like_columns(data.X)
     findings += missing_values(data.X) + constant_columns(data.X, seed=seed) + scale_spread(data.X)
     keys = row_keys(data.X)
     findings += duplicate_rows(data, keys)

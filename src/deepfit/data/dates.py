@@ -135,8 +135,10 @@ def as_dates(column: pd.Series, fmt: str, name: str) -> pd.Series:
     bad = present & dates.isna().to_numpy()
     if bad.any():
         shown = ", ".join(repr(v) for v in list(dict.fromkeys(text[bad].astype(str)))[:3])
-        raise PredictInputError(f"column {name!r} should hold dates ({fmt}) but holds "
-                                f"{shown} in {int(bad.sum())} row(s)")
+        raise PredictInputError(f"column {name!r} should hold dates in the format the training "
+                                f"data were read in ({fmt}) but holds {shown} in "
+                                f"{int(bad.sum())} row(s); if this file writes them otherwise "
+                                "(day and month swapped, say), write them as the training file did")
     return dates
 
 

@@ -238,11 +238,13 @@ def pretrained_all(digits, tmp_path_factory):
 def test_transfer_beats_training_from_scratch_on_few_images(digits, pretrained_all, tmp_path):
     """A pair where the source's features clearly help: the cnn trained on ten-class digits (the
     first 1,000 images), fine-tuned with deepfit's default stages to tell even from odd digits
-    from 30 other images (3 of each digit), against the same cnn trained from scratch on those
-    30; both tested on the ~770 images left. Measured (2 CPU cores, 5 seeds): transfer
-    0.93-0.96, scratch 0.51-0.89 (mean 0.77); the smallest margin of a seed 0.07, the mean 0.17.
-    The small-margin claim of session 2 (digits 0-4 to 5-9, +0.009) is a benchmark now
-    (benchmarks/transfer.py), where its spread is reported."""
+    from 50 other images (5 of each digit), against the same cnn trained from scratch on those
+    50; both tested on the ~750 images left. Measured by benchmarks/transfer.py (8 seeds, 2 CPU
+    cores): transfer 0.952-0.988, scratch 0.893-0.925, margin +0.044 to +0.088 (mean 0.066, sd
+    0.016), so the bounds below sit 5-6 standard deviations away. With 3 images of each digit
+    the margin is larger on average but erratic (sd 0.14, one seed of 8 negative); the
+    session-2 pair (digits 0-4 to 5-9, 20 images each) is even (mean -0.013): both are in
+    benchmarks/RESULTS.md, not in a test."""
     X, y = digits
     parity = np.where(y % 2 == 0, "even", "odd")
     common = {"epochs": 20, "batch_size": 16, "augment": "none", "test_size": 0.0, **QUIET}
@@ -250,7 +252,7 @@ def test_transfer_beats_training_from_scratch_on_few_images(digits, pretrained_a
     for seed in range(5):
         rng = np.random.default_rng(seed)
         pool = np.arange(1000, len(y))
-        few = np.concatenate([rng.choice(pool[y[pool] == c], 3, replace=False) for c in range(10)])
+        few = np.concatenate([rng.choice(pool[y[pool] == c], 5, replace=False) for c in range(10)])
         rest = np.setdiff1d(pool, few)
         np.savez(tmp_path / f"test{seed}.npz", X=X[rest], y=parity[rest])
         test = str(tmp_path / f"test{seed}.npz")
@@ -261,5 +263,5 @@ def test_transfer_beats_training_from_scratch_on_few_images(digits, pretrained_a
         tuned_scores.append(tuned.metrics["accuracy"])
         margins.append(tuned.metrics["accuracy"] - scratch.metrics["accuracy"])
         print(f"seed {seed}: transfer {tuned.metrics['accuracy']:.3f}, scratch {scratch.metrics['accuracy']:.3f}")
-    assert min(tuned_scores) >= 0.85, tuned_scores
-    assert np.mean(margins) >= 0.05 and sum(m > 0 for m in margins) >= 4, margins
+    assert min(tuned_scores) >= 0.9, tuned_scores
+    assert np.mean(margins) >= 0.02 and sum(m > 0 for m in margins) >= 4, margins

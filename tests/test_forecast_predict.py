@@ -11,8 +11,9 @@ import pytest
 
 import deepfit
 from deepfit.cli import main
-from deepfit.data.sources import load_source
+from deepfit.data.sources import load_source, read_table
 from deepfit.errors import PredictInputError, SettingsError
+from deepfit.notes import Notes
 from deepfit.predict import Predictor
 
 W, H = 12, 3
@@ -45,7 +46,7 @@ def test_the_run_saves_what_forecasting_needs(trained):
     run, _ = trained
     series = Predictor.load(run.path).series
     assert series == {"channels": ["value", "load"], "target": "value", "window": W, "horizon": H,
-                      "time_column": "time"}
+                      "time_column": "time", "written": {}}
     assert run.config["data"]["series"] == series
 
 
@@ -142,3 +143,29 @@ def test_all_windows_is_for_time_series_runs_only(tmp_path):
                         all_windows=True)
     with pytest.raises(PredictInputError, match="not trained on a time series"):
         run.predictor.forecast(pd.DataFrame(X))
+
+
+def test_a_series_file_reads_its_numbers_as_the_training_file_did(tmp_path):
+    """A ';' series written with thousands dots and decimal commas: a later file whose numbers
+    happen to hold no comma (1.250) is still read as the training file was (1250, not 1.25)."""
+    frame = sine_frame(120)
+    frame[["value", "load"]] = (frame[["value", "load"]] * 1000 + 3000).round(0)  # 1,700-4,300
+
+    def european(v: float) -> str:
+        return f"{v:,.1f}".replace(",", "_").replace(".", ",").replace("_", ".")
+
+    text = frame.assign(value=frame["value"].map(european), load=frame["load"].map(european))
+    text.to_csv(tmp_path / "train.csv", sep=";", index=False)
+    run = deepfit.train(tmp_path / "train.csv", target="value", window=W, epochs=1, width=8,
+                        progress=False, report=False, checkpoint=False, out=tmp_path / "run")
+    assert run.predictor.series["written"] == {"value": "decimal_comma", "load": "decimal_comma"}
+    later = frame.tail(W).copy()
+    later[["value", "load"]] = later[["value", "load"]].astype(int)
+    with_dots = later.assign(value=later["value"].map(lambda v: f"{v:,}".replace(",", ".")),
+                             load=later["load"].map(lambda v: f"{v:,}".replace(",", ".")))
+    with_dots.to_csv(tmp_path / "later.csv", sep=";", index=False)
+    alone = read_table(tmp_path / "later.csv", Notes(live=False))  # the negative control
+    assert alone["value"].max() < 10 and later["value"].min() > 1000
+    from_file = deepfit.load(run.path).forecast(tmp_path / "later.csv")
+    from_numbers = deepfit.load(run.path).forecast(later.astype({"value": float, "load": float}))
+    np.testing.assert_allclose(from_file["value_forecast"], from_numbers["value_forecast"], rtol=1e-6)

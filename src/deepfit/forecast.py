@@ -45,7 +45,8 @@ def forecast(predictor: Any, series: Any, *, all_windows: bool = False,
         raise PredictInputError("this run was not trained on a time series (deepfit train "
                                 "SERIES.csv --window W): it predicts from rows, not from a series")
     notes = notes if notes is not None else Notes()
-    frame = series if isinstance(series, pd.DataFrame) else read_table(Path(series), notes)
+    frame = series if isinstance(series, pd.DataFrame) else read_table(Path(series), notes,
+                                                                       info.get("written"))
     frame = _named_columns(frame, "the series").reset_index(drop=True)
     values = channel_values(frame, info, notes)  # [n, C]
     n, W, H = len(values), int(info["window"]), int(info["horizon"])

@@ -171,7 +171,8 @@ def _windows(frame: pd.DataFrame, name: str, target: str | None, task: str | Non
     y_data = pd.Series(y[:, 0], name=target) if horizon == 1 else multi_step_frame(y, target)
     time_column, times = find_time_column(frame, target, channels)
     series = {"channels": channels, "target": target, "window": window, "horizon": horizon,
-              "time_column": time_column}
+              "time_column": time_column,  # and how the file wrote its numbers (data/written.py)
+              "written": dict(frame.attrs.get(sources.WRITTEN, {}))}
     if not held_out:
         notes.decide(f"time series: {n} windows of {window} rows × {len(channels)} channel(s) "
                      f"({sources._names(channels)}); each forecasts {target!r} {horizon} step(s) "

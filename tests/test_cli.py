@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from deepfit.cli import main
@@ -39,6 +41,9 @@ def test_predict_to_stdout_for_regression(tmp_path, capsys):
     assert main(["predict", str(run), str(tmp_path / "x.csv")]) == 0
     out, _ = capsys.readouterr()
     assert out.splitlines()[0] == "prediction" and len(out.splitlines()) == 5
+    assert main(["predict", str(run), str(tmp_path / "x.csv"), "-o", "-"]) == 0  # `-`: stdout too
+    dashed, _ = capsys.readouterr()
+    assert dashed == out and not (Path.cwd() / "-").exists()
 
 
 def test_model_settings_through_set(tmp_path):

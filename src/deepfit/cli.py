@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "after its last W rows")
     p.add_argument("--all-windows", action="store_true", help="time series: the rolling backtest, "
                    "the forecast of every window of W rows in the file, beside the actual values")
-    p.add_argument("-o", "--output", help="write predictions to this CSV (default: stdout)")
+    p.add_argument("-o", "--output", help="write predictions to this CSV (default, or -: stdout)")
     p = sub.add_parser("evaluate", help="metrics of a trained run on labelled data")
     p.add_argument("run_dir")
     p.add_argument("source", help="labelled data: a file with the run's target column, or a bundled name")
@@ -271,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"run saved to {result.path}")
     elif args.command == "predict":
         frame = api.predict(args.run_dir, args.input, all_windows=args.all_windows)
-        if args.output:
+        if args.output and args.output != "-":  # `-o -`: standard output, as Unix tools read it
             write_text(Path(args.output), frame.to_csv(index=False))
             console.print(f"{len(frame)} predictions written to {args.output}")
         else:

@@ -109,7 +109,7 @@ def fixed_splits(parts: dict[str, np.ndarray], y: pd.Series, task: str, val_size
         what = " and ".join(name for name, flag in (("validation", carve_val), ("test", carve_test)) if flag)
         notes.decide(f"{what} split carved from the folder's training images (stratified, seeded)")
     test = np.zeros(0, dtype=np.int64) if test is None else np.asarray(test)
-    notes.decide(f"splits: the folder's own train/ val/ test/ layout: {len(train)} train, {len(val)} "
+    notes.decide(f"splits: the folder's own split folders: {len(train)} train, {len(val)} "
                  f"validation, {len(test)} test images, no random split"
                  + (f" ({' and '.join(unused)} not used)" if unused else ""))
     return Splits(np.sort(train), np.sort(np.asarray(val)), np.sort(test))

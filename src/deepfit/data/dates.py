@@ -143,16 +143,11 @@ def as_dates(column: pd.Series, fmt: str, name: str) -> pd.Series:
 
 
 def whole_column_formats(X: pd.DataFrame) -> dict[str, tuple[str, bool]]:
-    """The date format of each text date column of a whole table, as date_format gives it. The
+    """Each date column of a whole table with its date_format (DATETIME64 for datetimes). The
     loader keeps it in X.attrs[DATE_FORMATS] (pandas carries attrs through row selections), so
     that the training split is read as its whole column decides: 01/02/2024 among training rows
     whose days are all <= 12 is read day first when a validation row holds 25/12/2023."""
-    formats = {}
-    for name in X.columns:
-        if X[name].dtype.kind not in "M" and (how := date_format(X[name])) is not None \
-                and how[0] != DATETIME64:
-            formats[str(name)] = how
-    return formats
+    return {str(name): how for name in X.columns if (how := date_format(X[name])) is not None}
 
 
 def fit_dates(X: pd.DataFrame, notes: Notes) -> list[DateColumn]:

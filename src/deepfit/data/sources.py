@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
-from deepfit.data.dates import DATE_FORMATS, is_date_column, whole_column_formats
+from deepfit.data.dates import DATE_FORMATS, whole_column_formats
 from deepfit.data.images import held_out_images, load_images
 from deepfit.data.labels import class_labels, whole_numbers
 from deepfit.data.preprocess import WRITTEN, column_numbers, is_missing
@@ -364,11 +364,13 @@ def _clean_features(frame: pd.DataFrame, notes: Notes) -> pd.DataFrame:
         frame = frame.drop(columns=empty)
         if frame.shape[1] == 0:
             raise DataFormatError("every feature column is empty")
-    settled = pd.DataFrame({name: _settle_column(frame[name], name, notes)
+    # dates, found once over each whole column: settling leaves them as they are, and a text
+    # date's format is carried to the splits, so each is read as its whole column decides
+    dates = whole_column_formats(frame)
+    settled = pd.DataFrame({name: _settle_column(frame[name], name, notes, str(name) in dates)
                             for name in frame.columns}, index=frame.index)
     settled.attrs.update(frame.attrs)  # how the file wrote its numbers (data/written.py)
-    # text dates are read in the format their whole column decides, not a split's rows alone
-    settled.attrs[DATE_FORMATS] = whole_column_formats(settled)
+    settled.attrs[DATE_FORMATS] = dates
     return settled
 
 
@@ -377,15 +379,16 @@ def _all_missing(column: pd.Series) -> bool:
     return len(present) == 0 or (present.dtype.kind in "OSU" and all(map(is_missing, present)))
 
 
-def _settle_column(column: pd.Series, name: str, notes: Notes) -> pd.Series:
+def _settle_column(column: pd.Series, name: str, notes: Notes, dates: bool) -> pd.Series:
     """Numbers stay numbers and text holding numbers becomes numbers (noted); other text becomes
-    a pandas categorical; numbers with a few other values among them are a named error."""
+    a pandas categorical; numbers with a few other values among them are a named error; `dates`
+    (the column is dates, data/dates.py) stay as they are."""
     if column.dtype.kind == "c":
         raise DataFormatError(f"column {name!r} holds complex numbers; split them into real columns")
     if column.dtype.kind == "m":
         raise DataFormatError(f"column {name!r} holds durations ({column.dtype}); "
                               "turn them into numbers first")
-    if column.dtype.kind == "M" or is_date_column(column):
+    if dates:
         return column  # dates: the preprocessor expands them into numbers (data/dates.py)
     if (pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column)
             or isinstance(column.dtype, pd.CategoricalDtype)):

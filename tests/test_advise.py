@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import deepfit
-from deepfit.advise_rules import Evidence, Gap, bootstrap_scores, decide, matrix_row
 from deepfit.cli import main
+from deepfit.tools.advise.rules import Evidence, Gap, bootstrap_scores, decide, matrix_row
 
 QUICK = {"epochs": 8, "patience": 3, "budget_seconds": 600}  # epochs bind, not the clock: no flakes under load
 
@@ -139,7 +139,7 @@ def test_bootstrap_scores_against_a_hand_count():
 
 
 def test_every_subsample_holds_every_class():
-    from deepfit.advise import _order
+    from deepfit.tools.advise.advice import _order
 
     y = np.array([0] * 97 + [1, 2, 2])
     order = _order(y, "classification", seed=0)

@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 import deepfit
-from deepfit.bench import Latency, count_params, flops_per_sample, saved_size
-from deepfit.bench_inputs import QUICK_SHAPES
 from deepfit.cli import main
 from deepfit.errors import SettingsError
 from deepfit.models import OutputSpec, available, create, modalities
 from deepfit.models.registry import example_input
+from deepfit.tools.benchmark.inputs import QUICK_SHAPES
+from deepfit.tools.benchmark.measure import Latency, count_params, flops_per_sample, saved_size
 
 MB = 2**20
 
@@ -175,7 +175,7 @@ def test_run_and_model_together_is_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux only: VmHWM reset")
 def test_peak_rss_is_reset_before_measuring() -> None:
-    from deepfit.bench_memory import _proc_status, peak_memory, reset_peak_memory
+    from deepfit.tools.benchmark.memory import _proc_status, peak_memory, reset_peak_memory
 
     big = torch.ones(300 * MB // 4)  # an earlier peak, 300 MB above now (a large block is unmapped)
     del big

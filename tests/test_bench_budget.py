@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import deepfit
-from deepfit.bench_plan import Costs, fit_plan, human_seconds, max_seconds_for
 from deepfit.cli import main
 from deepfit.errors import SettingsError
+from deepfit.tools.benchmark.plan import Costs, fit_plan, human_seconds, max_seconds_for
 
 pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")
 ASKED = {"repeats": 5, "steps": 10, "warmup": 1}

@@ -13,12 +13,14 @@ import torch
 from torch import nn
 
 import deepfit
-from deepfit.checks import Finding, check, model_sanity, sanity_batch
 from deepfit.checks.audit import sample_size, split_leakage
+from deepfit.checks.findings import Finding
+from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.cli import main
 from deepfit.data.sources import Dataset, load_source
 from deepfit.data.split import split_indices
 from deepfit.models import InputSpec, OutputSpec, create, registry
+from deepfit.tools.check import check
 
 
 def _frame(n: int = 600, seed: int = 0) -> pd.DataFrame:

@@ -16,9 +16,9 @@ from sklearn.preprocessing import StandardScaler
 
 import deepfit
 from deepfit.cli import main
-from deepfit.compare import COLUMNS, model_names
 from deepfit.data.split import split_indices
 from deepfit.errors import SettingsError
+from deepfit.tools.compare.comparison import COLUMNS, model_names
 
 QUICK = {"epochs": 3, "patience": 2, "seed": 3, "report": False}  # no run reports: seconds of plots
 
@@ -120,8 +120,8 @@ def test_the_guides_command_on_images_mlp_flattens_them(tmp_path, capsys):
 
 
 def test_data_root_and_download_pass_through_only_when_given():
-    from deepfit.compare import _shared_settings, readable
     from deepfit.config import DataConfig, field_names
+    from deepfit.tools.compare.comparison import _shared_settings, readable
 
     given = _shared_settings({"data_root": "/data", "download": None, "epochs": 2}, budget_seconds=5)
     assert given["data_root"] == "/data" and "download" not in given and given["max_seconds"] == 5

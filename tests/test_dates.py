@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deepfit
-from deepfit.checks import check
+from deepfit.core.notes import Notes
 from deepfit.data.dates import date_format
 from deepfit.data.preprocess import Preprocessor
 from deepfit.data.sources import load_source
-from deepfit.notes import Notes
-from deepfit.runs import predict
+from deepfit.runs.directory import predict
+from deepfit.tools.check import check
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,10 +11,10 @@ import pytest
 
 import deepfit
 from deepfit.cli import main
+from deepfit.core.notes import Notes
 from deepfit.data.sources import load_source, read_table
 from deepfit.errors import PredictInputError, SettingsError
-from deepfit.notes import Notes
-from deepfit.predict import Predictor
+from deepfit.runs.predictor import Predictor
 
 W, H = 12, 3
 

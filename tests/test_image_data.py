@@ -7,12 +7,12 @@ import pytest
 import torch
 from PIL import Image
 
+from deepfit.core.notes import Notes
 from deepfit.data.augment import make_augment
 from deepfit.data.images import ImagePreprocessor, digits_images, to_nchw
 from deepfit.data.preprocessors import preprocessor_from_dict, preprocessor_to_dict
 from deepfit.data.sources import load_source
 from deepfit.errors import DataFormatError
-from deepfit.notes import Notes
 
 
 def write_folder(root, n=6, seed=0):

@@ -8,11 +8,11 @@ import torch
 from safetensors.torch import save_file
 
 import deepfit
+from deepfit.core.notes import Notes
 from deepfit.errors import SettingsError, SourceNotFoundError
 from deepfit.models import InputSpec, OutputSpec, available, create, modalities
 from deepfit.models.transfer import build_model, load_matching
 from deepfit.models.vision import layer_groups
-from deepfit.notes import Notes
 
 IMAGE_MODELS = [n for n in available() if modalities(n) == ("image",)] + ["transfer:resnet18"]
 HEAVY = {"resnet34", "resnet50"}

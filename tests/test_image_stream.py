@@ -17,15 +17,15 @@ from safetensors.torch import load_file
 
 import deepfit
 from deepfit import cli
-from deepfit.api import _prepare
 from deepfit.config import split_settings
+from deepfit.core.notes import Notes
 from deepfit.data import batches
 from deepfit.data.batches import make_batches
 from deepfit.data.image_files import CACHE_ENV, ImageFiles, read_image_folder
 from deepfit.data.images import ImagePreprocessor
 from deepfit.data.split import split_indices
 from deepfit.errors import DataTooLargeError, ImageDecodeError
-from deepfit.notes import Notes
+from deepfit.runs.prepare import prepare_config
 
 QUIET = {"progress": False, "report": False, "threads": 1}
 TRAIN = {"model": "cnn", "widths": (4, 8, 8), "hidden": 16, "epochs": 3, "batch_size": 8,
@@ -63,7 +63,7 @@ def folder(tmp_path_factory):
 
 
 def prepare(folder, **settings):
-    return _prepare(folder, None, split_settings({**TRAIN, **settings}), Notes())
+    return prepare_config(folder, None, split_settings({**TRAIN, **settings}), Notes())
 
 
 def test_both_paths_split_and_standardise_alike(folder):

@@ -19,12 +19,12 @@ from sklearn.metrics import f1_score, precision_recall_curve
 from sklearn.utils.class_weight import compute_class_weight
 
 import deepfit
-from deepfit import api
 from deepfit.data.batches import InMemoryBatches, StreamingBatches, TensorSource
 from deepfit.data.split import split_indices
 from deepfit.errors import SettingsError
 from deepfit.evaluate.metrics import monitor_names
 from deepfit.evaluate.threshold import f1_at, f1_optimal_threshold
+from deepfit.runs import train as api
 from deepfit.train import imbalance as imb
 from deepfit.train.losses import CrossEntropy, FocalLoss
 

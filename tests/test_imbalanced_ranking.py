@@ -10,8 +10,8 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 import deepfit
-from deepfit.advise_rules import bootstrap_scores
-from deepfit.baselines import ranking_metric
+from deepfit.tools.advise.rules import bootstrap_scores
+from deepfit.tools.compare.baselines import ranking_metric
 
 pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")
 QUICK = {"epochs": 3, "patience": 2, "seed": 0}

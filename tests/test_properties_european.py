@@ -10,9 +10,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deepfit.core.notes import Notes
 from deepfit.data.preprocess import Preprocessor
 from deepfit.data.sources import read_table
-from deepfit.notes import Notes
 
 EXAMPLES = int(os.environ.get("DEEPFIT_PROPERTY_EXAMPLES", "25"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, database=None,

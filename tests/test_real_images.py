@@ -16,11 +16,11 @@ from safetensors.torch import load_file
 import deepfit
 from deepfit import cli
 from deepfit.checks.audit import audit_data
+from deepfit.core.notes import Notes
 from deepfit.data.image_files import read_image_folder
 from deepfit.data.images import ImagePreprocessor
 from deepfit.data.sources import Dataset, load_source
 from deepfit.data.split import fixed_splits
-from deepfit.notes import Notes
 
 pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")
 

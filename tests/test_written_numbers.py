@@ -10,8 +10,8 @@ import pytest
 
 import deepfit
 from deepfit.cli import main
+from deepfit.core.notes import Notes
 from deepfit.data.sources import read_table
-from deepfit.notes import Notes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 RUN = {"epochs": 3, "progress": False, "report": False, "checkpoint": False, "threads": 1,

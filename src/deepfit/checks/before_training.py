@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from deepfit.checks.findings import Finding
+from deepfit.core.notes import Notes
 from deepfit.data.batches import drops_last_row
 from deepfit.errors import DeepfitError
-from deepfit.notes import Notes
 
 
 def quoted(names: list[Any], limit: int = 8) -> str:

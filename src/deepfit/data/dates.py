@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
+from deepfit.core.notes import Notes
 from deepfit.errors import DataFormatError, PredictInputError
-from deepfit.notes import Notes
 
 PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "elapsed_days")
 TIME_PARTS = ("hour", "minute")

@@ -44,9 +44,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepfit.core.notes import Notes
 from deepfit.data.image_layout import find_layout, part_rows
 from deepfit.errors import DataFormatError, DataTooLargeError, ImageDecodeError
-from deepfit.notes import Notes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from deepfit.core.notes import Notes
 from deepfit.errors import DataFormatError
-from deepfit.notes import Notes
 
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from deepfit.core.notes import Notes
 from deepfit.data.image_files import (
     CHUNK,
     GRAY_MODES,
@@ -38,7 +39,6 @@ from deepfit.data.image_files import (
 )
 from deepfit.data.preprocessors import register_preprocessor
 from deepfit.errors import DataFormatError, PredictInputError, SettingsError, SourceNotFoundError
-from deepfit.notes import Notes
 
 __all__ = ["GRAY_MODES", "IMAGE_SUFFIXES", "ImageFiles", "ImagePreprocessor", "load_images"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from deepfit.notes import Notes
+from deepfit.core.notes import Notes
 
 
 def whole_numbers(y: pd.Series) -> bool:

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfit.core.notes import Notes
 from deepfit.data import dates as date_columns
 from deepfit.errors import DataFormatError, PredictInputError, TargetError
-from deepfit.notes import Notes
 
 UNKNOWN = "<unknown>"
 MISSING = "<missing>"

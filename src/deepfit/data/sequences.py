@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfit.core.notes import Notes
 from deepfit.data import sources
 from deepfit.data.preprocess import CLIP_STD, column_numbers
 from deepfit.data.split import Splits
@@ -48,7 +49,6 @@ from deepfit.errors import (
     SplitError,
     TargetError,
 )
-from deepfit.notes import Notes
 
 MODALITY = "sequence"
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfit.core.notes import Notes
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
 from deepfit.data.dates import DATE_FORMATS, whole_column_formats
 from deepfit.data.images import held_out_images, load_images
@@ -23,7 +24,6 @@ from deepfit.data.preprocess import WRITTEN, column_numbers, is_missing
 from deepfit.data.torchvision_sets import load_named, named_set
 from deepfit.data.written import read_csv_text
 from deepfit.errors import DataFormatError, SourceNotFoundError, TargetError
-from deepfit.notes import Notes
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 DELIMITERS = (",", ";", "\t", "|")  # the first wins a tie

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from deepfit.core.notes import Notes
 from deepfit.errors import SplitError
-from deepfit.notes import Notes
 
 
 @dataclass(frozen=True)

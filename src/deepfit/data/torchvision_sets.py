@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfit.core.notes import Notes
 from deepfit.data.safe_unpickle import safe_load
 from deepfit.errors import (
     DataFormatError,
@@ -36,7 +37,6 @@ from deepfit.errors import (
     DownloadFailed,
     SettingsError,
 )
-from deepfit.notes import Notes
 
 DEFAULT_ROOT = "data"
 ROOT_ENV = "DEEPFIT_DATA"

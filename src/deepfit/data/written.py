@@ -20,9 +20,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from deepfit.core.notes import Notes
 from deepfit.data.preprocess import WRITTEN, _examples
 from deepfit.errors import DataFormatError
-from deepfit.notes import Notes
 
 # one number written with a decimal comma and optional thousands dots: 28,84  -0,5  1.234,5  1.000
 EUROPEAN = re.compile(r"^[+-]?([1-9]\d{0,2}(\.\d{3})+|\d+)(,\d+)?$")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from deepfit.io import atomic_write_bytes
+from deepfit.core.io import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepfit.core.notes import Notes
 from deepfit.errors import SettingsError
-from deepfit.notes import Notes
 
 
 def f1_optimal_threshold(p_positive: np.ndarray, target: np.ndarray) -> tuple[float, float]:

@@ -27,8 +27,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepfit.core.io import load_foreign_weights, load_weights, read_json
+from deepfit.core.notes import Notes
 from deepfit.errors import ImageSizeError, SettingsError, SourceNotFoundError
-from deepfit.io import load_foreign_weights, load_weights, read_json
 from deepfit.models.registry import (
     Entry,
     InputSpec,
@@ -38,7 +39,6 @@ from deepfit.models.registry import (
     resolve_settings,
 )
 from deepfit.models.vision import ImageModel, check_dropout, image_shape
-from deepfit.notes import Notes
 
 FAMILY = "transfer"
 TORCHVISION_WEIGHTS = re.compile(r"^[A-Z][A-Z0-9_]*$")  # DEFAULT, IMAGENET1K_V2, …

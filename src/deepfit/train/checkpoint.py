@@ -21,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from deepfit.io import atomic_write_bytes, read_json, sha256_bytes, write_json
+from deepfit.core.io import atomic_write_bytes, read_json, sha256_bytes, write_json
 
 KEEP = 2
 _NAME = re.compile(r"^(?P<kind>[a-z]+)-(?P<step>\d{9})\.safetensors$")

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from deepfit.config import RunConfig, TrainConfig
+from deepfit.core.notes import Notes
 from deepfit.data.augment import make_augment
-from deepfit.notes import Notes
 from deepfit.train.callbacks.base import Callback
 from deepfit.train.callbacks.unfreeze import GradualUnfreezing
 from deepfit.train.optim import discriminative_groups

@@ -6,11 +6,14 @@ it inside the training step, and the hot loop stays free of Python overhead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from deepfit.train.state import TrainState
-    from deepfit.train.trainer import Trainer
+from deepfit.train.state import TrainState
+
+# The trainer (train/trainer.py) that calls the hooks. Named here, not imported: the trainer
+# imports this module, and a callback reaches the trainer only through its documented fields
+# (model, optimizer, scheduler, state).
+Trainer = Any
 
 
 class Callback:

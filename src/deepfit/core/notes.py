@@ -39,6 +39,12 @@ class Notes:
         else:
             self._pending.append((level, message))
 
+    def copy(self) -> Notes:
+        """An independent copy (still held back if this one is): one run's notes, started from
+        the decisions of preparing its data (runs/train.py: train_prepared)."""
+        return Notes(list(self.decisions), list(self.warnings), list(self.findings), self.live,
+                     list(self._pending))
+
     def to_dict(self) -> dict[str, list]:
         return {"decisions": list(self.decisions), "warnings": list(self.warnings),
                 "findings": list(self.findings)}

@@ -1,6 +1,6 @@
 """`deepfit advise`: the guide's checklist and matrix, evaluated on the user's data and machine.
 
-    1. read and split the data once (api._prepare: the seed's train / validation / test rows)
+    1. read and split the data once (runs/prepare.py: the seed's train / validation / test rows)
     2. bake-off on that split, time-boxed: deepfit's default network for the modality, gradient
        boosting and a linear model (deepfit/baselines.py), each on 25, 50 and 100 % of the
        training rows (a short learning curve), scored on the same test rows
@@ -20,23 +20,25 @@ import logging
 import math
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from deepfit import api
-from deepfit.advise_rules import Evidence, decide, gap, matrix_row, row_band
-from deepfit.baselines import encode, fit_baseline, ranking_metric
-from deepfit.compare import latency_ms, readable
 from deepfit.config import split_settings
+from deepfit.core.io import default_run_dir, new_run_dir
+from deepfit.core.notes import Notes, logger
 from deepfit.data.sources import source_name
 from deepfit.errors import SettingsError
-from deepfit.io import default_run_dir, new_run_dir
 from deepfit.models import default_model, resolve_settings
-from deepfit.notes import Notes, logger
+from deepfit.runs.prepare import Prepared, prepare_config
+from deepfit.runs.train import fit_prepared, resolve_device
+from deepfit.tools.advise.report import write_advice
+from deepfit.tools.advise.result import Advice, Item
+from deepfit.tools.advise.rules import Evidence, decide, gap, matrix_row, row_band
+from deepfit.tools.compare.baselines import encode, fit_baseline, ranking_metric
+from deepfit.tools.compare.comparison import latency_ms, readable
 from deepfit.train.trainer import TrainingInterrupted
 
 FRACTIONS = (0.25, 0.5, 1.0)
@@ -45,40 +47,6 @@ NET_SHARE = 0.6  # of the budget, for the network's three fits (each in proporti
 MAX_BAKEOFF_ROWS = 20_000  # training rows the bake-off uses at most (the curve runs below it)
 BUDGET_SETTINGS = ("max_seconds", "epochs", "patience")
 LARGE = {"tabular": 100_000, "sequence": 10_000, "image": 10_000}  # "enough rows" for deep learning
-
-
-@dataclass
-class Item:
-    criterion: str
-    passed: bool
-    evidence: str
-
-
-@dataclass
-class Advice:
-    """The advice and everything behind it (plain data; the CLI only prints it)."""
-
-    verdict: str
-    rule_verdict: str
-    matrix_row: str
-    reasons: list[str]
-    checklist: list[Item]
-    bakeoff: list[dict[str, Any]]  # model, fraction, train_rows, test_score, val_score, …
-    metric: str
-    task: str
-    modality: str
-    rows: int  # labelled rows
-    device: str
-    estimated_seconds: float | None
-    next_command: str
-    path: Path
-    evidence: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # how the bake-off scored (ranking_metric)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["path"] = str(self.path)
-        return d
 
 
 def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
@@ -93,7 +61,7 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
     cfg = split_settings(readable(settings))
     path = Path(out) if out else default_run_dir(f"advise-{source_name(source)}")
     with new_run_dir(path):
-        prepared = api._prepare(source, y, cfg, Notes(live=False))
+        prepared = prepare_config(source, y, cfg, Notes(live=False))
         data = prepared.data
         net = cfg.model.name or default_model(data.modality)
         ratio = prepared.imbalance.ratio if prepared.imbalance is not None else None
@@ -103,7 +71,7 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         evidence, full = _evidence(prepared, rows, net, cfg.train.seed, metric)
         rule, row_text = matrix_row(data.modality, len(data), need_interpretability)
         verdict, reasons = decide(rule, evidence, need_interpretability, latency_ms)
-        device = str(api.resolve_device(cfg.train.device))
+        device = str(resolve_device(cfg.train.device))
         estimate = _estimate(verdict, full, net, cfg, prepared.sizes["train"])
         curves = {m: _rising(rows, m, data.task, full[net]["target"], cfg.train.seed, metric)
                   for m in (net, "gradient_boosting")}
@@ -113,8 +81,6 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
                         evidence.metric, data.task, data.modality, len(data), device, estimate,
                         next_command(verdict, source, settings, net), path,
                         _evidence_dict(evidence, rows, net), [why] if why else [])
-        from deepfit.advise_report import write_advice
-
         write_advice(advice)
     return advice
 
@@ -127,7 +93,7 @@ def _say_plan(net: str, n_train: int, budget: float) -> None:
                 f"~{budget:.0f} s of training in all, plus evaluation")
 
 
-def _bakeoff(prepared: api.Prepared, cfg: Any, net: str, budget: float,
+def _bakeoff(prepared: Prepared, cfg: Any, net: str, budget: float,
              metric: str) -> list[dict[str, Any]]:
     """Each model on 25 / 50 / 100 % of the training rows, on the same validation and test rows,
     scored by `metric` (with test_accuracy beside it when that is another classification score)."""
@@ -163,7 +129,7 @@ def _order(y: np.ndarray, task: str, seed: int) -> np.ndarray:
     return np.concatenate([order[np.sort(first)], np.delete(order, first)])
 
 
-def _network(prepared: api.Prepared, cfg: Any, net: str, rows: np.ndarray, seconds: float,
+def _network(prepared: Prepared, cfg: Any, net: str, rows: np.ndarray, seconds: float,
              metric: str) -> dict[str, Any]:
     """deepfit's network on the given training rows, by the same Trainer, time-boxed; not saved."""
     X, y = prepared.tensors["train"]
@@ -171,13 +137,13 @@ def _network(prepared: api.Prepared, cfg: Any, net: str, rows: np.ndarray, secon
     train = dataclasses.replace(cfg.train, checkpoint=False, progress=False,
                                 max_seconds=min(seconds, cfg.train.max_seconds or math.inf))
     run_cfg = dataclasses.replace(cfg, train=train, model=dataclasses.replace(cfg.model, name=net))
-    device = api.resolve_device(train.device)
+    device = resolve_device(train.device)
     if train.threads:
         torch.set_num_threads(train.threads)
     with tempfile.TemporaryDirectory() as tmp, _quiet():  # the bake-off's own warnings: not the user's
         try:
-            predictor, state = api._fit(run_cfg, resolve_settings(net, cfg.model.settings), subset,
-                                        device, Notes(live=False), Path(tmp), None)
+            predictor, state = fit_prepared(run_cfg, resolve_settings(net, cfg.model.settings), subset,
+                                           device, Notes(live=False), Path(tmp), None)
         except TrainingInterrupted:  # no checkpoint to resume from: the advice is dropped
             raise KeyboardInterrupt from None
     evaluation = predictor.evaluation(*prepared.test_frame)
@@ -203,7 +169,7 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _evidence(prepared: api.Prepared, rows: list[dict], net: str, seed: int,
+def _evidence(prepared: Prepared, rows: list[dict], net: str, seed: int,
               metric: str) -> tuple[Evidence, dict]:
     task = prepared.data.task
     full = {r["model"]: r for r in rows if r["fraction"] == 1.0}

@@ -22,15 +22,15 @@ import pandas as pd
 import torch
 from torch import nn
 
+from deepfit.core.io import read_json
+from deepfit.core.notes import Notes
 from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import create_preprocessor
 from deepfit.data.sources import load_source, source_name
 from deepfit.errors import SettingsError
-from deepfit.io import read_json
 from deepfit.models import InputSpec, OutputSpec, create, modalities, resolve_settings
 from deepfit.models.registry import ALIASES, example_input
-from deepfit.notes import Notes
-from deepfit.predict import Predictor
+from deepfit.runs.predictor import Predictor
 
 QUICK_SHAPES = {"tabular": (8,), "sequence": (16, 3), "image": (3, 8, 8)}  # tests
 TASKS = ("classification", "regression")

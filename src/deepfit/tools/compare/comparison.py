@@ -25,15 +25,16 @@ from typing import Any
 
 import pandas as pd
 
-from deepfit import api
-from deepfit.baselines import encode, fit_baseline, ranking_metric
 from deepfit.config import DataConfig, TrainConfig, field_names, split_settings
+from deepfit.core.io import default_run_dir, new_run_dir, write_json, write_text
+from deepfit.core.notes import Notes, logger
 from deepfit.data.sources import source_name
 from deepfit.errors import SettingsError
-from deepfit.io import default_run_dir, new_run_dir, write_json, write_text
 from deepfit.models import modalities, resolve_settings
 from deepfit.models.registry import canonical
-from deepfit.notes import Notes, logger
+from deepfit.runs.prepare import Prepared, prepare_config
+from deepfit.runs.train import Run, train_prepared
+from deepfit.tools.compare.baselines import encode, fit_baseline, ranking_metric
 from deepfit.train.trainer import TrainingInterrupted
 
 COLUMNS = ["model", "metric", "test_score", "val_score", "train_seconds", "best_epoch", "params",
@@ -85,14 +86,14 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
     names = model_names(models)
     settings = _shared_settings(settings, budget_seconds)
     # the data are read as every run will read them: as the one modality all the models take, if
-    # there is one, else as the data say (api._reading)
+    # there is one, else as the data say (runs/prepare.py: reading_settings)
     one = len({modalities(name) for name in names}) == 1 and len(modalities(names[0])) == 1
     cfg = split_settings(readable(settings) | ({"model": names[0]} if one else {}))
     path = Path(out) if out else default_run_dir(f"compare-{source_name(source)}")
     # a signal mid-run keeps that run's checkpoint (deepfit train --resume COMPARE_DIR/<model>)
     with new_run_dir(path, keep_on=(TrainingInterrupted,)):
         # bad data, or a batch size a model cannot take, stop it here, before any training
-        prepared = api._prepare(source, y, cfg, Notes(live=False), models={n: {} for n in names})
+        prepared = prepare_config(source, y, cfg, Notes(live=False), models={n: {} for n in names})
         _check_modalities(names, prepared.data.modality)
         task = prepared.data.task
         metric, why = ranking_metric(task, _ratio(prepared), cfg.train.monitor)
@@ -101,7 +102,7 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
         rows, runs, notes = [], {}, [why] if why else []
         for i, name in enumerate(names):
             started = time.perf_counter()
-            run = api.train(source, y, out=path / name, model=name, **settings)
+            run = train_prepared(prepared, out=path / name, model=name, **settings)
             _say_pace(name, time.perf_counter() - started, len(names) - i - 1, budget_seconds)
             runs[name] = run.path
             rows.append(run_row(name, run, prepared.test_frame[0], metric))
@@ -130,7 +131,7 @@ def columns(task: str, metric: str) -> list[str]:
     return [*COLUMNS[:at], ACCURACY, *COLUMNS[at:]]
 
 
-def _ratio(prepared: api.Prepared) -> float | None:
+def _ratio(prepared: Prepared) -> float | None:
     return prepared.imbalance.ratio if prepared.imbalance is not None else None
 
 
@@ -186,7 +187,7 @@ def _shared_settings(settings: dict[str, Any], budget_seconds: float | None) -> 
     return settings
 
 
-def run_row(name: str, run: api.Run, X_test: Any, metric: str) -> dict[str, Any]:
+def run_row(name: str, run: Run, X_test: Any, metric: str) -> dict[str, Any]:
     """A leaderboard row for a deepfit run: scores, time, size and per-sample latency."""
     best_epoch = int(run.config["train"]["best_epoch"])
     val = run.history[best_epoch - 1].get(f"val_{metric}") if best_epoch else None
@@ -213,8 +214,8 @@ def latency_ms(predictor: Any, X: Any, repeats: int = 2) -> float:
 
 
 def _write(result: Comparison, source: Any, settings: dict[str, Any]) -> None:
+    from deepfit.core.io import atomic_write_bytes
     from deepfit.evaluate.plots import score_vs_time
-    from deepfit.io import atomic_write_bytes
 
     path = result.path
     write_text(path / "compare.csv", result.table.to_csv(index=False))

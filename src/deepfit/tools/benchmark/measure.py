@@ -46,11 +46,15 @@ from safetensors.torch import save as st_save
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from deepfit.api import resolve_device
-from deepfit.bench_inputs import Workload, model_workload, run_workload
-from deepfit.bench_memory import MB, peak_memory, reset_peak_memory
-from deepfit.bench_plan import PROBE_REPEAT, Plan, Ticker, fit_plan, max_seconds_for
-from deepfit.bench_timing import (
+from deepfit.core.io import default_run_dir, write_json
+from deepfit.core.notes import logger
+from deepfit.data.batches import InMemoryBatches
+from deepfit.errors import SettingsError
+from deepfit.runs.train import resolve_device
+from deepfit.tools.benchmark.inputs import Workload, model_workload, run_workload
+from deepfit.tools.benchmark.memory import MB, peak_memory, reset_peak_memory
+from deepfit.tools.benchmark.plan import PROBE_REPEAT, Plan, Ticker, fit_plan, max_seconds_for
+from deepfit.tools.benchmark.timing import (
     autocast,
     make_trainer,
     probe,
@@ -58,10 +62,6 @@ from deepfit.bench_timing import (
     time_predict_latency,
     time_training,
 )
-from deepfit.data.batches import InMemoryBatches
-from deepfit.errors import SettingsError
-from deepfit.io import default_run_dir, write_json
-from deepfit.notes import logger
 from deepfit.train.trainer import PRECISIONS, Trainer
 
 DEVICES = ("auto", "cpu", "cuda", "mps")

@@ -33,7 +33,7 @@ from deepfit.data.preprocess import _as_numbers
 from deepfit.data.sequences import time_values
 from deepfit.data.sources import _named_columns, _names, read_table
 from deepfit.errors import PredictInputError
-from deepfit.notes import Notes
+from deepfit.core.notes import Notes
 
 
 def forecast(predictor: Any, series: Any, *, all_windows: bool = False,

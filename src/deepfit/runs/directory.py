@@ -18,19 +18,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepfit import __version__
+from deepfit._version import __version__
 from deepfit.config import RunConfig
 from deepfit.data.image_files import ImageFiles
 from deepfit.data.sources import load_source, read_npz_array, read_npz_features, read_table
 from deepfit.errors import PredictInputError, SettingsError
 from deepfit.evaluate.full_metrics import Evaluation
-from deepfit.io import read_json, write_json, write_text
-from deepfit.notes import Notes
-from deepfit.predict import Predictor
+from deepfit.core.io import read_json, write_json, write_text
+from deepfit.core.notes import Notes
+from deepfit.runs.predictor import Predictor
 from deepfit.train.state import TrainState
 
 if TYPE_CHECKING:
-    from deepfit.api import Prepared
+    from deepfit.runs.prepare import Prepared
 
 
 def config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: Prepared,

@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from deepfit.bench_inputs import Workload
-from deepfit.bench_plan import Costs, EpochTicks, Ticker
 from deepfit.data.batches import InMemoryBatches
+from deepfit.tools.benchmark.inputs import Workload
+from deepfit.tools.benchmark.plan import Costs, EpochTicks, Ticker
 from deepfit.train.losses import DEFAULT_LOSS, create_loss
 from deepfit.train.optim import create_optimizer
 from deepfit.train.trainer import PRECISIONS, Trainer

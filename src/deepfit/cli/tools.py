@@ -12,10 +12,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from deepfit.bench import benchmark
-from deepfit.compare import compare, records
 from deepfit.config import TASKS
 from deepfit.errors import SettingsError
+from deepfit.tools.benchmark.measure import benchmark
+from deepfit.tools.compare.comparison import compare, records
 
 TOOLS = ("benchmark", "compare", "advise")
 
@@ -247,7 +247,7 @@ def run_compare(args: argparse.Namespace, source: Any, settings: dict[str, Any],
 
 
 def run_advise(args: argparse.Namespace, source: Any, settings: dict[str, Any], console: Console) -> int:
-    from deepfit.advise import advise
+    from deepfit.tools.advise.advice import advise
 
     advice = advise(source, out=args.out, need_interpretability=args.need_interpretability,
                     latency_ms=args.latency_ms, budget_seconds=args.budget_seconds, **settings)

@@ -18,12 +18,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from deepfit import api
-from deepfit.checks import check, has_errors
-from deepfit.cli_tools import TOOLS, add_tools, run_tool, set_pairs
+from deepfit.checks.findings import has_errors
+from deepfit.cli.tools import TOOLS, add_tools, run_tool, set_pairs
 from deepfit.config import SCHEDULES, TASKS
+from deepfit.core.io import write_text
 from deepfit.errors import DeepfitError, SettingsError
-from deepfit.io import write_text
+from deepfit.runs import directory as run_dirs
+from deepfit.runs.train import train
+from deepfit.tools.check import check
 from deepfit.train.trainer import TrainingInterrupted
 
 
@@ -266,20 +268,20 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "train":
         if args.source is None and args.resume is None:
             raise SettingsError("train needs a SOURCE (or --resume RUN_DIR)")
-        result = api.train(args.source, out=args.out, resume=args.resume, **_settings(args))
+        result = train(args.source, out=args.out, resume=args.resume, **_settings(args))
         _print_metrics(console, "test metrics", result.metrics)
         console.print(f"run saved to {result.path}")
     elif args.command == "predict":
-        frame = api.predict(args.run_dir, args.input, all_windows=args.all_windows)
+        frame = run_dirs.predict(args.run_dir, args.input, all_windows=args.all_windows)
         if args.output and args.output != "-":  # `-o -`: standard output, as Unix tools read it
             write_text(Path(args.output), frame.to_csv(index=False))
             console.print(f"{len(frame)} predictions written to {args.output}")
         else:
             sys.stdout.write(frame.to_csv(index=False))
     elif args.command == "evaluate":
-        _print_metrics(console, f"metrics on {args.source}", api.evaluate(args.run_dir, args.source))
+        _print_metrics(console, f"metrics on {args.source}", run_dirs.evaluate(args.run_dir, args.source))
     elif args.command == "report":
-        console.print(f"report written to {api.report(*args.run_dirs, out=args.out)}")
+        console.print(f"report written to {run_dirs.report(*args.run_dirs, out=args.out)}")
     return 0
 
 

@@ -12,15 +12,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from deepfit import __version__
+from deepfit._version import __version__
 from deepfit.data.batches import eval_rows
 from deepfit.data.preprocess import TargetEncoder
 from deepfit.data.preprocessors import preprocessor_from_dict, preprocessor_to_dict
 from deepfit.errors import PredictInputError, SourceNotFoundError
 from deepfit.evaluate.full_metrics import Evaluation, evaluate_outputs, predict_codes
-from deepfit.io import load_weights, read_json, save_weights, write_json
+from deepfit.core.io import load_weights, read_json, save_weights, write_json
 from deepfit.models import InputSpec, OutputSpec, create
-from deepfit.notes import Notes
+from deepfit.core.notes import Notes
 
 MODEL_JSON, WEIGHTS = "model.json", "model.safetensors"
 
@@ -103,7 +103,7 @@ class Predictor:
         """Forecasts from a time series (a DataFrame with the training columns, or a CSV/Parquet
         path): the H steps after its last W rows, or with `all_windows` the forecast of every
         window of W rows (a rolling backtest, with the actual values). See deepfit/forecast.py."""
-        from deepfit.forecast import forecast
+        from deepfit.runs.forecast import forecast
 
         return forecast(self, series, all_windows=all_windows)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from deepfit.config import RESUMABLE_CHANGES, split_settings
 from deepfit.errors import RunDirError, SettingsError
-from deepfit.io import read_json
+from deepfit.core.io import read_json
 from deepfit.models import resolve_settings
 from deepfit.train.checkpoint import latest_checkpoint
 

@@ -3,14 +3,10 @@ page: self-contained, no script, no request)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from deepfit.core.io import atomic_write_bytes, write_json, write_text
 from deepfit.evaluate.plots import learning_curves
 from deepfit.evaluate.report import _checklist, _e, _figure, _num, _page, _section, _table
-from deepfit.io import atomic_write_bytes, write_json, write_text
-
-if TYPE_CHECKING:
-    from deepfit.advise import Advice
+from deepfit.tools.advise.result import Advice
 
 BAKEOFF_COLUMNS = ("model", "fraction", "train_rows", "test_score", "test_accuracy", "val_score",
                    "train_seconds", "latency_ms", "epochs_run", "stop_reason")

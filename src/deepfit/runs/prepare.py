@@ -1,0 +1,235 @@
+"""Prepare the data once: source ─► Dataset ─► splits ─► the data audit ─► preprocessing and
+target encoding fitted on the training rows ─► the checks that need no training.
+
+    prepared = prepare("data.csv", target="price", seed=1)      # deepfit.runs.prepare
+    run_a = train_prepared(prepared, model="mlp")               # runs/train.py: the same split,
+    run_b = train_prepared(prepared, model="resmlp")            # the same encoded rows
+
+`train` is `prepare` then `train_prepared`; compare, advise (and the later tune and scikit-learn
+estimators) prepare once and train several models on the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepfit.checks.audit import audit_data
+from deepfit.checks.before_training import check_batch_size, held_out_findings, raise_errors
+from deepfit.config import RunConfig, split_settings
+from deepfit.core.notes import Notes
+from deepfit.data.image_files import ImageFiles
+from deepfit.data.preprocess import TargetEncoder
+from deepfit.data.preprocessors import create_preprocessor
+from deepfit.data.sequences import split_by_time
+from deepfit.data.sources import Dataset, load_source, written_numbers
+from deepfit.data.split import Splits, fixed_splits, split_indices
+from deepfit.errors import CheckFailed, PredictInputError, SettingsError
+from deepfit.evaluate.metrics import monitor_names
+from deepfit.models import InputSpec, OutputSpec, default_model, modalities
+from deepfit.train import imbalance as imb
+
+
+@dataclass
+class Prepared:
+    """The splits, encoded: preprocessing and target encoding fitted on the training rows only."""
+
+    data: Dataset
+    preprocessor: Any  # one of data.preprocessors.PREPROCESSORS
+    target: TargetEncoder
+    # split name → (X, y); X: encoded features, or ImageFiles (a streamed folder: decoded and
+    # standardised batch by batch, data/image_files.py)
+    tensors: dict[str, tuple[Any, torch.Tensor]]
+    test_frame: tuple[pd.DataFrame, pd.Series]
+    sizes: dict[str, int]
+    fingerprint: str  # of the data, so a resume can tell they are the same
+    imbalance: imb.Imbalance | None = None  # classification: counts, ratio, method chosen
+    config: RunConfig | None = None  # the settings it was prepared with
+    source: Any = None  # what was read (a path, a name, a DataFrame or an array)
+    y: Any = None  # the separate target given with arrays, if any
+    notes: Notes = field(default_factory=Notes)  # the decisions and warnings of preparing
+
+    def specs(self) -> tuple[InputSpec, OutputSpec]:
+        """What the model receives and what it must output, from the fitted encoders."""
+        return (InputSpec(**self.preprocessor.input_spec()),
+                OutputSpec(self.data.task, self.target.n_outputs))
+
+
+
+def prepare_config(source: Any, y: Any, cfg: RunConfig, notes: Notes,
+                   models: dict[str, dict] | None = None) -> Prepared:
+    """Load, split, and fit the preprocessing on the training rows alone; then check what can be
+    known before training (checks/before_training.py): the --test file against the training
+    data, and the batch size against the `models` to be trained (name → settings; default: the
+    run's model, or the data's default one). Every entry (train, compare, advise) passes here."""
+    data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes,
+                       **reading_settings(cfg))
+    check_monitor(cfg.train.monitor, data.task)
+    test_data = None
+    if cfg.data.test is not None:
+        test_notes = Notes(live=False)  # its reading's decisions are training's; warnings kept
+        test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=test_notes,
+                                held_out=True, written=written_numbers(data), **reading_settings(cfg))
+        for warning in test_notes.warnings:
+            notes.warn(f"--test {cfg.data.test}: {warning}")
+        if cfg.data.test_size:
+            notes.decide(f"test split: the rows of {cfg.data.test} (--test-size not used)")
+    elif data.test is not None:  # an official test set (torchvision's named sets)
+        test_data = data.test
+        notes.decide(f"test split: the {len(test_data)} rows of {data.name}'s own test set "
+                     "(--test-size not used); validation carved from its training rows")
+    test_size = 0.0 if test_data is not None else cfg.data.test_size
+    if data.split_gap is not None:  # windows of one time series: split by time (data/sequences.py)
+        splits = split_by_time(len(data), cfg.data.val_size, test_size, data.split_gap, notes)
+    elif data.reading and data.reading.get("splits"):  # a folder's own train/ val/ test/
+        splits = fixed_splits(data.reading["splits"], data.y, data.task, cfg.data.val_size, test_size,
+                              cfg.train.seed, notes, test_given=test_data is not None)
+    else:
+        splits = split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
+    act_on_findings(audit_data(data, splits, test_data, seed=cfg.train.seed), cfg.train.force,
+                     notes, "the data audit")
+    prepared = _encode(data, splits, test_data, notes)
+    if data.task == "classification":
+        prepared.imbalance = imbalance_of(prepared, cfg.train, notes)
+    if test_data is not None and cfg.data.test is not None:
+        raise_errors(held_out_findings(data, test_data, prepared.preprocessor, prepared.target,
+                                       str(cfg.data.test)), PredictInputError)
+    check_batch_size(prepared, cfg, models)
+    prepared.config, prepared.source, prepared.y, prepared.notes = cfg, source, y, notes
+    return prepared
+
+
+
+def reading_settings(cfg: RunConfig) -> dict[str, Any]:
+    """How to read the source beyond its target: a time series' windows, and the modality asked
+    for (--modality, or the one kind of data the named model takes); see data/sequences.py."""
+    modality = cfg.data.modality
+    if modality is None and cfg.model.name is not None and len(modalities(cfg.model.name)) == 1:
+        modality = modalities(cfg.model.name)[0]
+    return {"window": cfg.data.window, "horizon": cfg.data.horizon, "modality": modality,
+            "image_size": cfg.data.image_size, "data_root": cfg.data.data_root,
+            "download": cfg.data.download, "loader": cfg.train.loader,
+            "cache_limit_mb": cfg.data.cache_limit_mb}
+
+
+
+def check_monitor(monitor: str, task: str) -> None:
+    valid = monitor_names(task)
+    if monitor not in valid:
+        raise SettingsError(f"cannot monitor {monitor!r} for {task}; choose one of {', '.join(valid)}")
+
+
+
+def act_on_findings(findings: list, force: bool, notes: Notes, where: str) -> None:
+    """Record every finding; warnings are said; an error stops the run unless --force."""
+    notes.findings.extend(f.to_dict() for f in findings)
+    errors = [f for f in findings if f.severity == "error"]
+    for f in findings:
+        if f.severity == "warning" or (f.severity == "error" and force):
+            notes.warn(f"{f.check}: {f.message}")
+    if errors and not force:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise CheckFailed(f"{where} found an error{more}: {first.message}; {first.fix}. "
+                          "Run `deepfit check` for every finding, or add --force to train anyway")
+
+
+
+def imbalance_of(prepared: Prepared, t: Any, notes: Notes) -> imb.Imbalance:
+    """Measure the class imbalance of the training split and choose how to handle it."""
+    found, why = imb.resolve(t.imbalance, prepared.tensors["train"][1], prepared.target.n_outputs)
+    notes.decide(why)
+    if found.ratio > imb.AUTO_RATIO and t.monitor in ("val_loss", "val_accuracy"):
+        notes.warn(f"imbalanced classes ({found.ratio:.1f}:1): accuracy hides a poor minority class; "
+                   "--monitor val_f1_macro or val_balanced_accuracy follows it")
+    if t.threshold is not None and prepared.target.n_outputs != 2:
+        notes.warn("--threshold applies to binary classification only; ignored")
+    return found
+
+
+
+def _encode(data: Dataset, splits: Splits, test_data: Dataset | None, notes: Notes) -> Prepared:
+    X_train, y_train = take(data.X, splits.train), data.y.iloc[splits.train]
+    pre = create_preprocessor(data.modality).fit(X_train, notes)
+    target = TargetEncoder(data.task).fit(y_train)
+    if data.task == "classification":
+        counts = y_train.value_counts()
+        notes.decide(f"{len(target.classes)} classes; training split counts: "
+                     + ", ".join(f"{k}={v}" for k, v in counts.sort_index().items()))
+    tensors = {
+        name: (_features(pre, take(data.X, idx), notes),
+               torch.from_numpy(target.transform(data.y.iloc[idx])))
+        for name, idx in (("train", splits.train), ("val", splits.val))
+    }
+    if test_data is not None:
+        test_frame = (test_data.X, test_data.y)
+    else:
+        test_frame = (take(data.X, splits.test), data.y.iloc[splits.test])
+    sizes = {"train": len(splits.train), "val": len(splits.val), "test": len(test_frame[0])}
+    notes.decide(f"splits: {sizes['train']} train, {sizes['val']} validation, {sizes['test']} test rows")
+    return Prepared(data, pre, target, tensors, test_frame, sizes, _fingerprint(data))
+
+
+
+def _features(pre: Any, X: Any, notes: Notes) -> Any:
+    """The model's inputs: encoded now, or, for a streamed folder, as it is (its batches are
+    decoded in the DataLoader's workers and standardised on the device)."""
+    if isinstance(X, ImageFiles):
+        return X
+    return torch.from_numpy(pre.transform(X, notes))
+
+
+
+def take(X: Any, rows: np.ndarray) -> Any:
+    """Rows of a DataFrame (tabular) or of an array (images, sequences)."""
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+
+
+
+def _fingerprint(data: Dataset) -> str:
+    digest = hashlib.sha256()
+    if isinstance(data.X, pd.DataFrame):
+        digest.update(pd.util.hash_pandas_object(data.X, index=False).to_numpy().tobytes())
+    elif isinstance(data.X, ImageFiles):  # streamed: the files' names and sizes
+        digest.update(data.X.fingerprint())
+    else:
+        digest.update(np.ascontiguousarray(data.X).tobytes())
+    digest.update(pd.util.hash_pandas_object(data.y.astype(str), index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+
+def choose_model(cfg: RunConfig, data: Dataset, notes: Notes) -> RunConfig:
+    """The model named, or the default for the data's modality (models.registry.DEFAULT_MODELS)."""
+    if cfg.model.name is not None:
+        return cfg
+    name = default_model(data.modality)
+    notes.decide(f"model: {name}, the default for {data.modality} data (--model to choose another)")
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name))
+
+
+def prepare(source: Any = None, y: Any = None, *, models: dict[str, dict] | list[str] | None = None,
+            **settings: Any) -> Prepared:
+    """Read `source` (a bundled name, a file or folder, a DataFrame with `target=`, or arrays with
+    `y=`), split it, audit it and fit the preprocessing on its training rows, with the settings
+    `deepfit.train` takes (data settings, and the training settings that shape the data: seed,
+    imbalance, monitor, batch size). `models`: the models that will be trained on it (names, or
+    name → settings), so a batch size one of them cannot take fails here, before any training.
+
+    Returns a `Prepared`; pass it to `train_prepared` (runs/train.py) once per model.
+    Raises DeepfitError subclasses for bad data or settings (nothing is written)."""
+    if isinstance(models, (list, tuple)):
+        models = {name: {} for name in models}
+    cfg = split_settings(settings)
+    notes = Notes(live=False)
+    return prepare_config(source, y, cfg, notes, models)
+
+
+__all__ = ["Prepared", "act_on_findings", "check_monitor", "choose_model", "imbalance_of", "prepare",
+           "prepare_config", "reading_settings", "take"]

@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 import deepfit
-from deepfit.data.images import digits_images
+from deepfit.modalities.image.arrays import digits_images
 
 QUIET = {"progress": False, "report": False, "threads": 1, "checkpoint": False}
 COMMON = {"epochs": 20, "batch_size": 16, "augment": "none", "test_size": 0.0, **QUIET}

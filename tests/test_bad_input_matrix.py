@@ -17,7 +17,7 @@ import pytest
 
 from cli_helpers import binary_frame, expect_cli_error, write_csv
 from deepfit.cli import main
-from deepfit.data.sources import read_table
+from deepfit.data.tables import read_table
 from deepfit.errors import DataFormatError
 
 FAST = ["--epochs", "2"]

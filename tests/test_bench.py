@@ -13,9 +13,8 @@ from torch import nn
 import deepfit
 from deepfit.cli import main
 from deepfit.errors import SettingsError
+from deepfit.modalities import get_modality
 from deepfit.models import OutputSpec, available, create, modalities
-from deepfit.models.registry import example_input
-from deepfit.tools.benchmark.inputs import QUICK_SHAPES
 from deepfit.tools.benchmark.measure import Latency, count_params, flops_per_sample, saved_size
 
 MB = 2**20
@@ -47,12 +46,12 @@ def test_every_model_benchmarks(name: str) -> None:
         assert 0 < lat.p50 <= lat.p95 <= lat.p99
     # the same model built by hand: its parameters, and its safetensors bytes
     modality = modalities(name)[0]
-    model = create(name, example_input(modality, QUICK_SHAPES[modality]), OutputSpec("classification", 10))
+    model = create(name, get_modality(modality).example_input(get_modality(modality).quick_shape), OutputSpec("classification", 10))
     assert r.params == r.trainable_params == sum(p.numel() for p in model.parameters())
     tensor_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     assert 0 < r.weights_mb * MB - tensor_bytes < 1024 + 200 * len(model.state_dict())  # + header
     assert r.flops_per_sample > 0 and r.peak_memory_mb > 0
-    assert r.input_shape == list(QUICK_SHAPES[modality])
+    assert r.input_shape == list(get_modality(modality).quick_shape)
 
 
 def test_flops_of_a_linear_layer_are_a_hand_count() -> None:
@@ -73,7 +72,7 @@ def test_a_small_mlp_end_to_end_is_a_hand_count() -> None:
 def test_fused_kernels_do_not_hide_flops() -> None:
     """An LSTM runs oneDNN's fused kernel and a transformer its fast path in eval mode on the
     CPU; the counter sees neither, so it must count with the plain kernels."""
-    spec = example_input("sequence", (16, 3))
+    spec = get_modality("sequence").example_input((16, 3))
     lstm = create("lstm", spec, OutputSpec("classification", 2))
     cell_flops = 2 * 4 * (3 + 64) * 64 * 16  # the first layer's gates over 16 steps, at least
     assert flops_per_sample(lstm, torch.randn(1, 16, 3)) > cell_flops
@@ -198,7 +197,7 @@ def test_threads_and_random_state_are_left_as_they_were() -> None:
 def test_resnet18_at_its_natural_shape_matches_torchvision_published_figures() -> None:
     """224 × 224 RGB and 1000 classes: torchvision lists 11,689,512 parameters and 1.81 GFLOPS
     (multiply-adds), i.e. 3.63 × 10⁹ FLOPs."""
-    spec = example_input("image")
+    spec = get_modality("image").example_input()
     assert spec.shape == (3, 224, 224)
     model = create("resnet18", spec, OutputSpec("classification", 1000))
     assert count_params(model) == (11_689_512, 11_689_512)

@@ -10,13 +10,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from deepfit.checks.arrays import window_overlap
 from deepfit.checks.audit import audit_data
 from deepfit.cli import main
-from deepfit.data.sequences import split_by_time
-from deepfit.data.sources import load_source
-from deepfit.data.split import Splits, split_indices
+from deepfit.data.split import Splits, split_by_time, split_indices
 from deepfit.errors import DataFormatError
+from deepfit.modalities import load_source
+from deepfit.modalities.sequence.audit import window_overlap
 from deepfit.tools.check import check
 
 SMALL_CNN = {"widths": (4,), "hidden": 8}

@@ -13,12 +13,13 @@ import torch
 from torch import nn
 
 import deepfit
-from deepfit.checks.audit import sample_size, split_leakage
 from deepfit.checks.findings import Finding
+from deepfit.checks.rows import sample_size, split_leakage
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.cli import main
-from deepfit.data.sources import Dataset, load_source
+from deepfit.data.dataset import Dataset
 from deepfit.data.split import split_indices
+from deepfit.modalities import load_source
 from deepfit.models import InputSpec, OutputSpec, create, registry
 from deepfit.tools.check import check
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepfit.cli import main
-from deepfit.data.sources import load_source
+from deepfit.modalities import load_source
 
 
 def test_train_predict_evaluate(tmp_path, capsys):

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 import deepfit
 from deepfit.core.notes import Notes
-from deepfit.data.dates import date_format
-from deepfit.data.preprocess import Preprocessor
-from deepfit.data.sources import load_source
+from deepfit.modalities import load_source
+from deepfit.modalities.tabular.dates import date_format
+from deepfit.modalities.tabular.preprocess import Preprocessor
 from deepfit.runs.directory import predict
 from deepfit.tools.check import check
 

@@ -12,8 +12,9 @@ import pytest
 import deepfit
 from deepfit.cli import main
 from deepfit.core.notes import Notes
-from deepfit.data.sources import load_source, read_table
+from deepfit.data.tables import read_table
 from deepfit.errors import PredictInputError, SettingsError
+from deepfit.modalities import load_source
 from deepfit.runs.predictor import Predictor
 
 W, H = 12, 3

@@ -180,7 +180,7 @@ def test_a_runs_metrics_json_holds_the_whole_set_and_matches_sklearn(digits_run)
     assert {"accuracy", "f1_macro", "n", "balanced_accuracy", "precision_macro", "recall_weighted",
             "roc_auc", "average_precision", "log_loss", "per_class", "confusion_matrix"} <= set(saved)
     assert 0.3 < saved["accuracy"] < 0.99
-    data = deepfit.data.sources.load_source("digits")
+    data = deepfit.modalities.load_source("digits")
     test = split_indices(data.y, "classification", 0.15, 0.15, 0).test
     loaded = deepfit.load(digits_run.path)
     X, labels = data.X.iloc[test], data.y.iloc[test]

@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 
 from deepfit.core.notes import Notes
-from deepfit.data.augment import make_augment
-from deepfit.data.images import ImagePreprocessor, digits_images, to_nchw
-from deepfit.data.preprocessors import preprocessor_from_dict, preprocessor_to_dict
-from deepfit.data.sources import load_source
 from deepfit.errors import DataFormatError
+from deepfit.modalities import load_source, preprocessor_from_dict, preprocessor_to_dict
+from deepfit.modalities.image.arrays import digits_images, to_nchw
+from deepfit.modalities.image.augment import make_augment
+from deepfit.modalities.image.preprocess import ImagePreprocessor
 
 
 def write_folder(root, n=6, seed=0):

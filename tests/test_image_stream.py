@@ -1,4 +1,4 @@
-"""A folder of image files streamed from disk (data/image_files.py) against the same folder
+"""A folder of image files streamed from disk (modalities/image/files.py) against the same folder
 decoded into memory: the same split, mean and std, model inputs, weights and predictions."""
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from deepfit.config import split_settings
 from deepfit.core.notes import Notes
 from deepfit.data import batches
 from deepfit.data.batches import make_batches
-from deepfit.data.image_files import CACHE_ENV, ImageFiles, read_image_folder
-from deepfit.data.images import ImagePreprocessor
 from deepfit.data.split import split_indices
 from deepfit.errors import DataTooLargeError, ImageDecodeError
+from deepfit.modalities.image.files import CACHE_ENV, ImageFiles, read_image_folder
+from deepfit.modalities.image.preprocess import ImagePreprocessor
 from deepfit.runs.prepare import prepare_config
 
 QUIET = {"progress": False, "report": False, "threads": 1}

@@ -15,8 +15,8 @@ from sklearn.datasets import load_digits
 import deepfit
 from deepfit import cli
 from deepfit.config import TrainConfig
-from deepfit.data.images import digits_images
 from deepfit.errors import SettingsError
+from deepfit.modalities.image.arrays import digits_images
 from deepfit.models import InputSpec, OutputSpec, create
 from deepfit.train.callbacks.unfreeze import GradualUnfreezing
 from deepfit.train.optim import create_optimizer

@@ -12,9 +12,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from deepfit.data.preprocess import Preprocessor, TargetEncoder
 from deepfit.data.split import split_indices
+from deepfit.data.targets import TargetEncoder
 from deepfit.errors import DataFormatError, PredictInputError
+from deepfit.modalities.tabular.preprocess import Preprocessor
 
 
 def test_statistics_are_those_of_the_training_rows_alone(mixed_frame):

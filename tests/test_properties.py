@@ -33,8 +33,9 @@ from hypothesis.extra import numpy as hnp
 
 import deepfit
 from deepfit.cli import main
-from deepfit.data.preprocess import Preprocessor, TargetEncoder
+from deepfit.data.targets import TargetEncoder
 from deepfit.errors import DeepfitError
+from deepfit.modalities.tabular.preprocess import Preprocessor
 
 EXAMPLES = int(os.environ.get("DEEPFIT_PROPERTY_EXAMPLES", "25"))
 PROPERTY = settings(
@@ -359,6 +360,6 @@ def test_audit_scale_of_huge_values():
 
 def test_sequences_with_a_scalar_y_are_named():
     """Found by the arrays property (a 3-D X with a 0-d y once raised 'len() of unsized
-    object' in data/sequences.py); kept as its regression test."""
+    object' in modalities/sequence/preprocess.py); kept as its regression test."""
     with tempfile.TemporaryDirectory() as tmp, pytest.raises(DeepfitError, match="y has shape"):
         deepfit.train(np.zeros((4, 3, 2)), y=np.array(0.0), out=Path(tmp) / "run", **TRAIN)

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepfit.core.notes import Notes
-from deepfit.data.preprocess import Preprocessor
-from deepfit.data.sources import read_table
+from deepfit.data.tables import read_table
+from deepfit.modalities.tabular.preprocess import Preprocessor
 
 EXAMPLES = int(os.environ.get("DEEPFIT_PROPERTY_EXAMPLES", "25"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, database=None,

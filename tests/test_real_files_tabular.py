@@ -18,9 +18,10 @@ import torch
 import deepfit
 from deepfit.checks.findings import from_notes
 from deepfit.core.notes import Notes
-from deepfit.data.preprocess import Preprocessor, category_text
-from deepfit.data.sources import load_source, read_table
+from deepfit.data.tables import read_table
 from deepfit.errors import DataFormatError, TargetError
+from deepfit.modalities import load_source
+from deepfit.modalities.tabular.preprocess import Preprocessor, category_text
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TRAIN = {"epochs": 2, "batch_size": 16, "progress": False, "checkpoint": False, "report": False,

@@ -17,10 +17,11 @@ import deepfit
 from deepfit import cli
 from deepfit.checks.audit import audit_data
 from deepfit.core.notes import Notes
-from deepfit.data.image_files import read_image_folder
-from deepfit.data.images import ImagePreprocessor
-from deepfit.data.sources import Dataset, load_source
+from deepfit.data.dataset import Dataset
 from deepfit.data.split import fixed_splits
+from deepfit.modalities import load_source
+from deepfit.modalities.image.files import read_image_folder
+from deepfit.modalities.image.preprocess import ImagePreprocessor
 
 pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")
 

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 import deepfit
-from deepfit.data.preprocess import TargetEncoder
-from deepfit.data.sequences import SequencePreprocessor, split_by_time
-from deepfit.data.sources import load_source
+from deepfit.data.split import split_by_time
+from deepfit.data.targets import TargetEncoder
 from deepfit.errors import PredictInputError, SettingsError, SplitError
+from deepfit.modalities import load_source
+from deepfit.modalities.sequence.preprocess import SequencePreprocessor
 
 RUN = {"progress": False, "report": False, "checkpoint": False, "lr": 3e-3}
 WINDOW = 24

@@ -1,4 +1,4 @@
-"""torchvision's named datasets (data/torchvision_sets.py) on tiny files written here in their
+"""torchvision's named datasets (modalities/image/named_sets.py) on tiny files written here in their
 on-disk formats: MNIST's idx files (plain and .gz), CIFAR-10's pickled and binary batches. The
 pickles are read by a restricted unpickler (data/safe_unpickle.py); planted ones run nothing."""
 
@@ -15,8 +15,6 @@ import pytest
 
 import deepfit
 from deepfit.cli import main
-from deepfit.data.sources import load_source
-from deepfit.data.torchvision_sets import named_set
 from deepfit.errors import (
     DataFormatError,
     DatasetFilesMissing,
@@ -24,6 +22,8 @@ from deepfit.errors import (
     TargetError,
     UnsafeFileError,
 )
+from deepfit.modalities import load_source
+from deepfit.modalities.image.named_sets import named_set
 
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                  "truck"]

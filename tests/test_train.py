@@ -12,9 +12,9 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
 import deepfit
-from deepfit.data.sources import load_source
 from deepfit.data.split import split_indices
 from deepfit.errors import SettingsError
+from deepfit.modalities import load_source
 
 
 @pytest.fixture(scope="module")

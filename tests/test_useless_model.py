@@ -9,8 +9,8 @@ import pytest
 
 import deepfit
 from deepfit.checks.useless import likely_causes
-from deepfit.data.preprocess import Preprocessor
 from deepfit.evaluate.checklist import chance_tolerance, trivial_item, trivial_reference
+from deepfit.modalities.tabular.preprocess import Preprocessor
 
 pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")
 ITEM = "better than the trivial predictor"

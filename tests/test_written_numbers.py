@@ -11,7 +11,7 @@ import pytest
 import deepfit
 from deepfit.cli import main
 from deepfit.core.notes import Notes
-from deepfit.data.sources import read_table
+from deepfit.data.tables import read_table
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 RUN = {"epochs": 3, "progress": False, "report": False, "checkpoint": False, "threads": 1,

@@ -22,7 +22,6 @@ LOADERS = ("auto", "memory", "stream")
 RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint", "report", "data_root",
                      "download")
 IMBALANCE = ("auto", "none", "weights", "sampler", "focal")
-MODALITIES = ("tabular", "sequence", "image")
 AUGMENTS = ("none", "light", "strong")
 
 
@@ -33,14 +32,14 @@ class DataConfig:
     val_size: float = 0.15
     test_size: float = 0.15
     test: str | None = None  # an explicit held-out file; then test_size may be 0
-    modality: str | None = None  # None: from the data and the model (data/sequences.py)
-    window: int | None = None  # a time series: windows of this many rows (data/sequences.py)
+    modality: str | None = None  # None: from the data and the model; a registered modality's name (deepfit/modalities)
+    window: int | None = None  # a time series: windows of this many rows (modalities/sequence/preprocess.py)
     horizon: int | None = None  # … forecasting this many steps (default 1)
     image_size: int | None = None  # images resized to this side (default: a folder's median side)
-    augment: str = "light"  # images, training batches only: none, light, strong (data/augment.py)
+    augment: str = "light"  # images, training batches only: none, light, strong (modalities/image/augment.py)
     flip: bool = False  # images: random horizontal flips too (off: they break digits and text)
     # torchvision's named sets (mnist, fashion-mnist, cifar10): where their files are (None:
-    # $DEEPFIT_DATA, else ./data), and whether to download missing ones (data/torchvision_sets.py)
+    # $DEEPFIT_DATA, else ./data), and whether to download missing ones (modalities/image/named_sets.py)
     data_root: str | None = None
     download: bool = False
     # image folders: decoded images (N×C×H×W bytes) are cached in memory up to this many MB, else
@@ -54,8 +53,8 @@ class DataConfig:
             raise SettingsError(f"download must be True or False, not {self.download!r}")
         if self.task is not None and self.task not in TASKS:
             raise SettingsError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
-        if self.modality is not None and self.modality not in MODALITIES:
-            raise SettingsError(f"modality must be one of {', '.join(MODALITIES)}, not {self.modality!r}")
+        if self.modality is not None and not (isinstance(self.modality, str) and self.modality):
+            raise SettingsError(f"modality must be the name of one, not {self.modality!r}")
         for name in ("window", "horizon"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -158,7 +157,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str | None = None  # None: the data's default (models.registry.DEFAULT_MODELS), set in api.train
+    name: str | None = None  # None: the data's modality's default_model, set in runs/prepare.py
     settings: dict[str, Any] = field(default_factory=dict)
 
 

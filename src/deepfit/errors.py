@@ -74,7 +74,7 @@ class CheckFailed(DeepfitError):
 
 class ImageDecodeError(DataFormatError):
     """An image file that passed the check when its folder was read but fails to decode later,
-    when a streamed batch reaches it (data/image_files.py)."""
+    when a streamed batch reaches it (modalities/image/files.py)."""
 
 
 class DataTooLargeError(DeepfitError):

@@ -128,13 +128,14 @@ def check_batch_size(prepared: Any, cfg: Any, models: dict[str, dict] | None = N
     `models` (name → settings; default: the run's model, or the data's default) is built (on
     the meta device) only when a batch could be one row (`prepared`: api.Prepared)."""
     from deepfit.errors import SettingsError
-    from deepfit.models import default_model, resolve_settings
+    from deepfit.modalities import get_modality
+    from deepfit.models import resolve_settings
 
     n_train, batch = prepared.sizes["train"], cfg.train.batch_size
     if batch != 1 and n_train != 1:
         return
     if models is None:
-        models = {cfg.model.name or default_model(prepared.data.modality): cfg.model.settings}
+        models = {cfg.model.name or get_modality(prepared.data.modality).default_model: cfg.model.settings}
     for name, settings in models.items():
         resolved = resolve_settings(name, settings)
         model = build_quietly(name, resolved, *prepared.specs())

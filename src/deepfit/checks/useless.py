@@ -16,8 +16,8 @@ import pandas as pd
 
 from deepfit.checks.findings import Finding, names
 from deepfit.core.notes import Notes
-from deepfit.data.dates import is_date_column
 from deepfit.evaluate.checklist import success_checklist, trivial_reference
+from deepfit.modalities.tabular.dates import is_date_column
 
 ID_LIKE_SHARE = 0.5  # categories / training rows at or above this: text or an ID, not a category
 ID_LIKE_MIN = 20  # … and at least this many categories

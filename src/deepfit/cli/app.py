@@ -41,7 +41,7 @@ SOURCE_HELP = ("a bundled dataset (digits, breast_cancer, wine, iris, diabetes),
 
 
 def _add_data_root_flags(p: argparse.ArgumentParser) -> None:
-    """Where torchvision's named sets are (data/torchvision_sets.py)."""
+    """Where torchvision's named sets are (modalities/image/named_sets.py)."""
     p.add_argument("--data-root", metavar="DIR", help="mnist, fashion-mnist, cifar10: the folder "
                    "holding torchvision's files (DIR/MNIST/raw, DIR/FashionMNIST/raw, "
                    "DIR/cifar-10-batches-py); default $DEEPFIT_DATA, else ./data")
@@ -115,7 +115,7 @@ def _add_train(sub: Any) -> None:
 
 
 def _add_image_flags(p: argparse.ArgumentParser) -> None:
-    """Images and transfer learning (data/images.py, data/augment.py, models/transfer.py)."""
+    """Images and transfer learning (modalities/image/preprocess.py, modalities/image/augment.py, models/transfer.py)."""
     p.add_argument("--image-size", type=int, help="images: resize to this side in pixels "
                    "(default: a folder's median side; arrays keep their size)")
     p.add_argument("--cache-limit-mb", type=float, help="image folders: decode into memory when "

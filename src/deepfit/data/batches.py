@@ -5,7 +5,7 @@ is a shuffled index sliced into batches (no per-sample `__getitem__`, no collate
 `StreamingBatches` is the path for data that do not fit: a DataLoader with workers, pinned
 memory and persistent workers, fetching each batch with one batched index into the source
 (tensors held on the host, or a folder of image files decoded in the workers, then standardised
-on the training device by `transform`: data/image_files.py).
+on the training device by `transform`: modalities/image/files.py).
 
 Both follow the same order: the order of epoch `e` depends only on (seed, e), so the two paths
 give identical weights, and the data-order position of a run is just (epoch, batch index):
@@ -219,7 +219,7 @@ def make_batches(X: Any, y: torch.Tensor, batch_size: int, *, loader: str, shuff
                  drop_single: bool = True) -> InMemoryBatches | StreamingBatches:
     """Batches of (X, y). `weights` (training only): oversample rows with these probabilities.
     `drop_single`: leave out a last training batch of one row (see the module's docstring).
-    X: a tensor, or a lazy source with `.source(y)` (image files: data/image_files.py), which is
+    X: a tensor, or a lazy source with `.source(y)` (image files: modalities/image/files.py), which is
     always streamed, its batches passed through `transform` on the device."""
     row_values = int(np.prod(X.shape[1:])) if len(X) else 1
     if not isinstance(X, torch.Tensor):

@@ -113,3 +113,28 @@ def fixed_splits(parts: dict[str, np.ndarray], y: pd.Series, task: str, val_size
                  f"validation, {len(test)} test images, no random split"
                  + (f" ({' and '.join(unused)} not used)" if unused else ""))
     return Splits(np.sort(train), np.sort(np.asarray(val)), np.sort(test))
+
+
+def split_by_time(n: int, val_size: float, test_size: float, gap: int,
+                  notes: Notes | None = None) -> Splits:
+    """Windows 0 … n-1 in time order: train first, then validation, then test, never shuffled
+    across, with `gap` windows left out at each boundary. Sizes are fractions of the windows
+    that are kept."""
+    boundaries = 2 if test_size > 0 else 1
+    usable = n - gap * boundaries
+    n_test = math.ceil(test_size * usable) if test_size > 0 else 0
+    n_val = math.ceil(val_size * usable)
+    n_train = usable - n_val - n_test
+    if n_train < 2 or n_val < 2 or 0 < n_test < 2:
+        raise SplitError(f"{n} windows are too few to split by time with {gap} left out at each "
+                         f"boundary: {n_train} train, {n_val} validation, {n_test} test; give a "
+                         "longer series, a shorter --window, or smaller --val-size / --test-size")
+    val_start = n_train + gap
+    test_start = val_start + n_val + gap
+    splits = Splits(np.arange(n_train), np.arange(val_start, val_start + n_val),
+                    np.arange(test_start, test_start + n_test))
+    if notes is not None:
+        notes.decide(f"split by time: windows 0–{n_train - 1} train, {val_start}–{val_start + n_val - 1} "
+                     "validation" + (f", {test_start}–{n - 1} test" if n_test else "")
+                     + f"; {gap} window(s) left out at each boundary so no window crosses it")
+    return splits

@@ -21,8 +21,12 @@ import numpy as np
 import pandas as pd
 
 from deepfit.core.notes import Notes
-from deepfit.data.preprocess import WRITTEN, _examples
+from deepfit.data.numbers import examples
 from deepfit.errors import DataFormatError
+
+# DataFrame.attrs key: how a file wrote each number column, {column: "decimal_comma" |
+# "decimal_point"}; the tabular Preprocessor keeps it so new files read alike
+WRITTEN = "deepfit_written"
 
 # one number written with a decimal comma and optional thousands dots: 28,84  -0,5  1.234,5  1.000
 EUROPEAN = re.compile(r"^[+-]?([1-9]\d{0,2}(\.\d{3})+|\d+)(,\d+)?$")
@@ -67,7 +71,7 @@ def _decimal_commas(text: str, delimiter: str, frame: pd.DataFrame, file: str, n
             if saved == "decimal_comma" and fits.any() and not fits.all():
                 raise DataFormatError(
                     f"{file}: column {names[i]!r} was written with a decimal comma in the training "
-                    f"data, but here holds {_examples(values[~fits])} among such numbers")
+                    f"data, but here holds {examples(values[~fits])} among such numbers")
             if saved == "decimal_comma" and fits.all():  # else dot decimals no comma file writes
                 chosen.append(i)
             continue
@@ -79,7 +83,7 @@ def _decimal_commas(text: str, delimiter: str, frame: pd.DataFrame, file: str, n
             if fits.mean() >= MOSTLY:
                 raise DataFormatError(
                     f"{file}: column {names[i]!r} mixes numbers written with a decimal comma with "
-                    f"other values ({_examples(values[~fits])}); clean it or make it all text")
+                    f"other values ({examples(values[~fits])}); clean it or make it all text")
             continue
         chosen.append(i)
         with_comma = True

@@ -6,10 +6,9 @@ from deepfit.models.registry import (
     OutputSpec,
     available,
     create,
-    default_model,
     modalities,
     resolve_settings,
 )
 
-__all__ = ["InputSpec", "OutputSpec", "available", "create", "default_model", "modalities",
+__all__ = ["InputSpec", "OutputSpec", "available", "create", "modalities",
            "resolve_settings"]

@@ -32,7 +32,7 @@ class TabularInput(nn.Module):
 
     def __init__(self, spec: InputSpec) -> None:
         super().__init__()
-        self.flatten = spec.modality != "tabular"
+        self.flatten = len(spec.shape) > 1  # samples of several axes: every value a feature
         self.n_dense = math.prod(spec.shape) if self.flatten else spec.n_dense
         self.embeddings = nn.ModuleList(nn.Embedding(c, embedding_size(c)) for c in spec.cardinalities)
         self.out_features = self.n_dense + sum(e.embedding_dim for e in self.embeddings)

@@ -21,9 +21,12 @@ Builder = Callable[..., nn.Module]
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What the model receives. Tabular: one float matrix whose last columns after `n_dense`
-    are category indices to embed (see data.preprocess). Sequence: [N, T, C] floats, with
-    n_features = n_dense = C and shape = (T, C)."""
+    """What the model receives, as the data's modality's preprocessor makes it. Tabular: one
+    float matrix whose last columns after `n_dense` are category indices to embed
+    (modalities/tabular/preprocess.py). Sequence: [N, T, C] floats, with n_features = n_dense = C
+    and shape = (T, C). Image: [N, C, H, W], n_features = C and shape = (C, H, W). A model of
+    other modalities declares them (`register(name, modalities=...)`); the default model of each
+    is its Modality's `default_model`."""
 
     n_features: int
     n_dense: int
@@ -58,13 +61,8 @@ class Entry:
 
 _REGISTRY: dict[str, Entry] = {}
 _FAMILIES: dict[str, Callable[[str], Entry]] = {}  # see register_family
-# The model a run gets when none is named, by the data's modality (resolved in api.train).
-DEFAULT_MODELS = {"tabular": "mlp", "sequence": "cnn1d", "image": "cnn"}
 # Other names for registered models (`--model resnet`); create and the rest accept them.
 ALIASES = {"resnet": "resnet18"}
-# One sample's shape when no data give it (benchmarks): tabular [F], sequence [T, C], image
-# [C, H, W] (ImageNet's 224 × 224 RGB, what resnet50 and the transfer models were made for).
-NATURAL_SHAPES = {"tabular": (32,), "sequence": (64, 8), "image": (3, 224, 224)}
 
 
 def register(name: str, *, modalities: tuple[str, ...] = ("tabular",)) -> Callable[[Builder], Builder]:
@@ -86,32 +84,10 @@ def modalities(name: str) -> tuple[str, ...]:
     return _entry(name).modalities
 
 
-def default_model(modality: str) -> str:
-    if modality not in DEFAULT_MODELS:
-        raise SettingsError(f"no default model for {modality} data; name one with --model")
-    return DEFAULT_MODELS[modality]
-
-
 def register_family(prefix: str, make_entry: Callable[[str], Entry]) -> None:
     """Names `prefix:<variant>` (and `prefix` alone) resolve to `make_entry(variant)`, e.g.
     `transfer:resnet18` (models/transfer.py); such names are not listed by `available()`."""
     _FAMILIES[prefix] = make_entry
-
-
-def example_input(modality: str, shape: tuple[int, ...] | None = None) -> InputSpec:
-    """The input spec of dense samples of `shape` (default NATURAL_SHAPES[modality])."""
-    if modality not in NATURAL_SHAPES:
-        raise SettingsError(f"no natural input shape for {modality} data")
-    shape = tuple(int(s) for s in (shape or NATURAL_SHAPES[modality]))
-    want = len(NATURAL_SHAPES[modality])
-    if len(shape) != want or min(shape) < 1:
-        layout = {"tabular": "[F]", "sequence": "[T, C]", "image": "[C, H, W]"}[modality]
-        raise SettingsError(f"{modality} input shape must be {layout} of positive sizes, "
-                            f"not {list(shape)}")
-    if modality == "tabular":
-        return InputSpec(shape[0], shape[0])
-    channels = shape[-1] if modality == "sequence" else shape[0]
-    return InputSpec(channels, channels, modality=modality, shape=shape)
 
 
 def canonical(name: str) -> str:

@@ -153,7 +153,7 @@ def check_image_input(name: str, settings: dict[str, Any], input_spec: InputSpec
     which computes shapes only, before any weights are loaded or any step is taken. A failure
     there is confirmed on `model` (or a real build) with one blank image, so that an operation
     the meta device lacks is never taken for the images' fault."""
-    if input_spec.modality != "image" or input_spec.shape is None:
+    if len(input_spec.shape or ()) != 3:  # not [C, H, W] images: nothing to check
         return
     c, h, w = input_spec.shape
     try:
@@ -212,7 +212,7 @@ def _from_run(run_dir: Path, name: str, input_spec: InputSpec, output_spec: Outp
     if old_spec.modality != input_spec.modality:
         raise SettingsError(f"{run_dir} was trained on {old_spec.modality} data, these are "
                             f"{input_spec.modality}")
-    if input_spec.modality == "image" and old_spec.shape[0] != input_spec.shape[0]:
+    if old_spec.shape[:1] != input_spec.shape[:1] and len(input_spec.shape) == 3:  # [C, H, W]
         raise SettingsError(f"{run_dir} was trained on {old_spec.shape[0]}-channel images, these "
                             f"have {input_spec.shape[0]} channels")
     old = create(arch["name"], old_spec, OutputSpec(**arch["output_spec"]), **arch["settings"])

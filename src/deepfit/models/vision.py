@@ -40,7 +40,7 @@ class ImageModel(HeadModel):
 
 def image_shape(spec: InputSpec) -> tuple[int, int, int]:
     """(C, H, W) of an image input spec."""
-    if spec.modality != "image" or len(spec.shape) != 3:
+    if len(spec.shape) != 3:  # one [C, H, W] sample
         raise SettingsError(f"an image model needs [C, H, W] images, not {spec.modality} data "
                             f"of shape {list(spec.shape)}")
     c, h, w = spec.shape

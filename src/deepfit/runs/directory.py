@@ -20,12 +20,12 @@ import torch
 
 from deepfit._version import __version__
 from deepfit.config import RunConfig
-from deepfit.data.image_files import ImageFiles
-from deepfit.data.sources import load_source, read_npz_array, read_npz_features, read_table
-from deepfit.errors import PredictInputError, SettingsError
-from deepfit.evaluate.full_metrics import Evaluation
 from deepfit.core.io import read_json, write_json, write_text
 from deepfit.core.notes import Notes
+from deepfit.data.dataset import Streamed
+from deepfit.errors import SettingsError
+from deepfit.evaluate.full_metrics import Evaluation
+from deepfit.modalities import load_source
 from deepfit.runs.predictor import Predictor
 from deepfit.train.state import TrainState
 
@@ -49,7 +49,7 @@ def config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: P
         record["data"]["series"] = data.series
     if data.skipped_files is not None:  # a folder of image files: each unreadable one, named
         record["data"].update(skipped_files=data.skipped_files, skipped_count=len(data.skipped_files),
-                              streamed=isinstance(data.X, ImageFiles))
+                              streamed=isinstance(data.X, Streamed))
     if prepared.imbalance is not None:
         found = prepared.imbalance
         record["data"].update(
@@ -89,16 +89,11 @@ def evaluate(run_dir: str | Path, source: Any, y: Any = None) -> dict[str, float
     """Metrics of a saved run on labelled data (a file, a DataFrame with the target, or X and y)."""
     predictor = load(run_dir)
     saved = read_json(Path(run_dir) / "config.json")["data"]
+    reading = predictor.modality.held_out_reading(predictor.preprocessor)  # the training size…
     data = load_source(source, target=saved["target"], task=predictor.task, y=y, notes=Notes(),
                        held_out=True, window=saved.get("window"), horizon=saved.get("horizon"),
-                       modality=saved.get("modality"), image_size=_image_size(predictor),
-                       data_root=saved.get("data_root"), written=_written(predictor))
+                       modality=saved.get("modality"), data_root=saved.get("data_root"), **reading)
     return predictor.evaluate(data.X, data.y)
-
-
-def _written(predictor: Predictor) -> dict[str, str]:
-    """How the run's training file wrote each number column (data/written.py), or nothing."""
-    return getattr(predictor.preprocessor, "written", None) or {}
 
 
 def report(*run_dirs: str | Path, out: str | Path | None = None) -> Path:
@@ -117,7 +112,7 @@ def report(*run_dirs: str | Path, out: str | Path | None = None) -> Path:
 def predict(run_dir: str | Path, source: Any, *, all_windows: bool = False) -> pd.DataFrame:
     """Predictions of a saved run for a file, DataFrame or array (a target column is ignored).
     A run trained on a time series (--window) forecasts from a CSV/Parquet series or DataFrame:
-    the H steps after its last W rows, or with `all_windows` every window's (deepfit/forecast.py)."""
+    the H steps after its last W rows, or with `all_windows` every window's (runs/forecast.py)."""
     predictor = load(run_dir)
     path = Path(source) if isinstance(source, (str, Path)) else None
     if predictor.series is not None and (isinstance(source, pd.DataFrame)
@@ -126,36 +121,10 @@ def predict(run_dir: str | Path, source: Any, *, all_windows: bool = False) -> p
     if all_windows:
         raise SettingsError("--all-windows forecasts from a CSV/Parquet time series with a run "
                             "trained on one (deepfit train SERIES.csv --window W)")
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if _image_size(predictor) and path.suffix.lower() != ".npz":  # a folder or an image file
-            return _predict_image_files(predictor, path)
-        if path.suffix.lower() != ".npz":
-            source = read_table(path, written=_written(predictor))
-        elif predictor.architecture["input_spec"].get("modality", "tabular") == "tabular":
-            source = read_npz_features(path)
-        else:  # sequences (or images): X as it is, checked by the run's preprocessor
-            source = read_npz_array(path)
+    if isinstance(source, (str, Path)):  # a file or folder: the run's modality reads it
+        path, modality = Path(source), predictor.modality
+        predictions = modality.predict_files(predictor, path)  # a folder of images, say
+        if predictions is not None:
+            return predictions
+        source = modality.read_for_predict(predictor.preprocessor, path)
     return predictor.predict_frame(source)
-
-
-def _predict_image_files(predictor: Predictor, path: Path) -> pd.DataFrame:
-    """Predictions for a folder's image files (or one file), with a `file` column, decoded a
-    chunk at a time; files that fail the check are named in a warning and left out."""
-    images, failed = predictor.preprocessor.image_files(path)
-    if failed:
-        Notes().warn(f"skipped {len(failed)} unreadable image file(s): "
-                     + "; ".join(f"{images.name(f)} ({why})" for f, why in failed[:20]))
-    if not len(images):
-        raise PredictInputError(f"{path}: none of its image files can be read")
-    frame = predictor.predict_frame(images)
-    frame.insert(0, "file", [images.name(f) for f in images.files])
-    return frame
-
-
-def _image_size(predictor: Predictor) -> tuple[int, int] | None:
-    """(H, W) of the images a run was trained on; None for other data."""
-    shape = predictor.architecture["input_spec"].get("shape", ())
-    return tuple(shape[1:]) if predictor.architecture["input_spec"].get("modality") == "image" else None
-
-

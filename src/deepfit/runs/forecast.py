@@ -1,5 +1,5 @@
 """Forecasts from a time series with a run trained on one (`deepfit train SERIES.csv --window W
---horizon H --target COL`, data/sequences.py).
+--horizon H --target COL`, modalities/sequence/preprocess.py).
 
 The run saves, in model.json under "series", the channel columns in their training order, the
 target, W, H and the time column found (if any); the per-channel normalisation is the saved
@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepfit.data.preprocess import _as_numbers
-from deepfit.data.sequences import time_values
-from deepfit.data.sources import _named_columns, _names, read_table
-from deepfit.errors import PredictInputError
 from deepfit.core.notes import Notes
+from deepfit.data.common import named_columns, names
+from deepfit.data.numbers import as_numbers
+from deepfit.data.tables import read_table
+from deepfit.errors import PredictInputError
+from deepfit.modalities.sequence.reader import time_values
 
 
 def forecast(predictor: Any, series: Any, *, all_windows: bool = False,
@@ -47,7 +48,7 @@ def forecast(predictor: Any, series: Any, *, all_windows: bool = False,
     notes = notes if notes is not None else Notes()
     frame = series if isinstance(series, pd.DataFrame) else read_table(Path(series), notes,
                                                                        info.get("written"))
-    frame = _named_columns(frame, "the series").reset_index(drop=True)
+    frame = named_columns(frame, "the series").reset_index(drop=True)
     values = channel_values(frame, info, notes)  # [n, C]
     n, W, H = len(values), int(info["window"]), int(info["horizon"])
     starts = np.arange(n - W + 1) if all_windows else np.array([n - W])
@@ -78,14 +79,14 @@ def channel_values(frame: pd.DataFrame, info: dict[str, Any], notes: Notes) -> n
     if missing:
         raise PredictInputError(
             f"the series lacks {len(missing)} column(s) the model was trained on: "
-            f"{_names(missing)} (it reads {_names(channels)}); columns found: {_names(frame.columns)}")
+            f"{names(missing)} (it reads {names(channels)}); columns found: {names(frame.columns)}")
     if len(frame) < window:
         raise PredictInputError(f"the series has {len(frame)} row(s); the model reads windows of "
                                 f"{window} rows, so it needs at least {window}")
-    table = pd.DataFrame({c: _as_numbers(frame[c], c) for c in channels})  # named error on text
+    table = pd.DataFrame({c: as_numbers(frame[c], c) for c in channels})  # named error on text
     empty = [c for c in channels if table[c].isna().all()]
     if empty:
-        raise PredictInputError(f"column(s) {_names(empty)} of the series hold no numbers")
+        raise PredictInputError(f"column(s) {names(empty)} of the series hold no numbers")
     n_missing = int(table.isna().sum().sum())
     if n_missing:
         notes.warn(f"{n_missing} missing or infinite value(s) in the series filled with the "

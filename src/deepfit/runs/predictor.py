@@ -13,14 +13,14 @@ import torch
 from torch import nn
 
 from deepfit._version import __version__
+from deepfit.core.io import load_weights, read_json, save_weights, write_json
+from deepfit.core.notes import Notes
 from deepfit.data.batches import eval_rows
-from deepfit.data.preprocess import TargetEncoder
-from deepfit.data.preprocessors import preprocessor_from_dict, preprocessor_to_dict
+from deepfit.data.targets import TargetEncoder
 from deepfit.errors import PredictInputError, SourceNotFoundError
 from deepfit.evaluate.full_metrics import Evaluation, evaluate_outputs, predict_codes
-from deepfit.core.io import load_weights, read_json, save_weights, write_json
+from deepfit.modalities import Modality, get_modality, preprocessor_from_dict, preprocessor_to_dict
 from deepfit.models import InputSpec, OutputSpec, create
-from deepfit.core.notes import Notes
 
 MODEL_JSON, WEIGHTS = "model.json", "model.safetensors"
 
@@ -29,7 +29,7 @@ class Predictor:
     def __init__(
         self,
         model: nn.Module,
-        preprocessor: Any,  # one of data.preprocessors.PREPROCESSORS
+        preprocessor: Any,  # a registered modality's preprocessor (modalities/)
         target: TargetEncoder,
         architecture: dict[str, Any],
         threshold: float | None = None,
@@ -62,7 +62,7 @@ class Predictor:
         """Raw model outputs (logits, or standardised values) for raw input rows, on the CPU."""
         self.model.eval()
         # in batches of eval_rows (data/batches.py): the rule of the training's evaluation batches
-        if hasattr(X, "chunks"):  # image files (data/image_files.py): decoded a chunk at a time
+        if hasattr(X, "chunks"):  # image files (modalities/image/files.py): decoded a chunk at a time
             parts = (self.features(chunk, notes) for chunk in X.chunks(eval_rows(math.prod(X.shape[1:]))))
         else:
             feats = self.features(X, notes)
@@ -121,20 +121,14 @@ class Predictor:
                                 threshold=self.threshold, target_mean=self.target.mean,
                                 target_std=self.target.std)
 
+    @property
+    def modality(self) -> Modality:
+        """The registered modality of the data the model was trained on."""
+        return get_modality(self.architecture["input_spec"].get("modality"))
+
     def _frame(self, X: Any) -> Any:
-        """Tabular input as a DataFrame with the training columns; other modalities as given."""
-        if isinstance(X, pd.DataFrame) or self.architecture["input_spec"].get("modality", "tabular") != "tabular":
-            return X
-        array = np.asarray(X)
-        if array.ndim == 1:
-            array = array[None, :]
-        columns = self.preprocessor.columns
-        if array.ndim != 2 or array.shape[1] != len(columns):
-            raise PredictInputError(
-                f"expected rows of {len(columns)} features ({', '.join(columns[:8])}"
-                f"{', …' if len(columns) > 8 else ''}), got an array of shape {array.shape}"
-            )
-        return pd.DataFrame(array, columns=columns)
+        """New samples as the preprocessor takes them (a table's arrays get their columns)."""
+        return self.modality.prediction_input(self.preprocessor, X)
 
     # ------------------------------------------------------ save and load
     def save(self, run_dir: Path) -> None:

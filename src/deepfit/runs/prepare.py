@@ -24,15 +24,13 @@ from deepfit.checks.audit import audit_data
 from deepfit.checks.before_training import check_batch_size, held_out_findings, raise_errors
 from deepfit.config import RunConfig, split_settings
 from deepfit.core.notes import Notes
-from deepfit.data.image_files import ImageFiles
-from deepfit.data.preprocess import TargetEncoder
-from deepfit.data.preprocessors import create_preprocessor
-from deepfit.data.sequences import split_by_time
-from deepfit.data.sources import Dataset, load_source, written_numbers
-from deepfit.data.split import Splits, fixed_splits, split_indices
+from deepfit.data.dataset import Dataset, Streamed, written_numbers
+from deepfit.data.split import Splits, fixed_splits, split_by_time, split_indices
+from deepfit.data.targets import TargetEncoder
 from deepfit.errors import CheckFailed, PredictInputError, SettingsError
 from deepfit.evaluate.metrics import monitor_names
-from deepfit.models import InputSpec, OutputSpec, default_model, modalities
+from deepfit.modalities import get_modality, load_source
+from deepfit.models import InputSpec, OutputSpec, modalities
 from deepfit.train import imbalance as imb
 
 
@@ -41,10 +39,10 @@ class Prepared:
     """The splits, encoded: preprocessing and target encoding fitted on the training rows only."""
 
     data: Dataset
-    preprocessor: Any  # one of data.preprocessors.PREPROCESSORS
+    preprocessor: Any  # a registered modality's preprocessor (modalities/)
     target: TargetEncoder
-    # split name → (X, y); X: encoded features, or ImageFiles (a streamed folder: decoded and
-    # standardised batch by batch, data/image_files.py)
+    # split name → (X, y); X: encoded features, or Streamed samples (a folder of images: decoded and
+    # standardised batch by batch, modalities/image/files.py)
     tensors: dict[str, tuple[Any, torch.Tensor]]
     test_frame: tuple[pd.DataFrame, pd.Series]
     sizes: dict[str, int]
@@ -85,7 +83,7 @@ def prepare_config(source: Any, y: Any, cfg: RunConfig, notes: Notes,
         notes.decide(f"test split: the {len(test_data)} rows of {data.name}'s own test set "
                      "(--test-size not used); validation carved from its training rows")
     test_size = 0.0 if test_data is not None else cfg.data.test_size
-    if data.split_gap is not None:  # windows of one time series: split by time (data/sequences.py)
+    if data.split_gap is not None:  # windows of one time series: split by time (modalities/sequence/preprocess.py)
         splits = split_by_time(len(data), cfg.data.val_size, test_size, data.split_gap, notes)
     elif data.reading and data.reading.get("splits"):  # a folder's own train/ val/ test/
         splits = fixed_splits(data.reading["splits"], data.y, data.task, cfg.data.val_size, test_size,
@@ -108,10 +106,12 @@ def prepare_config(source: Any, y: Any, cfg: RunConfig, notes: Notes,
 
 def reading_settings(cfg: RunConfig) -> dict[str, Any]:
     """How to read the source beyond its target: a time series' windows, and the modality asked
-    for (--modality, or the one kind of data the named model takes); see data/sequences.py."""
+    for (--modality, or the one kind of data the named model takes); the modality asked for is checked against the registry here."""
     modality = cfg.data.modality
     if modality is None and cfg.model.name is not None and len(modalities(cfg.model.name)) == 1:
         modality = modalities(cfg.model.name)[0]
+    if modality is not None:
+        get_modality(modality)  # a SettingsError before anything is read
     return {"window": cfg.data.window, "horizon": cfg.data.horizon, "modality": modality,
             "image_size": cfg.data.image_size, "data_root": cfg.data.data_root,
             "download": cfg.data.download, "loader": cfg.train.loader,
@@ -156,7 +156,7 @@ def imbalance_of(prepared: Prepared, t: Any, notes: Notes) -> imb.Imbalance:
 
 def _encode(data: Dataset, splits: Splits, test_data: Dataset | None, notes: Notes) -> Prepared:
     X_train, y_train = take(data.X, splits.train), data.y.iloc[splits.train]
-    pre = create_preprocessor(data.modality).fit(X_train, notes)
+    pre = get_modality(data.modality).create_preprocessor().fit(X_train, notes)
     target = TargetEncoder(data.task).fit(y_train)
     if data.task == "classification":
         counts = y_train.value_counts()
@@ -180,7 +180,7 @@ def _encode(data: Dataset, splits: Splits, test_data: Dataset | None, notes: Not
 def _features(pre: Any, X: Any, notes: Notes) -> Any:
     """The model's inputs: encoded now, or, for a streamed folder, as it is (its batches are
     decoded in the DataLoader's workers and standardised on the device)."""
-    if isinstance(X, ImageFiles):
+    if isinstance(X, Streamed):
         return X
     return torch.from_numpy(pre.transform(X, notes))
 
@@ -196,7 +196,7 @@ def _fingerprint(data: Dataset) -> str:
     digest = hashlib.sha256()
     if isinstance(data.X, pd.DataFrame):
         digest.update(pd.util.hash_pandas_object(data.X, index=False).to_numpy().tobytes())
-    elif isinstance(data.X, ImageFiles):  # streamed: the files' names and sizes
+    elif isinstance(data.X, Streamed):  # streamed: the files' names and sizes
         digest.update(data.X.fingerprint())
     else:
         digest.update(np.ascontiguousarray(data.X).tobytes())
@@ -206,10 +206,10 @@ def _fingerprint(data: Dataset) -> str:
 
 
 def choose_model(cfg: RunConfig, data: Dataset, notes: Notes) -> RunConfig:
-    """The model named, or the default for the data's modality (models.registry.DEFAULT_MODELS)."""
+    """The model named, or the default for the data's modality (its Modality's default_model)."""
     if cfg.model.name is not None:
         return cfg
-    name = default_model(data.modality)
+    name = get_modality(data.modality).default_model
     notes.decide(f"model: {name}, the default for {data.modality} data (--model to choose another)")
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name))
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from deepfit.config import RESUMABLE_CHANGES, split_settings
-from deepfit.errors import RunDirError, SettingsError
 from deepfit.core.io import read_json
+from deepfit.errors import RunDirError, SettingsError
 from deepfit.models import resolve_settings
 from deepfit.train.checkpoint import latest_checkpoint
 

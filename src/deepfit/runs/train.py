@@ -19,14 +19,15 @@ import torch
 from deepfit.checks.before_training import check_batch_size, drop_note, has_batchnorm
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.checks.useless import run_checklist
-from deepfit.config import RunConfig, field_names, split_settings, DataConfig
+from deepfit.config import DataConfig, RunConfig, field_names, split_settings
 from deepfit.core.io import default_run_dir, load_foreign_weights, new_run_dir, write_json
 from deepfit.core.notes import Notes
 from deepfit.data.batches import choose_loader, make_batches
-from deepfit.data.image_files import ImageFiles
+from deepfit.data.dataset import Streamed
 from deepfit.errors import SettingsError, TrainingFailed
 from deepfit.evaluate.metrics import metric_fn, mode_of
 from deepfit.evaluate.threshold import decision_threshold
+from deepfit.modalities import get_modality
 from deepfit.models import resolve_settings
 from deepfit.models.transfer import build_model, check_weights
 from deepfit.runs.directory import config_record, save_run
@@ -53,7 +54,7 @@ from deepfit.train.callbacks import (
     RestoreBestWeights,
     TimeBudget,
 )
-from deepfit.train.finetune import training_extras, transfer_record
+from deepfit.train.finetune import finetuning_callbacks, transfer_record
 from deepfit.train.optim import create_optimizer, create_scheduler
 from deepfit.train.signals import stop_on_signals
 from deepfit.train.state import Monitor, TrainState, seed_everything
@@ -174,7 +175,7 @@ def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) ->
     model = build_model(cfg.model.name, model_settings, input_spec, output_spec, cfg.train.weights,
                         Notes())[0]  # with --weights: the pretrained model, its new head
     X, y = prepared.tensors["train"]
-    if isinstance(X, ImageFiles):  # a streamed folder: decode the rows the batch takes
+    if isinstance(X, Streamed):  # a streamed folder: decode the rows the batch takes
         rows = sanity_batch(torch.arange(len(y)), y, seed=cfg.train.seed)[0].numpy()
         batch = (torch.from_numpy(prepared.preprocessor.transform(X[rows])), y[rows])
     else:
@@ -202,11 +203,12 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
         notes.warn("fp16 on the CPU works (autocast with a GradScaler) but is slow there and "
                    "meant for GPUs; the CPU's reduced precision is bf16")
     monitor = Monitor(t.monitor, mode_of(t.monitor), t.min_delta)
-    if input_spec.modality == "image" and device.type == "cuda":
+    if get_modality(input_spec.modality).channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = create_optimizer(model.to(device), t, device)
     scheduler, interval = create_scheduler(optimizer, t, len(train), monitor.mode)
-    augment, finetuning = training_extras(cfg, model, prepared.preprocessor, notes)
+    augment = get_modality(input_spec.modality).augment(cfg.data, prepared.preprocessor, notes)
+    finetuning = finetuning_callbacks(cfg, model, notes)
     # order matters at the end: the best weights are back before DeadReLU looks at the units;
     # GradientHealth first: its columns are in the logs before anything saves them
     callbacks = [GradientHealth(), *finetuning, EarlyStopping(t.patience), RestoreBestWeights(), NonFiniteGuard(),
@@ -258,7 +260,7 @@ def _batches(prepared: Prepared, t: Any, device: torch.device, notes: Notes,
     training batch of one row is left out of each epoch, decided here once (noted)."""
     X_train, y_train = prepared.tensors["train"]
     nbytes = sum(a.nbytes for pair in prepared.tensors.values() for a in pair)
-    streamed = isinstance(X_train, ImageFiles)  # a folder read from disk batch by batch
+    streamed = isinstance(X_train, Streamed)  # a folder read from disk batch by batch
     loader = "stream" if streamed else choose_loader(t.loader, nbytes, device)
     notes.decide(f"batches: {'in-memory fast path' if loader == 'memory' else 'streaming DataLoader'} "
                  f"on {device}" + (" (as asked)" if t.loader != "auto" else "")

@@ -25,13 +25,12 @@ from deepfit.checks.findings import Finding, by_severity, from_notes
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.config import split_settings
 from deepfit.core.notes import Notes
-from deepfit.data.preprocess import TargetEncoder
-from deepfit.data.preprocessors import create_preprocessor
-from deepfit.data.sequences import split_by_time
-from deepfit.data.sources import Dataset, load_source, written_numbers
-from deepfit.data.split import Splits, fixed_splits, split_indices
+from deepfit.data.dataset import Dataset, written_numbers
+from deepfit.data.split import Splits, fixed_splits, split_by_time, split_indices
+from deepfit.data.targets import TargetEncoder
 from deepfit.errors import SettingsError, SplitError
-from deepfit.models import InputSpec, OutputSpec, create, default_model, resolve_settings
+from deepfit.modalities import get_modality, load_source
+from deepfit.models import InputSpec, OutputSpec, create, resolve_settings
 from deepfit.runs.prepare import reading_settings
 
 
@@ -47,7 +46,7 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     notes = Notes(live=False)  # the decisions of loading are not printed by a check
     data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes,
                        **reading_settings(cfg))
-    per_model = _model_settings(names_given or [default_model(data.modality)], cfg.model.settings)
+    per_model = _model_settings(names_given or [get_modality(data.modality).default_model], cfg.model.settings)
     test_data = None
     if cfg.data.test is not None:
         test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=notes,
@@ -56,7 +55,7 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     findings += audit_data(data, splits, test_data, seed=cfg.train.seed)
     rows = splits.train if splits is not None else np.arange(len(data))
     X_train, y_train = _take(data.X, rows), data.y.iloc[rows]
-    pre = create_preprocessor(data.modality).fit(X_train, notes)
+    pre = get_modality(data.modality).create_preprocessor().fit(X_train, notes)
     # how the data were read and prepared (decimal commas, names stripped, task, encodings …)
     findings = from_notes(notes.decisions, notes.warnings) + findings
     encoder = TargetEncoder(data.task).fit(y_train)

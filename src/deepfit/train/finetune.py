@@ -1,6 +1,6 @@
-"""What a run adds to the loop for images and for transfer learning, decided in one place:
+"""What a run adds to the loop for transfer learning, decided in one place (the training
+batches' augmentation is the data's modality's: Modality.augment):
 
-    augmentation    training batches only (data/augment.py), from --augment and --flip
     fine-tuning     with --weights and a model that has `param_groups()`: GradualUnfreezing
                     (train/callbacks/unfreeze.py); the discriminative learning rates are built
                     by train/optim.py
@@ -9,35 +9,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch import nn
 
 from deepfit.config import RunConfig, TrainConfig
 from deepfit.core.notes import Notes
-from deepfit.data.augment import make_augment
 from deepfit.train.callbacks.base import Callback
 from deepfit.train.callbacks.unfreeze import GradualUnfreezing
 from deepfit.train.optim import discriminative_groups
 
-Augment = Callable[[torch.Tensor], torch.Tensor]
 
-
-def training_extras(cfg: RunConfig, model: nn.Module, preprocessor: Any,
-                    notes: Notes) -> tuple[Augment | None, list[Callback]]:
-    """(the training batches' augmentation or None, the callbacks fine-tuning needs)."""
-    augment, callbacks = None, []
-    shape = getattr(preprocessor, "shape", ())
-    if preprocessor.input_spec().get("modality") == "image":
-        augment = make_augment(cfg.data.augment, cfg.data.flip, shape, preprocessor.mean,
-                               preprocessor.std, unit_range=getattr(preprocessor, "unit_range", True))
-        if augment is None:
-            notes.decide("no augmentation (--augment none)" + (": --flip ignored" if cfg.data.flip else ""))
-        else:
-            notes.decide(f"augmentation of the training batches on the device: {augment.description} "
-                         "(--augment, --flip); never on validation, test or predictions")
+def finetuning_callbacks(cfg: RunConfig, model: nn.Module, notes: Notes) -> list[Callback]:
+    """The callbacks fine-tuning a pretrained model needs (gradual unfreezing, with
+    discriminative learning rates), noted; none without --weights or layer groups."""
+    callbacks: list[Callback] = []
     if cfg.train.weights and hasattr(model, "param_groups"):
         unfreeze = GradualUnfreezing(model, cfg.train.freeze_epochs, cfg.train.unfreeze_every)
         notes.decide(f"fine-tuning in stages: {unfreeze.describe()}")
@@ -46,7 +32,7 @@ def training_extras(cfg: RunConfig, model: nn.Module, preprocessor: Any,
                      f"{cfg.train.backbone_lr_mult:g} × that for the lowest group "
                      f"(--backbone-lr-mult): {rates}")
         callbacks.append(unfreeze)
-    return augment, callbacks
+    return callbacks
 
 
 def param_group_rates(model: nn.Module, t: TrainConfig) -> list[dict[str, Any]]:

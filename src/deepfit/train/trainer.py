@@ -70,7 +70,7 @@ class Trainer:
         self.metrics = metrics
         self.monitor = monitor or Monitor()
         self.callbacks = list(callbacks)
-        # a batch transform for training batches only, on the device (data/augment.py); its
+        # a batch transform for training batches only, on the device (modalities/image/augment.py); its
         # randomness must come from the global torch generator, which checkpoints save
         self.augment = augment
         self.state = TrainState()

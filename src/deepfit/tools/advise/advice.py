@@ -29,9 +29,10 @@ import torch
 from deepfit.config import split_settings
 from deepfit.core.io import default_run_dir, new_run_dir
 from deepfit.core.notes import Notes, logger
-from deepfit.data.sources import source_name
+from deepfit.data.dataset import source_name
 from deepfit.errors import SettingsError
-from deepfit.models import default_model, resolve_settings
+from deepfit.modalities import get_modality
+from deepfit.models import resolve_settings
 from deepfit.runs.prepare import Prepared, prepare_config
 from deepfit.runs.train import fit_prepared, resolve_device
 from deepfit.tools.advise.report import write_advice
@@ -46,7 +47,6 @@ DEFAULT_BUDGET = 120.0  # seconds for the whole bake-off when --budget-seconds i
 NET_SHARE = 0.6  # of the budget, for the network's three fits (each in proportion to its rows)
 MAX_BAKEOFF_ROWS = 20_000  # training rows the bake-off uses at most (the curve runs below it)
 BUDGET_SETTINGS = ("max_seconds", "epochs", "patience")
-LARGE = {"tabular": 100_000, "sequence": 10_000, "image": 10_000}  # "enough rows" for deep learning
 
 
 def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
@@ -63,7 +63,7 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
     with new_run_dir(path):
         prepared = prepare_config(source, y, cfg, Notes(live=False))
         data = prepared.data
-        net = cfg.model.name or default_model(data.modality)
+        net = cfg.model.name or get_modality(data.modality).default_model
         ratio = prepared.imbalance.ratio if prepared.imbalance is not None else None
         metric, why = ranking_metric(data.task, ratio, cfg.train.monitor)
         _say_plan(net, min(prepared.sizes["train"], MAX_BAKEOFF_ROWS), budget)
@@ -212,7 +212,7 @@ def _estimate(verdict: str, full: dict, net: str, cfg: Any, n_train: int) -> flo
 def _checklist(data: Any, ev: Evidence, curves: dict[str, tuple[bool, str]], device: str,
                estimate: float | None, verdict: str, interpretability: bool,
                bound: float | None) -> list[Item]:
-    n, rows_needed = len(data), LARGE[data.modality]
+    n, rows_needed = len(data), get_modality(data.modality).enough_rows
     shape = "×".join(str(s) for s in np.shape(data.X)[1:]) or "?"
     (net_rises, net_curve), (gb_rises, gb_curve) = curves[ev.net], curves["gradient_boosting"]
     when = ("" if estimate is None else
@@ -220,7 +220,8 @@ def _checklist(data: Any, ev: Evidence, curves: dict[str, tuple[bool, str]], dev
     items = [
         Item(f"labelled rows: deep learning usually needs ≥ {rows_needed:,} for {data.modality} data",
              n >= rows_needed, f"{n:,} labelled rows: {row_band(n)} (thresholds 1,000; 10,000; 100,000)"),
-        Item("unstructured data (images, sequences) rather than a table", data.modality != "tabular",
+        Item("unstructured data (images, sequences) rather than a table",
+             get_modality(data.modality).unstructured,
              f"{data.modality} data, each sample {shape}"),
         Item("patterns hard to hand-engineer: a network beats gradient boosting and a linear model "
              "on the same rows", ev.net_vs_best.clear, ev.net_vs_best.text(ev.metric)

@@ -1,6 +1,6 @@
 """The guide's matrix as a rule table, and how measured evidence overrides it (deepfit advise).
 
-The rule of thumb, first matching row wins (`MATRIX`):
+The rule of thumb, first matching row wins (`matrix`: the modality's rows, Modality.guide_rows):
 
     interpretability required             → linear_model   (or gradient boosting, if clearly better)
     images, < 10,000 labelled             → transfer_learning
@@ -32,32 +32,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from deepfit.modalities import get_modality
+
 THRESHOLDS = (1_000, 10_000, 100_000)  # the guide's labelled-row thresholds
-FEW_LABELS = 10_000
 CLEAR_MARGIN = 0.02
 NOISE_SE = 2.0
 VERDICTS = ("deep_learning", "gradient_boosting", "try_both", "transfer_learning", "linear_model")
 BASELINE_VERDICT = {"gradient_boosting": "gradient_boosting", "linear": "linear_model"}
 
-MATRIX = [  # (test, verdict, the row as the report shows it)
-    (lambda m, n, interp: interp, "linear_model",
-     "interpretability required → a linear model (or gradient boosting, if clearly better)"),
-    (lambda m, n, interp: m == "image" and n < FEW_LABELS, "transfer_learning",
-     "images with few labels (< 10,000) → fine-tune a pretrained network (transfer learning)"),
-    (lambda m, n, interp: m in ("image", "sequence") and n >= FEW_LABELS, "deep_learning",
-     "images or sequences with many labels (≥ 10,000) → deep learning"),
-    (lambda m, n, interp: m == "sequence", "try_both",
-     "sequences with few labels (< 10,000) → try both: a small network and gradient boosting"),
-    (lambda m, n, interp: n < FEW_LABELS, "gradient_boosting",
-     "tabular, < 10,000 rows → gradient boosting or a linear model"),
-    (lambda m, n, interp: True, "try_both",
-     "tabular, ≥ 10,000 rows → try both: gradient boosting and a network"),
-]
+# (test(labelled rows, interpretability), verdict, the row as the report shows it): the first
+# row, then the data's modality's own rows (Modality.guide_rows), then the last
+INTERPRETABLE = (lambda n, interp: interp, "linear_model",
+                 "interpretability required → a linear model (or gradient boosting, if clearly better)")
+OTHERWISE = (lambda n, interp: True, "try_both",
+             "no row of the guide for this data → try both: a network and gradient boosting")
+
+
+def matrix(modality: str) -> list:
+    """The guide's matrix for `modality`, in the order its rows are tried."""
+    return [INTERPRETABLE, *get_modality(modality).guide_rows, OTHERWISE]
 
 
 def matrix_row(modality: str, rows: int, interpretability: bool) -> tuple[str, str]:
     """(verdict, row text) of the first matching row of the guide's matrix."""
-    return next((verdict, text) for test, verdict, text in MATRIX if test(modality, rows, interpretability))
+    return next((verdict, text) for test, verdict, text in matrix(modality)
+                if test(rows, interpretability))
 
 
 def row_band(rows: int) -> str:
@@ -213,5 +212,15 @@ def _flip(g: Gap) -> Gap:
     return Gap(g.b, g.a, -g.diff, g.se)
 
 
-__all__ = ["MATRIX", "THRESHOLDS", "VERDICTS", "Evidence", "Gap", "bootstrap_scores", "decide",
-           "gap", "matrix_row", "row_band"]
+__all__ = [
+    "THRESHOLDS",
+    "VERDICTS",
+    "Evidence",
+    "Gap",
+    "bootstrap_scores",
+    "decide",
+    "gap",
+    "matrix",
+    "matrix_row",
+    "row_band",
+]

@@ -1,7 +1,7 @@
 """What `deepfit.benchmark` measures on: the model and a pool of encoded rows with targets.
 
     a registered model, synthetic    dense random samples of the model's natural shape
-                                     (models.registry.NATURAL_SHAPES, or the shape asked for),
+                                     (its Modality's natural_shape, or the shape asked for),
                                      targets for `classes` classes or a regression value
     a registered model, a SOURCE     the source's rows (seeded sample), through a preprocessor
                                      fitted on all of them (a benchmark, not an evaluation),
@@ -24,15 +24,14 @@ from torch import nn
 
 from deepfit.core.io import read_json
 from deepfit.core.notes import Notes
-from deepfit.data.preprocess import TargetEncoder
-from deepfit.data.preprocessors import create_preprocessor
-from deepfit.data.sources import load_source, source_name
+from deepfit.data.dataset import source_name
+from deepfit.data.targets import TargetEncoder
 from deepfit.errors import SettingsError
+from deepfit.modalities import get_modality, load_source
 from deepfit.models import InputSpec, OutputSpec, create, modalities, resolve_settings
-from deepfit.models.registry import ALIASES, example_input
+from deepfit.models.registry import ALIASES
 from deepfit.runs.predictor import Predictor
 
-QUICK_SHAPES = {"tabular": (8,), "sequence": (16, 3), "image": (3, 8, 8)}  # tests
 TASKS = ("classification", "regression")
 
 
@@ -69,7 +68,8 @@ def model_workload(name: str, settings: dict[str, Any], source: Any, target: str
         raise SettingsError(f"task must be classification or regression, not {task!r}")
     if task == "classification" and classes < 2:
         raise SettingsError(f"classification needs at least 2 classes, not {classes}")
-    spec = example_input(modality, input_shape or (QUICK_SHAPES[modality] if quick else None))
+    kind = get_modality(modality)
+    spec = kind.example_input(input_shape or (kind.quick_shape if quick else None))
     out = OutputSpec(task, classes if task == "classification" else 1)
     generator = torch.Generator().manual_seed(seed)
     X = torch.randn((n_rows, *_sample_shape(spec)), generator=generator)
@@ -87,7 +87,7 @@ def _source_workload(name: str, settings: dict[str, Any], source: Any, target: s
     if data.modality not in kinds:
         raise SettingsError(f"model {name!r} takes {' or '.join(kinds)} data; "
                             f"{source_name(source)} is {data.modality} data")
-    pre = create_preprocessor(data.modality).fit(data.X, Notes(live=False))
+    pre = get_modality(data.modality).create_preprocessor().fit(data.X, Notes(live=False))
     encoder = TargetEncoder(data.task).fit(data.y)
     rows = np.random.default_rng(seed).permutation(len(data))[np.arange(n_rows) % len(data)]
     X_raw, y_raw = _take(data.X, rows), data.y.iloc[rows]
@@ -108,10 +108,11 @@ def run_workload(run_dir: Path, source: Any, n_rows: int, seed: int) -> Workload
         config = read_json(run_dir / "config.json")
         data = load_source(source, target=config["data"].get("target"), notes=Notes(live=False),
                            modality=spec.modality, held_out=True,
-                           written=getattr(predictor.preprocessor, "written", None))
+                           **predictor.modality.held_out_reading(predictor.preprocessor))
         raw, label = _take(data.X, np.arange(min(n_rows, len(data)))), source_name(source)
     else:
-        raw = synthetic_rows(predictor.preprocessor, spec.modality, n_rows, seed)
+        raw = predictor.modality.synthetic_rows(predictor.preprocessor, n_rows,
+                                                np.random.default_rng(seed))
         label = "synthetic rows through the run's preprocessing"
     X = predictor.features(raw, Notes(live=False))
     X = X[torch.arange(n_rows) % len(X)]
@@ -124,24 +125,6 @@ def synthetic_targets(out: OutputSpec, n: int, generator: torch.Generator) -> to
         return torch.randint(out.n_outputs, (n,), generator=generator)
     shape = (n,) if out.n_outputs == 1 else (n, out.n_outputs)
     return torch.randn(shape, generator=generator)
-
-
-def synthetic_rows(pre: Any, modality: str, n: int, seed: int) -> Any:
-    """Raw input a fitted preprocessor accepts, drawn from what it learned: numbers around
-    each column's mean, categories among those seen, sequences around each channel's mean,
-    8-bit images."""
-    rng = np.random.default_rng(seed)
-    if modality == "tabular":
-        columns = {c.name: rng.normal(c.mean, c.std or 1.0, n) for c in pre.numeric}
-        columns |= {c.name: rng.choice(c.categories, n) for c in pre.categorical}
-        columns |= {d.name: pd.Timestamp(d.reference) + pd.to_timedelta(rng.integers(0, 366, n), "D")
-                    for d in getattr(pre, "dates", [])}
-        return pd.DataFrame({name: columns[name] for name in pre.columns})
-    if modality == "sequence":
-        return rng.normal(pre.mean, pre.std, (n, pre.length, len(pre.mean))).astype(np.float32)
-    if modality == "image":
-        return rng.integers(0, 256, (n, *pre.shape), dtype=np.uint8)
-    raise SettingsError(f"no synthetic rows for {modality} data; give a SOURCE")
 
 
 def _sample_shape(spec: InputSpec) -> tuple[int, ...]:

@@ -28,8 +28,9 @@ import pandas as pd
 from deepfit.config import DataConfig, TrainConfig, field_names, split_settings
 from deepfit.core.io import default_run_dir, new_run_dir, write_json, write_text
 from deepfit.core.notes import Notes, logger
-from deepfit.data.sources import source_name
+from deepfit.data.dataset import source_name
 from deepfit.errors import SettingsError
+from deepfit.modalities import get_modality
 from deepfit.models import modalities, resolve_settings
 from deepfit.models.registry import canonical
 from deepfit.runs.prepare import Prepared, prepare_config
@@ -97,8 +98,9 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
         _check_modalities(names, prepared.data.modality)
         task = prepared.data.task
         metric, why = ranking_metric(task, _ratio(prepared), cfg.train.monitor)
-        say_plan(names, baselines or (baselines is None and prepared.data.modality == "tabular"),
-                 budget_seconds, cfg.train)
+        if baselines is None:  # the modality says: on tables, gradient boosting is the one to beat
+            baselines = get_modality(prepared.data.modality).baselines
+        say_plan(names, baselines, budget_seconds, cfg.train)
         rows, runs, notes = [], {}, [why] if why else []
         for i, name in enumerate(names):
             started = time.perf_counter()
@@ -106,7 +108,7 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
             _say_pace(name, time.perf_counter() - started, len(names) - i - 1, budget_seconds)
             runs[name] = run.path
             rows.append(run_row(name, run, prepared.test_frame[0], metric))
-        if baselines or (baselines is None and prepared.data.modality == "tabular"):
+        if baselines:
             enc = encode(prepared)
             for kind in ("gradient_boosting", "linear"):
                 result = fit_baseline(kind, enc, max_seconds=budget_seconds, seed=cfg.train.seed,

@@ -1,6 +1,7 @@
 """Sequence data: arrays of sequences, and time series cut into forecasting windows.
 
-Sources (`load_sequences`, reached from data.sources.load_source by the rule of `wants_sequences`):
+The sequence reader (priority 30, after images and before tables). Sources (`load_sequences`, by
+the rule of `wants_sequences`):
   - an .npz (or arrays with y=) whose X is [N, T, C], or [N, T] read as one channel;
   - a CSV/Parquet time series with `window` W (and `horizon` H, default 1): window i holds rows
     i … i+W-1 of every numeric column (the target among them) and its target is the target
@@ -15,23 +16,20 @@ Targets: a 1-D y (classes or values) is a pandas Series, as for tables. A multi-
 ([N, H] in an .npz, or a horizon above 1) is a pandas DataFrame of H columns, regression only:
 `data.y.iloc[rows]` still selects rows, TargetEncoder standardises all H columns with one mean and
 standard deviation (they are the same quantity at H steps) and gives the model H outputs, and the
-regression metrics run over all N × H values. api.py needs no branch for it.
+regression metrics run over all N × H values. The train path needs no branch for it.
 Splits: sequences of an .npz are independent samples, split like table rows (shuffled, seeded,
-stratified). Windows of one time series are not: `Dataset.split_gap` = W + H - 1 makes api split
-them by time (`split_by_time`): training windows first, then validation, then test, with W+H-1
+stratified). Windows of one time series are not: `Dataset.split_gap` = W + H - 1 makes the run split
+them by time (data/split.py's `split_by_time`): training windows first, then validation, then test, with W+H-1
 windows left out at each boundary, so that no two windows of different splits share a row.
 Forecasting from a new series: `Dataset.series` records the channel columns in their order, the
 target, W, H and the time column (`find_time_column`); the run saves it in model.json and
-deepfit/forecast.py rebuilds the windows from a CSV with it.
-Normalisation: `SequencePreprocessor` standardises each channel with the mean and standard
-deviation of the training split's values (the training windows' rows only).
+runs/forecast.py rebuilds the windows from a CSV with it.
+Normalisation: modalities/sequence/preprocess.py.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +37,29 @@ import numpy as np
 import pandas as pd
 
 from deepfit.core.notes import Notes
-from deepfit.data import sources
-from deepfit.data.preprocess import CLIP_STD, column_numbers
-from deepfit.data.split import Splits
+from deepfit.data.common import as_array, named_columns, names, npz_arrays, npz_shape
+from deepfit.data.dataset import Dataset, source_name
+from deepfit.data.numbers import column_numbers
+from deepfit.data.readers import ReadRequest
+from deepfit.data.tables import read_table
+from deepfit.data.targets import labelled_target
+from deepfit.data.written import WRITTEN
 from deepfit.errors import (
     DataFormatError,
-    PredictInputError,
     SettingsError,
-    SplitError,
     TargetError,
 )
 
 MODALITY = "sequence"
+
+
+def read_sequences(request: ReadRequest) -> Dataset | None:
+    """The source as sequences when `wants_sequences` says so (the module docstring), else None."""
+    if not wants_sequences(request.source, request.y, request.window, request.modality):
+        return None
+    return load_sequences(request.source, target=request.target, task=request.task, y=request.y,
+                          window=request.window, horizon=request.horizon, notes=request.notes,
+                          held_out=request.held_out)
 
 
 # ------------------------------------------------------------------------------ which sources
@@ -64,36 +73,25 @@ def wants_sequences(source: Any, y: Any, window: int | None, modality: str | Non
     if window is not None:
         return True
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".npz":
-        return len(_npz_shape(Path(source), "X")) == 3
+        return len(npz_shape(Path(source), "X")) == 3
     return y is not None and isinstance(source, np.ndarray) and source.ndim == 3
-
-
-def _npz_shape(path: Path, key: str) -> tuple[int, ...]:
-    """The shape of one array of an .npz, read from its header (the data stay on disk)."""
-    try:
-        with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as f:
-            version = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            return tuple(read(f)[0])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return ()  # the table path reports what is wrong with the file
 
 
 # ------------------------------------------------------------------------------------- loading
 def load_sequences(source: Any, *, target: str | None = None, task: str | None = None, y: Any = None,
                    window: int | None = None, horizon: int | None = None, notes: Notes | None = None,
-                   held_out: bool = False) -> sources.Dataset:
+                   held_out: bool = False) -> Dataset:
     notes = notes if notes is not None else Notes()
-    name = sources.source_name(source)
+    name = source_name(source)
     if window is not None:
-        frame = source if isinstance(source, pd.DataFrame) else sources.read_table(Path(source), notes)
+        frame = source if isinstance(source, pd.DataFrame) else read_table(Path(source), notes)
         return _windows(frame, name, target, task, window, horizon or 1, notes, held_out)
     if horizon is not None:
         raise SettingsError("--horizon goes with --window (a time series); an .npz's y gives its own")
     if y is not None:
-        X, y_array, where = sources._as_array(source, "X"), sources._as_array(y, "y"), ""
+        X, y_array, where = as_array(source, "X"), as_array(y, "y"), ""
     elif isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".npz":
-        arrays = sources._npz_arrays(Path(source), need=("X", "y"))
+        arrays = npz_arrays(Path(source), need=("X", "y"))
         X, y_array, where = arrays["X"], arrays["y"], f"{source}: "
     else:
         raise DataFormatError("sequence data come as an .npz of X [N, T, C] and y, as arrays with "
@@ -106,7 +104,7 @@ def load_sequences(source: Any, *, target: str | None = None, task: str | None =
         raise DataFormatError(f"{where}X has {len(X)} sequences but y has {len(y_array)}")
     y_data, target, task = _target(y_array, target or "target", task, notes, held_out)
     notes.decide(f"sequences: {X.shape[0]} of {X.shape[1]} steps × {X.shape[2]} channel(s)")
-    return sources.Dataset(X, y_data, name, target, task, modality=MODALITY)
+    return Dataset(X, y_data, name, target, task, modality=MODALITY)
 
 
 def sequence_array(X: Any, where: str = "") -> np.ndarray:
@@ -125,10 +123,7 @@ def sequence_array(X: Any, where: str = "") -> np.ndarray:
 
 def _target(y: np.ndarray, target: str, task: str | None, notes: Notes, held_out: bool) -> tuple[pd.Series | pd.DataFrame, str, str]:
     if y.ndim == 1:
-        series = sources._clean_target(pd.Series(y, name=target), target)
-        task = sources._resolve_task(series, target, task, notes)
-        series = sources.class_labels(series, task, notes)
-        sources._check_target(series, target, task, held_out)
+        series, task = labelled_target(pd.Series(y, name=target), target, task, notes, held_out)
         return series, target, task
     if task == "classification":
         raise SettingsError(f"a target of {y.shape[1]} values per sequence is a multi-step "
@@ -149,16 +144,16 @@ def multi_step_frame(y: np.ndarray, target: str) -> pd.DataFrame:
 
 
 def _windows(frame: pd.DataFrame, name: str, target: str | None, task: str | None, window: int,
-             horizon: int, notes: Notes, held_out: bool) -> sources.Dataset:
+             horizon: int, notes: Notes, held_out: bool) -> Dataset:
     """Sliding windows of a time series: X [n, W, C] and the target's next H values."""
     if window < 1 or horizon < 1:
         raise SettingsError(f"window and horizon must be at least 1, not {window} and {horizon}")
     if task == "classification":
         raise SettingsError("forecasting windows of a time series are regression, not classification")
-    frame = sources._named_columns(frame, name)
+    frame = named_columns(frame, name)
     if target is None or target not in frame.columns:
         raise TargetError(f"name the series to forecast with --target; columns: "
-                          f"{sources._names(frame.columns)}")
+                          f"{names(frame.columns)}")
     values, channels = _numeric_columns(frame, target, notes)
     n = len(values) - window - horizon + 1
     if n < 1:
@@ -172,13 +167,13 @@ def _windows(frame: pd.DataFrame, name: str, target: str | None, task: str | Non
     time_column, times = find_time_column(frame, target, channels)
     series = {"channels": channels, "target": target, "window": window, "horizon": horizon,
               "time_column": time_column,  # and how the file wrote its numbers (data/written.py)
-              "written": dict(frame.attrs.get(sources.WRITTEN, {}))}
+              "written": dict(frame.attrs.get(WRITTEN, {}))}
     if not held_out:
         notes.decide(f"time series: {n} windows of {window} rows × {len(channels)} channel(s) "
-                     f"({sources._names(channels)}); each forecasts {target!r} {horizon} step(s) "
+                     f"({names(channels)}); each forecasts {target!r} {horizon} step(s) "
                      "ahead; rows taken in the file's order")
         notes.decide("task: regression (forecasting)")
-    return sources.Dataset(X, y_data, name, target, "regression", modality=MODALITY,
+    return Dataset(X, y_data, name, target, "regression", modality=MODALITY,
                            split_gap=window + horizon - 1, series=series, times=times)
 
 
@@ -245,13 +240,13 @@ def _numeric_columns(frame: pd.DataFrame, target: str, notes: Notes) -> tuple[np
     if target not in kept:
         raise TargetError(f"the series to forecast, {target!r}, must hold numbers")
     if left_out:
-        notes.decide(f"left out {len(left_out)} non-numeric column(s): {sources._names(left_out)}")
+        notes.decide(f"left out {len(left_out)} non-numeric column(s): {names(left_out)}")
     table = pd.DataFrame(kept)
     empty = [c for c in table.columns if table[c].isna().all()]
     if target in empty:
         raise TargetError(f"the target {target!r} holds no numbers")
     if empty:
-        notes.warn(f"left out {len(empty)} column(s) with no values: {sources._names(empty)}")
+        notes.warn(f"left out {len(empty)} column(s) with no values: {names(empty)}")
         table = table.drop(columns=empty)
     n_missing = int(table.isna().sum().sum())
     if n_missing:
@@ -262,100 +257,6 @@ def _numeric_columns(frame: pd.DataFrame, target: str, notes: Notes) -> tuple[np
 
 
 # ------------------------------------------------------------------------------ split by time
-def split_by_time(n: int, val_size: float, test_size: float, gap: int,
-                  notes: Notes | None = None) -> Splits:
-    """Windows 0 … n-1 in time order: train first, then validation, then test, never shuffled
-    across, with `gap` windows left out at each boundary. Sizes are fractions of the windows
-    that are kept."""
-    boundaries = 2 if test_size > 0 else 1
-    usable = n - gap * boundaries
-    n_test = math.ceil(test_size * usable) if test_size > 0 else 0
-    n_val = math.ceil(val_size * usable)
-    n_train = usable - n_val - n_test
-    if n_train < 2 or n_val < 2 or 0 < n_test < 2:
-        raise SplitError(f"{n} windows are too few to split by time with {gap} left out at each "
-                         f"boundary: {n_train} train, {n_val} validation, {n_test} test; give a "
-                         "longer series, a shorter --window, or smaller --val-size / --test-size")
-    val_start = n_train + gap
-    test_start = val_start + n_val + gap
-    splits = Splits(np.arange(n_train), np.arange(val_start, val_start + n_val),
-                    np.arange(test_start, test_start + n_test))
-    if notes is not None:
-        notes.decide(f"split by time: windows 0–{n_train - 1} train, {val_start}–{val_start + n_val - 1} "
-                     "validation" + (f", {test_start}–{n - 1} test" if n_test else "")
-                     + f"; {gap} window(s) left out at each boundary so no window crosses it")
-    return splits
 
 
 # ------------------------------------------------------------------------------ preprocessing
-class SequencePreprocessor:
-    """Per-channel standardisation fitted on the training sequences; missing or infinite values
-    become the channel's mean (0 after standardising). Input [N, T, C] (or [N, T] with one
-    channel, or one sequence [T, C]); output float32 [N, T, C]."""
-
-    def __init__(self) -> None:
-        self.length = 0
-        self.mean: list[float] = []
-        self.std: list[float] = []
-
-    def fit(self, X: Any, notes: Notes | None = None) -> SequencePreprocessor:
-        X = sequence_array(X).astype(np.float64)
-        finite = np.isfinite(X)
-        n_bad = int((~finite).sum())
-        if n_bad:
-            (notes or Notes()).warn(f"{n_bad} missing or infinite value(s) in the training "
-                                    "sequences: set to their channel's mean")
-        masked = np.where(finite, X, np.nan)
-        if np.isnan(masked).all(axis=(0, 1)).any():
-            raise DataFormatError("a channel has no finite value in the training split")
-        self.length = X.shape[1]
-        self.mean = np.nanmean(masked, axis=(0, 1)).tolist()
-        std = np.nanstd(masked, axis=(0, 1))
-        self.std = np.where(std > 0, std, 1.0).tolist()
-        return self
-
-    def transform(self, X: Any, notes: Notes | None = None) -> np.ndarray:
-        X = self._shaped(X)
-        with np.errstate(over="ignore", invalid="ignore"):
-            z = (X.astype(np.float64) - np.asarray(self.mean)) / np.asarray(self.std)
-        bad = ~np.isfinite(z)
-        if bad.any():
-            (notes or Notes()).warn(f"{int(bad.sum())} missing or infinite value(s) set to their "
-                                    "channel's training mean")
-            z[bad] = 0.0
-        return np.clip(z, -CLIP_STD, CLIP_STD).astype(np.float32)
-
-    def _shaped(self, X: Any) -> np.ndarray:
-        try:
-            X = np.asarray(X)
-        except (ValueError, TypeError) as exc:
-            raise PredictInputError(f"sequences cannot be read as an array ({exc})") from None
-        T, C = self.length, len(self.mean)
-        if X.ndim == 2 and X.shape == (T, C) and C > 1:
-            X = X[None]  # one sequence
-        if X.ndim == 2 and C == 1:
-            X = X[:, :, None]
-        if X.ndim != 3 or X.shape[1:] != (T, C):
-            raise PredictInputError(f"expected sequences of {T} steps × {C} channel(s) "
-                                    f"([N, {T}, {C}]), got an array of shape {X.shape}")
-        if X.dtype.kind not in "biuf":
-            raise PredictInputError(f"sequences must be numeric, not {X.dtype}")
-        return X
-
-    @property
-    def columns(self) -> list[str]:
-        return [f"channel {i}" for i in range(len(self.mean))]
-
-    def input_spec(self) -> dict[str, Any]:
-        C = len(self.mean)
-        return {"n_features": C, "n_dense": C, "cardinalities": (), "modality": MODALITY,
-                "shape": (self.length, C)}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"length": self.length, "mean": self.mean, "std": self.std}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SequencePreprocessor:
-        pre = cls()
-        pre.length, pre.mean, pre.std = int(d["length"]), list(d["mean"]), list(d["std"])
-        return pre

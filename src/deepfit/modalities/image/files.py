@@ -12,7 +12,7 @@ workers.
   the folder's other files alongside at their own values; ImagePreprocessor fits their range on
   the training split and scales them to 8 bits with it (saved, applied at predict). A folder with
   float files (mode F) is decoded as float32 and standardised as it is.
-- Layout: one folder per class, or train/ val/ test/ each with class folders (data/image_layout.py).
+- Layout: one folder per class, or train/ val/ test/ each with class folders (modalities/image/layout.py).
 - Cache budget: the decoded images take N×C×H×W bytes; they are cached when that is at most
   --cache-limit-mb, else the environment variable DEEPFIT_CACHE_LIMIT_MB, else CACHE_SHARE (5 %)
   of the memory available when the folder is read (the fast path then also holds float32 copies
@@ -29,7 +29,7 @@ workers.
   bilinear resize), so their pixels, and the weights trained on them, are identical. PIL rather
   than torchvision here: importing torchvision would cost every DataLoader worker seconds.
   Standardisation and augmentation happen after, on whole batches on the training device
-  (ImagePreprocessor.standardise, data/augment.py), shared by both paths.
+  (ImagePreprocessor.standardise, modalities/image/augment.py), shared by both paths.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ import numpy as np
 import torch
 
 from deepfit.core.notes import Notes
-from deepfit.data.image_layout import find_layout, part_rows
+from deepfit.data.dataset import Streamed
 from deepfit.errors import DataFormatError, DataTooLargeError, ImageDecodeError
+from deepfit.modalities.image.layout import find_layout, part_rows
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -66,7 +67,7 @@ def list_image_files(path: Path) -> list[Path]:
                   and p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
 
 
-class ImageFiles:
+class ImageFiles(Streamed):
     """Image files read lazily: an array-like of shape [N, C, H, W] (uint8) whose rows can be
     taken (`files[rows]` → ImageFiles) and decoded in chunks, never all at once."""
 
@@ -159,7 +160,7 @@ def read_image_folder(path: Path, image_size: int | tuple[int, int] | None, note
                       loader: str = "auto", cache_limit_mb: float | None = None,
                       ) -> tuple[np.ndarray | ImageFiles, list[str], list[str], dict[str, Any]]:
     """A folder with one subfolder of images per class, or train/ val/ test/ each with them
-    (data/image_layout.py) → (uint8 [N, C, H, W] decoded (uint16 or float32 for a folder of
+    (modalities/image/layout.py) → (uint8 [N, C, H, W] decoded (uint16 or float32 for a folder of
     deeper files), or ImageFiles to stream; the class name of each image; the skipped files,
     each 'name (why)'; how the files were read: {'splits': {split: rows} for a split layout,
     'folders', 'exif_rotated', 'deep' (files of more than 8 bits), 'modes'})."""

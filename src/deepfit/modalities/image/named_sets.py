@@ -30,13 +30,16 @@ import numpy as np
 import pandas as pd
 
 from deepfit.core.notes import Notes
+from deepfit.data.dataset import Dataset
 from deepfit.data.safe_unpickle import safe_load
+from deepfit.data.targets import check_target, resolve_task
 from deepfit.errors import (
     DataFormatError,
     DatasetFilesMissing,
     DownloadFailed,
     SettingsError,
 )
+from deepfit.modalities.image.arrays import fit_size
 
 DEFAULT_ROOT = "data"
 ROOT_ENV = "DEEPFIT_DATA"
@@ -83,9 +86,6 @@ def load_named(spec: NamedSet, *, root: str | None, download: bool, held_out: bo
                notes: Notes):
     """The set as a Dataset: the training images with the official test set attached as
     `.test`; held out, the test set alone."""
-    from deepfit.data.images import _fit_size
-    from deepfit.data.sources import Dataset, _check_target, _resolve_task
-
     if modality not in (None, "image", "tabular"):
         raise SettingsError(f"{spec.name} holds images; the model asked for takes {modality} data")
     base = data_root(root)
@@ -94,12 +94,12 @@ def load_named(spec: NamedSet, *, root: str | None, download: bool, held_out: bo
     datasets, wanted = {}, ("test",) if held_out else ("train", "test")
     for part in wanted:
         images, labels = parts[part]
-        images = _fit_size(images, image_size, notes)
+        images = fit_size(images, image_size, notes)
         X = images if modality != "tabular" else _pixel_columns(images)
         y = pd.Series(classes[labels], name="target")
         if part == wanted[0]:
-            task = _resolve_task(y, "target", task, notes)
-        _check_target(y, "target", task, held_out=part == "test")
+            task = resolve_task(y, "target", task, notes)
+        check_target(y, "target", task, held_out=part == "test")
         datasets[part] = Dataset(X, y, spec.name, "target", task,
                                  modality="image" if modality != "tabular" else "tabular")
     if held_out:

@@ -6,7 +6,7 @@ first, then the formats pandas guesses from its first values, then common day/mo
 column of plain numbers (20240101 included) is never dates. Tz-aware values are taken in UTC.
 
 Each date column becomes numeric parts (PARTS, and TIME_PARTS when some value has a time of day)
-named "<column>.<part>"; the tabular Preprocessor (data/preprocess.py) fits them as numbers on the
+named "<column>.<part>"; the tabular Preprocessor (modalities/tabular/preprocess.py) fits them as numbers on the
 training split (median imputation, standardisation) and keeps one missing indicator per date
 column, on its elapsed days. The format and the reference date are saved with the model, so text
 at predict time is parsed as the training text was.

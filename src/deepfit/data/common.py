@@ -1,0 +1,90 @@
+"""Helpers every reader shares: messages (one line, quoted names), arrays and .npz archives
+read safely (never unpickling), and column names made strings. Below every other data module."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepfit.errors import DataFormatError, SourceNotFoundError
+
+
+def as_array(values: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(values)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, say
+        raise DataFormatError(f"{name} cannot be read as an array ({one_line(exc)})") from None
+
+
+def named_columns(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A copy with string column names, which must be unique."""
+    frame = frame.copy()
+    frame.columns = [str(c) for c in frame.columns]
+    twice = frame.columns[frame.columns.duplicated()].unique()
+    if len(twice):
+        raise DataFormatError(f"{where} has more than one column named {names(twice)}")
+    return frame
+
+
+def names(columns, limit: int = 12) -> str:
+    """Column names for a message, each quoted so that a stray space shows: 'a', ' b'."""
+    cols = [repr(str(c)) for c in columns]
+    more = f", … ({len(cols)} in all)" if len(cols) > limit else ""
+    return ", ".join(cols[:limit]) + more
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def npz_arrays(path: Path, need: tuple[str, ...]) -> dict[str, np.ndarray]:
+    if not path.exists():
+        raise SourceNotFoundError(f"no such file: {path}")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataFormatError(f"{path} is a single .npy array, not an .npz archive of X and y")
+        with loaded as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except DataFormatError:
+        raise
+    except ValueError as exc:  # object arrays need pickle, which is never allowed
+        if "pickle" not in str(exc):
+            raise DataFormatError(f"{path} is not a readable .npz file ({one_line(exc)})") from None
+        raise DataFormatError(f"{path} holds arrays that need pickle to read (object dtype); "
+                              "refused, nothing was unpickled") from None
+    except Exception as exc:
+        raise DataFormatError(f"{path} is not a readable .npz file ({one_line(exc)})") from None
+    missing = [k for k in need if k not in arrays]
+    if missing:
+        raise DataFormatError(f"{path} has no array named {' or '.join(missing)}; it has {names(arrays)}")
+    return arrays
+
+
+def array_frame(X: np.ndarray, where: str = "") -> pd.DataFrame:
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise DataFormatError(
+            f"{where}X has shape {X.shape}; tabular models take [rows, features]. "
+            "Image and sequence arrays need an image or sequence model"
+        )
+    if X.dtype.kind not in "biuf":
+        raise DataFormatError(f"{where}X must be numeric, got dtype {X.dtype}")
+    return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+
+
+def npz_shape(path: Path, key: str) -> tuple[int, ...]:
+    """The shape of one array of an .npz, read from its header (the data stay on disk)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            return tuple(read(f)[0])
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return ()  # the table path reports what is wrong with the file

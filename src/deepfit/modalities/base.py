@@ -1,0 +1,153 @@
+"""The modality interface and its registry: what one kind of data (tables, images, sequences…)
+gives the rest of deepfit, so that nothing outside its folder branches on its name.
+
+A modality is a `Modality` subclass registered once (`register_modality`, after timm's and the
+model registry's `register`): its readers join the reader registry (data/readers.py) and its
+preprocessor is saved and loaded by its name. The train path, check, compare, advise,
+benchmark and predict ask `get_modality(name)` for what differs:
+
+    reading         readers: (name, fn(ReadRequest) -> Dataset | None, priority)
+    preprocessing   preprocessor: the class fitted on the training split (fit(X, notes),
+                    transform(X, notes) -> float32 array, input_spec(), to_dict()/from_dict(),
+                    columns); saved as {"kind": name, ...}
+    models          default_model; the models that accept it declare it (models.registry)
+    audit           audit(data, splits, test_data, seed): its own findings, after the ones every
+                    modality shares (checks/audit.py)
+    batches         channels_last (memory format on a GPU); augment(data_cfg, pre, notes): the
+                    training batches' augmentation or None
+    benchmarks      layout, natural_shape, quick_shape, example_input(shape), synthetic_rows
+    predict         prediction_input(pre, X), read_for_predict(pre, path), predict_files
+    advice          unstructured, baselines (compare's default), enough_rows, guide_rows
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from deepfit.core.notes import Notes
+from deepfit.data.readers import Reader, register_reader
+from deepfit.data.tables import read_npz_array, read_table
+from deepfit.errors import SettingsError
+from deepfit.models.registry import InputSpec
+
+FEW_LABELS = 10_000  # the guide's labelled-row threshold between its "few" and "many" rows
+# a row of the guide's matrix: (test(labelled rows, interpretability asked), verdict, its text)
+GuideRow = tuple[Callable[[int, bool], bool], str, str]
+
+
+class Modality:
+    """One kind of data. Subclasses set the class attributes and override what differs; the
+    defaults suit dense array samples [N, *shape] whose last axis is the channels."""
+
+    name: ClassVar[str]
+    default_model: ClassVar[str]
+    preprocessor: ClassVar[type]
+    layout: ClassVar[str] = "[…]"  # one sample's axes, for messages: "[F]", "[T, C]", "[C, H, W]"
+    natural_shape: ClassVar[tuple[int, ...]] = ()  # one sample when no data give it (benchmarks)
+    quick_shape: ClassVar[tuple[int, ...]] = ()  # … a small one (benchmark --quick, tests)
+    readers: ClassVar[tuple[tuple[str, Reader, int], ...]] = ()
+    unstructured: ClassVar[bool] = True  # not a table: the guide's case for deep learning
+    baselines: ClassVar[bool] = False  # compare adds gradient boosting and a linear model
+    enough_rows: ClassVar[int] = 10_000  # labelled rows deep learning usually needs (advise)
+    channels_last: ClassVar[bool] = False  # the model in channels_last memory on a GPU
+    guide_rows: ClassVar[tuple[GuideRow, ...]] = ()  # advise's matrix rows for it, in order
+
+    def create_preprocessor(self) -> Any:
+        """A new, unfitted preprocessor."""
+        return self.preprocessor()
+
+    def example_input(self, shape: tuple[int, ...] | None = None) -> InputSpec:
+        """The input spec of dense samples of `shape` (default `natural_shape`). Raises
+        SettingsError for a shape of the wrong rank or a size below 1."""
+        shape = tuple(int(s) for s in (shape or self.natural_shape))
+        if not self.natural_shape:
+            raise SettingsError(f"no natural input shape for {self.name} data")
+        if len(shape) != len(self.natural_shape) or min(shape) < 1:
+            raise SettingsError(f"{self.name} input shape must be {self.layout} of positive "
+                                f"sizes, not {list(shape)}")
+        return self.input_spec_of(shape)
+
+    def input_spec_of(self, shape: tuple[int, ...]) -> InputSpec:
+        """The spec of dense samples of `shape`; the last axis is the channels by default."""
+        return InputSpec(shape[-1], shape[-1], modality=self.name, shape=shape)
+
+    def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
+        """Findings of this modality's own checks (checks.findings.Finding); none by default."""
+        return []
+
+    def augment(self, data_cfg: Any, preprocessor: Any, notes: Notes) -> Any:
+        """The training batches' augmentation (a callable on a batch tensor, on the device) or
+        None; `data_cfg` is config.DataConfig."""
+        return None
+
+    def synthetic_rows(self, preprocessor: Any, n: int, rng: np.random.Generator) -> Any:
+        """`n` raw samples the fitted `preprocessor` accepts, drawn from what it learned."""
+        raise SettingsError(f"no synthetic rows for {self.name} data; give a SOURCE")
+
+    def held_out_reading(self, preprocessor: Any) -> dict[str, Any]:
+        """The reading settings (ReadRequest fields) a fitted preprocessor fixes for new data of
+        the model: how its CSV wrote numbers, the size of its images. None by default."""
+        return {}
+
+    def prediction_input(self, preprocessor: Any, X: Any) -> Any:
+        """New samples as the preprocessor takes them (a table's arrays get their columns)."""
+        return X
+
+    def read_for_predict(self, preprocessor: Any, path: Path) -> Any:
+        """A file of new samples: an .npz's X as it is, other files as a table."""
+        if path.suffix.lower() == ".npz":
+            return read_npz_array(path)
+        return read_table(path, **self.held_out_reading(preprocessor))
+
+    def predict_files(self, predictor: Any, path: Path) -> Any:
+        """Predictions (a DataFrame) for files this modality reads itself (a folder of images),
+        or None to read `path` with `read_for_predict`."""
+        return None
+
+
+_MODALITIES: dict[str, Modality] = {}
+
+
+def register_modality(modality: Modality) -> Modality:
+    """Make `modality` known by its name, with its readers; registering a name again replaces
+    it. The one line a new modality adds (deepfit/modalities/__init__.py, or the user's code)."""
+    _MODALITIES[modality.name] = modality
+    for name, read, priority in modality.readers:
+        register_reader(name, read, priority)
+    return modality
+
+
+def get_modality(name: str | None) -> Modality:
+    """The registered modality `name` (None: tabular, what a run saved before modalities had
+    names means). Raises SettingsError naming the registered ones."""
+    name = name or "tabular"
+    if name not in _MODALITIES:
+        raise SettingsError(f"modality must be one of {', '.join(modality_names())}, not {name!r}")
+    return _MODALITIES[name]
+
+
+def modality_names() -> list[str]:
+    return list(_MODALITIES)
+
+
+def modality_of_preprocessor(pre: Any) -> Modality:
+    """The modality whose preprocessor class `pre` is."""
+    for modality in _MODALITIES.values():
+        if type(pre) is modality.preprocessor:
+            return modality
+    return next(m for m in _MODALITIES.values() if isinstance(pre, m.preprocessor))
+
+
+def preprocessor_to_dict(pre: Any) -> dict[str, Any]:
+    """The saved form of a fitted preprocessor: plain JSON carrying its modality as `kind`."""
+    return {"kind": modality_of_preprocessor(pre).name, **pre.to_dict()}
+
+
+def preprocessor_from_dict(d: dict[str, Any]) -> Any:
+    """A preprocessor from its saved form (no `kind`: tabular, as runs saved it at first)."""
+    d = dict(d)
+    return get_modality(d.pop("kind", "tabular")).preprocessor.from_dict(d)

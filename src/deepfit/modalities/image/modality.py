@@ -1,0 +1,78 @@
+"""Images: folders of files (one subfolder per class, or train/ val/ test/), arrays
+[N, H, W(, C)] or [N, C, H, W], the bundled digits, and torchvision's named sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepfit.core.notes import Notes
+from deepfit.errors import PredictInputError
+from deepfit.modalities.base import FEW_LABELS, Modality
+from deepfit.modalities.image.audit import audit_images
+from deepfit.modalities.image.augment import make_augment
+from deepfit.modalities.image.preprocess import ImagePreprocessor
+from deepfit.modalities.image.reader import read_images, read_named_set
+from deepfit.models.registry import InputSpec
+
+
+class Image(Modality):
+    name = "image"
+    default_model = "cnn"
+    preprocessor = ImagePreprocessor
+    layout = "[C, H, W]"
+    # ImageNet's 224 × 224 RGB, what resnet50 and the transfer models were made for
+    natural_shape = (3, 224, 224)
+    quick_shape = (3, 8, 8)
+    readers = (("named_sets", read_named_set, 10), ("images", read_images, 20))
+    channels_last = True
+    guide_rows = (
+        (lambda n, interp: n < FEW_LABELS, "transfer_learning",
+         "images with few labels (< 10,000) → fine-tune a pretrained network (transfer learning)"),
+        (lambda n, interp: True, "deep_learning",
+         "images or sequences with many labels (≥ 10,000) → deep learning"),
+    )
+
+    def input_spec_of(self, shape: tuple[int, ...]) -> InputSpec:
+        return InputSpec(shape[0], shape[0], modality=self.name, shape=shape)
+
+    def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
+        return audit_images(data, splits, test_data)
+
+    def augment(self, data_cfg: Any, pre: Any, notes: Notes) -> Any:
+        """modalities/image/augment.py's batch augmentation at `data_cfg.augment` (none, light,
+        strong) with `data_cfg.flip`, in the preprocessor's normalised space; noted."""
+        augment = make_augment(data_cfg.augment, data_cfg.flip, pre.shape, pre.mean, pre.std,
+                               unit_range=getattr(pre, "unit_range", True))
+        if augment is None:
+            notes.decide("no augmentation (--augment none)" + (": --flip ignored" if data_cfg.flip else ""))
+        else:
+            notes.decide(f"augmentation of the training batches on the device: {augment.description} "
+                         "(--augment, --flip); never on validation, test or predictions")
+        return augment
+
+    def synthetic_rows(self, pre: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+        """8-bit images of the training shape, uniform noise."""
+        return rng.integers(0, 256, (n, *pre.shape), dtype=np.uint8)
+
+    def held_out_reading(self, pre: Any) -> dict[str, Any]:
+        return {"image_size": tuple(pre.shape[1:])}  # (H, W) of the training images
+
+    def predict_files(self, predictor: Any, path: Path) -> pd.DataFrame | None:
+        """Predictions for a folder's image files (or one file), with a `file` column, decoded a
+        chunk at a time; files that fail the check are named in a warning and left out. An
+        .npz is left to read_for_predict (None)."""
+        if path.suffix.lower() == ".npz":
+            return None
+        images, failed = predictor.preprocessor.image_files(path)
+        if failed:
+            Notes().warn(f"skipped {len(failed)} unreadable image file(s): "
+                         + "; ".join(f"{images.name(f)} ({why})" for f, why in failed[:20]))
+        if not len(images):
+            raise PredictInputError(f"{path}: none of its image files can be read")
+        frame = predictor.predict_frame(images)
+        frame.insert(0, "file", [images.name(f) for f in images.files])
+        return frame

@@ -1,0 +1,1 @@
+"""Sequences and time series windows (modality.py: Sequence)."""

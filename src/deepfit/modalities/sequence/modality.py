@@ -1,0 +1,35 @@
+"""Sequences: arrays [N, T, C] (or [N, T]), and time series cut into forecasting windows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deepfit.modalities.base import FEW_LABELS, Modality
+from deepfit.modalities.sequence.audit import audit_sequences
+from deepfit.modalities.sequence.preprocess import SequencePreprocessor
+from deepfit.modalities.sequence.reader import read_sequences
+
+
+class Sequence(Modality):
+    name = "sequence"
+    default_model = "cnn1d"
+    preprocessor = SequencePreprocessor
+    layout = "[T, C]"
+    natural_shape = (64, 8)
+    quick_shape = (16, 3)
+    readers = (("sequences", read_sequences, 30),)
+    guide_rows = (
+        (lambda n, interp: n >= FEW_LABELS, "deep_learning",
+         "images or sequences with many labels (≥ 10,000) → deep learning"),
+        (lambda n, interp: True, "try_both",
+         "sequences with few labels (< 10,000) → try both: a small network and gradient boosting"),
+    )
+
+    def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
+        return audit_sequences(data, splits, test_data)
+
+    def synthetic_rows(self, pre: Any, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Sequences of the training length around each channel's mean."""
+        return rng.normal(pre.mean, pre.std, (n, pre.length, len(pre.mean))).astype(np.float32)

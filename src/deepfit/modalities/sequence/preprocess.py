@@ -1,0 +1,86 @@
+"""The sequence preprocessor: each channel standardised with the mean and standard deviation of
+the training split's values (the training windows' rows only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deepfit.core.notes import Notes
+from deepfit.data.numbers import CLIP_STD
+from deepfit.errors import DataFormatError, PredictInputError
+from deepfit.modalities.sequence.reader import MODALITY, sequence_array
+
+
+class SequencePreprocessor:
+    """Per-channel standardisation fitted on the training sequences; missing or infinite values
+    become the channel's mean (0 after standardising). Input [N, T, C] (or [N, T] with one
+    channel, or one sequence [T, C]); output float32 [N, T, C]."""
+
+    def __init__(self) -> None:
+        self.length = 0
+        self.mean: list[float] = []
+        self.std: list[float] = []
+
+    def fit(self, X: Any, notes: Notes | None = None) -> SequencePreprocessor:
+        X = sequence_array(X).astype(np.float64)
+        finite = np.isfinite(X)
+        n_bad = int((~finite).sum())
+        if n_bad:
+            (notes or Notes()).warn(f"{n_bad} missing or infinite value(s) in the training "
+                                    "sequences: set to their channel's mean")
+        masked = np.where(finite, X, np.nan)
+        if np.isnan(masked).all(axis=(0, 1)).any():
+            raise DataFormatError("a channel has no finite value in the training split")
+        self.length = X.shape[1]
+        self.mean = np.nanmean(masked, axis=(0, 1)).tolist()
+        std = np.nanstd(masked, axis=(0, 1))
+        self.std = np.where(std > 0, std, 1.0).tolist()
+        return self
+
+    def transform(self, X: Any, notes: Notes | None = None) -> np.ndarray:
+        X = self._shaped(X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (X.astype(np.float64) - np.asarray(self.mean)) / np.asarray(self.std)
+        bad = ~np.isfinite(z)
+        if bad.any():
+            (notes or Notes()).warn(f"{int(bad.sum())} missing or infinite value(s) set to their "
+                                    "channel's training mean")
+            z[bad] = 0.0
+        return np.clip(z, -CLIP_STD, CLIP_STD).astype(np.float32)
+
+    def _shaped(self, X: Any) -> np.ndarray:
+        try:
+            X = np.asarray(X)
+        except (ValueError, TypeError) as exc:
+            raise PredictInputError(f"sequences cannot be read as an array ({exc})") from None
+        T, C = self.length, len(self.mean)
+        if X.ndim == 2 and X.shape == (T, C) and C > 1:
+            X = X[None]  # one sequence
+        if X.ndim == 2 and C == 1:
+            X = X[:, :, None]
+        if X.ndim != 3 or X.shape[1:] != (T, C):
+            raise PredictInputError(f"expected sequences of {T} steps × {C} channel(s) "
+                                    f"([N, {T}, {C}]), got an array of shape {X.shape}")
+        if X.dtype.kind not in "biuf":
+            raise PredictInputError(f"sequences must be numeric, not {X.dtype}")
+        return X
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"channel {i}" for i in range(len(self.mean))]
+
+    def input_spec(self) -> dict[str, Any]:
+        C = len(self.mean)
+        return {"n_features": C, "n_dense": C, "cardinalities": (), "modality": MODALITY,
+                "shape": (self.length, C)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"length": self.length, "mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SequencePreprocessor:
+        pre = cls()
+        pre.length, pre.mean, pre.std = int(d["length"]), list(d["mean"]), list(d["std"])
+        return pre

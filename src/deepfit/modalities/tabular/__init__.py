@@ -1,0 +1,1 @@
+"""Tables: CSV, Parquet, .npz, DataFrames and bundled sets (modality.py: Tabular)."""

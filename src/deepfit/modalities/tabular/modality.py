@@ -1,0 +1,75 @@
+"""Tables: rows of named columns (numbers, categories, dates), read from CSV, Parquet, .npz,
+DataFrames, arrays or scikit-learn's bundled sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepfit.data.tables import read_npz_features, read_table
+from deepfit.errors import PredictInputError
+from deepfit.modalities.base import FEW_LABELS, Modality
+from deepfit.modalities.tabular.audit import audit_table
+from deepfit.modalities.tabular.preprocess import Preprocessor
+from deepfit.modalities.tabular.reader import read_tabular
+from deepfit.models.registry import InputSpec
+
+
+class Tabular(Modality):
+    name = "tabular"
+    default_model = "mlp"
+    preprocessor = Preprocessor
+    layout = "[F]"
+    natural_shape = (32,)
+    quick_shape = (8,)
+    readers = (("tables", read_tabular, 90),)  # the catch-all: asked last
+    unstructured = False
+    baselines = True  # on tables, gradient boosting is the model to beat
+    enough_rows = 100_000
+    guide_rows = (
+        (lambda n, interp: n < FEW_LABELS, "gradient_boosting",
+         "tabular, < 10,000 rows → gradient boosting or a linear model"),
+        (lambda n, interp: True, "try_both",
+         "tabular, ≥ 10,000 rows → try both: gradient boosting and a network"),
+    )
+
+    def input_spec_of(self, shape: tuple[int, ...]) -> InputSpec:
+        return InputSpec(shape[0], shape[0])
+
+    def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
+        return audit_table(data, splits, test_data, seed=seed)
+
+    def synthetic_rows(self, pre: Any, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        """Numbers around each column's mean, categories among those seen, dates within a year
+        of the reference."""
+        columns = {c.name: rng.normal(c.mean, c.std or 1.0, n) for c in pre.numeric}
+        columns |= {c.name: rng.choice(c.categories, n) for c in pre.categorical}
+        columns |= {d.name: pd.Timestamp(d.reference) + pd.to_timedelta(rng.integers(0, 366, n), "D")
+                    for d in getattr(pre, "dates", [])}
+        return pd.DataFrame({name: columns[name] for name in pre.columns})
+
+    def held_out_reading(self, pre: Any) -> dict[str, Any]:
+        return {"written": dict(getattr(pre, "written", {}) or {})}
+
+    def prediction_input(self, pre: Any, X: Any) -> Any:
+        """A DataFrame as it is; an array [N, F] (or one row [F]) gets the training columns.
+        Raises PredictInputError for another number of features."""
+        if isinstance(X, pd.DataFrame):
+            return X
+        array = np.asarray(X)
+        if array.ndim == 1:
+            array = array[None, :]
+        columns = pre.columns
+        if array.ndim != 2 or array.shape[1] != len(columns):
+            raise PredictInputError(
+                f"expected rows of {len(columns)} features ({', '.join(columns[:8])}"
+                f"{', …' if len(columns) > 8 else ''}), got an array of shape {array.shape}")
+        return pd.DataFrame(array, columns=columns)
+
+    def read_for_predict(self, pre: Any, path: Path) -> Any:
+        if path.suffix.lower() == ".npz":
+            return read_npz_features(path)
+        return read_table(path, **self.held_out_reading(pre))

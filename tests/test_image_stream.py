@@ -23,7 +23,8 @@ from deepfit.data import batches
 from deepfit.data.batches import make_batches
 from deepfit.data.split import split_indices
 from deepfit.errors import DataTooLargeError, ImageDecodeError
-from deepfit.modalities.image.files import CACHE_ENV, ImageFiles, read_image_folder
+from deepfit.modalities.image.cache import CACHE_ENV
+from deepfit.modalities.image.files import ImageFiles, read_image_folder
 from deepfit.modalities.image.preprocess import ImagePreprocessor
 from deepfit.runs.prepare import prepare_config
 

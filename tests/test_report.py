@@ -209,3 +209,25 @@ def test_report_renders_in_chromium_with_every_image_and_no_console_error(binary
     pixels = imread(shot)
     assert np.std(pixels) > 0.05 and shot.stat().st_size > 100_000  # a rendered page, not a blank one
     shutil.copy(shot, binary_run.path / "report-screenshot.png")  # to look at after a run
+
+
+def test_the_data_table_holds_the_modalitys_own_facts():
+    """Each modality adds its lines (Modality.report_facts, saved with the run as "facts"): an
+    image folder's reading and its skipped files by name, a time series' windows."""
+    from deepfit.evaluate.report import _data_block
+    from deepfit.modalities import get_modality
+
+    def page(data: dict) -> str:
+        return _data_block({**data, "facts": get_modality(data["modality"]).report_facts(data)})
+
+    images = {"name": "photos", "modality": "image", "streamed": True,
+              "skipped_files": ["cats/broken.jpg", "dogs/empty.png"], "skipped_count": 2}
+    shown = page(images)
+    assert "streamed from disk" in shown and "cats/broken.jpg" in shown and "dogs/empty.png" in shown
+    series = {"name": "sales", "modality": "sequence",
+              "series": {"channels": ["sales", "temp"], "target": "sales", "window": 24,
+                         "horizon": 3, "time_column": "date"}}
+    shown = page(series)
+    assert "24 rows in, 3 step(s) ahead" in shown and "2: sales, temp" in shown and "date" in shown
+    assert "unreadable" not in page({"name": "t", "modality": "tabular"})
+    assert "image files" not in page({"name": "a", "modality": "image"})  # arrays, not a folder

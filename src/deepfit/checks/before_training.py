@@ -123,19 +123,16 @@ def batch_findings(model: nn.Module, name: str, settings: dict, batch_size: int,
     return []
 
 
-def check_batch_size(prepared: Any, cfg: Any, models: dict[str, dict] | None = None) -> None:
+def check_batch_size(prepared: Any, cfg: Any, models: dict[str, dict]) -> None:
     """SettingsError for a batch of one row with a BatchNorm model, before training: each of
-    `models` (name → settings; default: the run's model, or the data's default) is built (on
-    the meta device) only when a batch could be one row (`prepared`: api.Prepared)."""
+    `models` (name → settings) is built (on the meta device) only when a batch could be one
+    row (`prepared`: runs/prepare.py's Prepared)."""
     from deepfit.errors import SettingsError
-    from deepfit.modalities import get_modality
     from deepfit.models import resolve_settings
 
     n_train, batch = prepared.sizes["train"], cfg.train.batch_size
     if batch != 1 and n_train != 1:
         return
-    if models is None:
-        models = {cfg.model.name or get_modality(prepared.data.modality).default_model: cfg.model.settings}
     for name, settings in models.items():
         resolved = resolve_settings(name, settings)
         model = build_quietly(name, resolved, *prepared.specs())

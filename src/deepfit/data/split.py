@@ -1,12 +1,15 @@
 """Seeded train / validation / test split, stratified for classification.
 
-Rows are always shuffled before splitting, so the validation split is never the file's last rows.
+Rows are shuffled before splitting, so the validation split is never the file's last rows; the
+windows of one time series are split by time instead, and a folder's own splits are kept
+(`split_data` applies the rule the reader set).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -138,3 +141,18 @@ def split_by_time(n: int, val_size: float, test_size: float, gap: int,
                      "validation" + (f", {test_start}–{n - 1} test" if n_test else "")
                      + f"; {gap} window(s) left out at each boundary so no window crosses it")
     return splits
+
+
+def split_data(data: Any, val_size: float, test_size: float, seed: int, notes: Notes | None = None,
+               *, test_given: bool = False) -> Splits:
+    """The splits of a Dataset, by the rule its reader set: windows of one time series
+    (`split_gap`) by time; a folder's own train/ val/ test/ (`reading["splits"]`) as they are;
+    other rows shuffled, seeded and stratified. `test_given`: the test set is another file or
+    the source's own, so `test_size` is 0. Raises SplitError for too few rows."""
+    test_size = 0.0 if test_given else test_size
+    if data.split_gap is not None:
+        return split_by_time(len(data), val_size, test_size, data.split_gap, notes)
+    if data.reading and data.reading.get("splits"):
+        return fixed_splits(data.reading["splits"], data.y, data.task, val_size, test_size, seed,
+                            notes if notes is not None else Notes(), test_given=test_given)
+    return split_indices(data.y, data.task, val_size, test_size, seed)

@@ -157,6 +157,7 @@ def _data_block(data: dict) -> str:
         shown["columns"] = f"{len(columns)}: " + ", ".join(map(str, columns[:20])) + (" …" if len(columns) > 20 else "")
     if data.get("test"):
         shown["held-out test file"] = data["test"]
+    shown |= data.get("facts") or {}  # the modality's own lines, written with the run
     parts = [_kv_table(shown)]
     sizes = data.get("split_sizes")
     if sizes:

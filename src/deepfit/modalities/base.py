@@ -18,6 +18,7 @@ benchmark and predict ask `get_modality(name)` for what differs:
     benchmarks      layout, natural_shape, quick_shape, example_input(shape), synthetic_rows
     predict         prediction_input(pre, X), read_for_predict(pre, path), predict_files
     advice          unstructured, baselines (compare's default), enough_rows, guide_rows
+    report          report_facts(data record): its lines of the report's data table
 """
 
 from __future__ import annotations
@@ -102,6 +103,12 @@ class Modality:
         if path.suffix.lower() == ".npz":
             return read_npz_array(path)
         return read_table(path, **self.held_out_reading(preprocessor))
+
+    def report_facts(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Lines this modality adds to the report's "Data and splits" table, from the run's
+        config.json "data" record; saved in it as "facts" (runs/directory.py), shown by
+        evaluate/report.py. None by default."""
+        return {}
 
     def predict_files(self, predictor: Any, path: Path) -> Any:
         """Predictions (a DataFrame) for files this modality reads itself (a folder of images),

@@ -25,7 +25,7 @@ from deepfit.core.notes import Notes
 from deepfit.data.dataset import Streamed
 from deepfit.errors import SettingsError
 from deepfit.evaluate.full_metrics import Evaluation
-from deepfit.modalities import load_source
+from deepfit.modalities import get_modality, load_source
 from deepfit.runs.predictor import Predictor
 from deepfit.train.state import TrainState
 
@@ -50,6 +50,8 @@ def config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: P
     if data.skipped_files is not None:  # a folder of image files: each unreadable one, named
         record["data"].update(skipped_files=data.skipped_files, skipped_count=len(data.skipped_files),
                               streamed=isinstance(data.X, Streamed))
+    # the modality's own lines of the report's data table (Modality.report_facts)
+    record["data"]["facts"] = get_modality(data.modality).report_facts(record["data"])
     if prepared.imbalance is not None:
         found = prepared.imbalance
         record["data"].update(

@@ -25,7 +25,7 @@ from deepfit.checks.before_training import check_batch_size, held_out_findings, 
 from deepfit.config import RunConfig, split_settings
 from deepfit.core.notes import Notes
 from deepfit.data.dataset import Dataset, Streamed, written_numbers
-from deepfit.data.split import Splits, fixed_splits, split_by_time, split_indices
+from deepfit.data.split import Splits, split_data
 from deepfit.data.targets import TargetEncoder
 from deepfit.errors import CheckFailed, PredictInputError, SettingsError
 from deepfit.evaluate.metrics import monitor_names
@@ -82,14 +82,8 @@ def prepare_config(source: Any, y: Any, cfg: RunConfig, notes: Notes,
         test_data = data.test
         notes.decide(f"test split: the {len(test_data)} rows of {data.name}'s own test set "
                      "(--test-size not used); validation carved from its training rows")
-    test_size = 0.0 if test_data is not None else cfg.data.test_size
-    if data.split_gap is not None:  # windows of one time series: split by time (modalities/sequence/preprocess.py)
-        splits = split_by_time(len(data), cfg.data.val_size, test_size, data.split_gap, notes)
-    elif data.reading and data.reading.get("splits"):  # a folder's own train/ val/ test/
-        splits = fixed_splits(data.reading["splits"], data.y, data.task, cfg.data.val_size, test_size,
-                              cfg.train.seed, notes, test_given=test_data is not None)
-    else:
-        splits = split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
+    splits = split_data(data, cfg.data.val_size, cfg.data.test_size, cfg.train.seed, notes,
+                        test_given=test_data is not None)
     act_on_findings(audit_data(data, splits, test_data, seed=cfg.train.seed), cfg.train.force,
                      notes, "the data audit")
     prepared = _encode(data, splits, test_data, notes)
@@ -98,7 +92,8 @@ def prepare_config(source: Any, y: Any, cfg: RunConfig, notes: Notes,
     if test_data is not None and cfg.data.test is not None:
         raise_errors(held_out_findings(data, test_data, prepared.preprocessor, prepared.target,
                                        str(cfg.data.test)), PredictInputError)
-    check_batch_size(prepared, cfg, models)
+    check_batch_size(prepared, cfg, models or {cfg.model.name or get_modality(data.modality).default_model:
+                                               cfg.model.settings})
     prepared.config, prepared.source, prepared.y, prepared.notes = cfg, source, y, notes
     return prepared
 

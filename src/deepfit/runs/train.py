@@ -124,7 +124,8 @@ def train_prepared(prepared: Prepared, *, out: str | Path | None = None, **setti
     if prepared.data.task == "classification" and any(
             getattr(cfg.train, k) != getattr(base.train, k) for k in shaping):
         run_prepared = dataclasses.replace(prepared, imbalance=imbalance_of(prepared, cfg.train, notes))
-    check_batch_size(run_prepared, cfg, None)
+    check_batch_size(run_prepared, cfg, {cfg.model.name or get_modality(prepared.data.modality).default_model:
+                                         cfg.model.settings})
     return _train_run(run_prepared, cfg, notes, out=out, resume=None)
 
 

@@ -26,7 +26,7 @@ from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.config import split_settings
 from deepfit.core.notes import Notes
 from deepfit.data.dataset import Dataset, written_numbers
-from deepfit.data.split import Splits, fixed_splits, split_by_time, split_indices
+from deepfit.data.split import Splits, split_data
 from deepfit.data.targets import TargetEncoder
 from deepfit.errors import SettingsError, SplitError
 from deepfit.modalities import get_modality, load_source
@@ -79,14 +79,9 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
 
 def _split(data: Dataset, cfg: Any, test_data: Dataset | None) -> tuple[list[Finding], Splits | None]:
     """The splits training would use (by time for a series' windows), or a finding of why not."""
-    test_size = 0.0 if test_data is not None else cfg.data.test_size
     try:
-        if data.split_gap is not None:
-            return [], split_by_time(len(data), cfg.data.val_size, test_size, data.split_gap)
-        if data.reading and data.reading.get("splits"):  # a folder's own train/ val/ test/
-            return [], fixed_splits(data.reading["splits"], data.y, data.task, cfg.data.val_size,
-                                    test_size, cfg.train.seed, Notes(), test_given=test_data is not None)
-        return [], split_indices(data.y, data.task, cfg.data.val_size, test_size, cfg.train.seed)
+        return [], split_data(data, cfg.data.val_size, cfg.data.test_size, cfg.train.seed,
+                              test_given=test_data is not None)
     except SplitError as exc:
         return [Finding("split", "error", str(exc), "", float(len(data)),
                         "collect more rows, or lower --val-size / --test-size")], None

@@ -46,7 +46,8 @@ import torch
 
 from deepfit.core.notes import Notes
 from deepfit.data.dataset import Streamed
-from deepfit.errors import DataFormatError, DataTooLargeError, ImageDecodeError
+from deepfit.errors import DataFormatError, ImageDecodeError
+from deepfit.modalities.image.cache import stream_folder
 from deepfit.modalities.image.layout import find_layout, part_rows
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -55,8 +56,6 @@ DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # more than 8 bits: decod
 FLOAT_MODES = ("F",)  # decoded as float32
 ORIENTATION = 0x0112  # the EXIF orientation tag; 1 is upright
 MAX_DEFAULT_SIZE = 224
-CACHE_SHARE = 0.05  # the uint8 cache may take this share of the available memory by default
-CACHE_ENV = "DEEPFIT_CACHE_LIMIT_MB"
 CHUNK = 256  # images decoded (and summed, for the mean and std) at a time
 SHOWN = 20  # skipped files named in a warning, at most (config.json names them all)
 
@@ -180,7 +179,7 @@ def read_image_folder(path: Path, image_size: int | tuple[int, int] | None, note
     channels = 1 if modes <= set(GRAY_MODES) else 3
     dtype = decode_dtype(modes)
     h, w = hw(image_size or _median_side([header[1] for header in headers.values()]))
-    stream = _stream(len(readable) * channels * h * w * dtype.itemsize, loader, cache_limit_mb,
+    stream = stream_folder(len(readable) * channels * h * w * dtype.itemsize, loader, cache_limit_mb,
                      path, notes)
     n_classes = len(layout.classes)
     notes.decide(f"{path.name}: {len(readable)} images in {n_classes} classes; modes "
@@ -230,58 +229,6 @@ def _reading_facts(headers: dict, modes: set[str], dtype: np.dtype, notes: Notes
         notes.decide(f"{deep} image(s) hold floats (mode F): decoded as float32 values, "
                      "standardised as they are (no 8-bit step)")
     return {"exif_rotated": rotated, "deep": deep, "modes": sorted(modes), "dtype": dtype.name}
-
-
-def _stream(nbytes: int, loader: str, cache_limit_mb: float | None, path: Path,
-            notes: Notes) -> bool:
-    """Whether to stream the folder rather than cache it (the rule in the module docstring)."""
-    budget, why = cache_budget(cache_limit_mb)
-    size = f"{_mb(nbytes)} decoded"
-    if loader == "memory" and nbytes > budget:
-        raise DataTooLargeError(
-            f"{path}: --loader memory, but its images take {size}, over the cache limit of "
-            f"{_mb(budget)} ({why}); use --loader auto or stream, a smaller "
-            "--image-size, or a larger --cache-limit-mb")
-    if loader == "stream":
-        notes.decide(f"{path.name}: streamed from disk, decoded batch by batch in the DataLoader's "
-                     "workers (--loader stream)")
-        return True
-    if nbytes > budget:
-        notes.decide(f"{path.name}: streamed from disk, decoded batch by batch in the DataLoader's "
-                     f"workers: its images take {size}, over the cache limit of "
-                     f"{_mb(budget)} ({why})")
-        return True
-    notes.decide(f"{path.name}: decoded once into memory ({size}; cache limit "
-                 f"{_mb(budget)}, {why})")
-    return False
-
-
-def cache_budget(cache_limit_mb: float | None) -> tuple[float, str]:
-    """(bytes the uint8 cache may take, where that limit comes from)."""
-    if cache_limit_mb is not None:
-        return float(cache_limit_mb) * 2**20, "--cache-limit-mb"
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        try:
-            return float(env) * 2**20, CACHE_ENV
-        except ValueError:
-            raise DataFormatError(f"{CACHE_ENV} must be a number of MB, not {env!r}") from None
-    return CACHE_SHARE * available_memory(), f"{CACHE_SHARE:.0%} of the available memory"
-
-
-def available_memory() -> float:
-    """Bytes of memory available now (Linux: MemAvailable), else the machine's total."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return float("inf")
 
 
 def check_files(files: list[Path]) -> tuple[dict[Path, tuple[str, tuple[int, int], int | None]], list]:
@@ -370,10 +317,6 @@ def _decode_deep(im: Any, channels: int, size: tuple[int, int], dtype: np.dtype)
     if dtype == np.uint16:
         return np.clip(np.rint(out), 0, 65535).astype(np.uint16)
     return out.astype(np.float32, copy=False)
-
-
-def _mb(nbytes: float) -> str:
-    return f"{nbytes / 2**20:.3g} MB"
 
 
 def hw(size: int | tuple[int, int]) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from deepfit.errors import PredictInputError
 from deepfit.modalities.base import FEW_LABELS, Modality
 from deepfit.modalities.image.audit import audit_images
 from deepfit.modalities.image.augment import make_augment
+from deepfit.modalities.image.files import SHOWN
 from deepfit.modalities.image.preprocess import ImagePreprocessor
 from deepfit.modalities.image.reader import read_images, read_named_set
 from deepfit.models.registry import InputSpec
@@ -60,6 +61,16 @@ class Image(Modality):
 
     def held_out_reading(self, pre: Any) -> dict[str, Any]:
         return {"image_size": tuple(pre.shape[1:])}  # (H, W) of the training images
+
+    def report_facts(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A folder's reading: cached or streamed, and its unreadable files, named."""
+        if data.get("skipped_files") is None:
+            return {}
+        skipped = data["skipped_files"]
+        shown = "; ".join(skipped[:SHOWN]) + (f"; … ({len(skipped)} in all)" if len(skipped) > SHOWN else "")
+        return {"image files": "streamed from disk batch by batch" if data.get("streamed")
+                else "decoded once into memory",
+                "unreadable files skipped": f"{len(skipped)}" + (f": {shown}" if skipped else "")}
 
     def predict_files(self, predictor: Any, path: Path) -> pd.DataFrame | None:
         """Predictions for a folder's image files (or one file), with a `file` column, decoded a

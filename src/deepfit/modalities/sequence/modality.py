@@ -30,6 +30,18 @@ class Sequence(Modality):
     def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
         return audit_sequences(data, splits, test_data)
 
+    def report_facts(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A time series' windows: their length, the horizon, the channels and time column."""
+        series = data.get("series")
+        if not series:
+            return {}
+        channels = series.get("channels", [])
+        return {"windows": f"{series.get('window')} rows in, {series.get('horizon')} step(s) "
+                           "ahead, split by time",
+                "channels": f"{len(channels)}: " + ", ".join(map(str, channels[:20]))
+                            + (" …" if len(channels) > 20 else ""),
+                "time column": series.get("time_column") or "none (the file's order)"}
+
     def synthetic_rows(self, pre: Any, n: int, rng: np.random.Generator) -> np.ndarray:
         """Sequences of the training length around each channel's mean."""
         return rng.normal(pre.mean, pre.std, (n, pre.length, len(pre.mean))).astype(np.float32)

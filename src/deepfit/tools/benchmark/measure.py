@@ -174,6 +174,9 @@ def benchmark(model: str | None = None, *, run: str | Path | None = None, source
         raise SettingsError("benchmark measures a run's model or a named model, not both")
     if run is None and model is None:
         raise SettingsError("benchmark needs a model name (--model NAME) or a RUN_DIR")
+    if model is not None and not isinstance(model, str):
+        raise SettingsError(f"model is a registered model's name, not {type(model).__name__} "
+                            "(a run directory is run=)")
     n_rows = asked["batch_size"] * asked["steps"]
     with _isolated(threads, seed, dev):
         if run is not None:

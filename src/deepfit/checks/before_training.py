@@ -1,4 +1,4 @@
-"""What can be known before the first training step, checked before it (api._prepare, which
+"""What can be known before the first training step, checked before it (runs/prepare.py, which
 train, compare and advise all pass; `deepfit check` reports the same as findings).
 
     held_out_findings    a --test file that lacks feature columns the training data have, or

@@ -69,9 +69,9 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--window", type=int, help="a CSV time series: windows of this many rows are the "
                    "sequences, split by time (training windows first)")
     p.add_argument("--horizon", type=int, help="with --window: forecast this many steps (default 1)")
-    p.add_argument("--modality", choices=("tabular", "sequence", "image"),
-                   help="read the data as this kind (default: from the data and the model); an "
-                   ".npz with X [N, T] is a table unless --modality sequence or a sequence model")
+    p.add_argument("--modality", metavar="{tabular,sequence,image}",
+                   help="read the data as this kind, a registered modality (default: from the data and "
+                   "the model); an .npz with X [N, T] is a table unless --modality sequence or a sequence model")
     p.add_argument("--epochs", type=int, help="maximum epochs (default 100)")
     p.add_argument("--batch-size", type=int, help="batch size (default 64)")
     p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
@@ -161,7 +161,7 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--window", type=int, help="a CSV time series: windows of this many rows, as "
                    "training would cut them (checks their split by time and the time order)")
     p.add_argument("--horizon", type=int, help="with --window: steps forecast (default 1)")
-    p.add_argument("--modality", choices=("tabular", "sequence", "image"),
+    p.add_argument("--modality", metavar="{tabular,sequence,image}",
                    help="read the data as this kind (default: from the data and the model)")
     p.add_argument("--image-size", type=int, help="images: resize to this side in pixels")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")

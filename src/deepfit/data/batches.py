@@ -13,7 +13,7 @@ resume needs no generator state for it. With per-row `weights` (oversampling of 
 split), an epoch is `n` rows drawn with replacement, row i with probability ∝ weights[i], from
 that same per-epoch generator; evaluation batches are never resampled.
 
-`drop_single` (training batches, decided once before training: api._batches sets it when the
+`drop_single` (training batches, decided once before training: runs/train.py's _batches sets it when the
 model has BatchNorm): when the rows of an epoch leave a last batch of exactly one row, that row
 is left out of the epoch (fastai's `drop_last`, for that one case). It is a fixed length for the
 whole run, so the fast path slices its randperm to `n_used` and the streamed path's sampler

@@ -64,7 +64,7 @@ class Dataset:
     # Windows of one time series (modalities/sequence/preprocess.py): split by time, leaving this many windows
     # out at each boundary. None: rows are independent and split shuffled.
     split_gap: int | None = None
-    # the held-out set that came with the source (torchvision's): the test split (api._prepare)
+    # the held-out set that came with the source (torchvision's): the test split (runs/prepare.py)
     test: Dataset | None = None
     # A time series' windows (modalities/sequence/preprocess.py): what forecasting from a new series needs (the
     # channel columns in order, target, window, horizon, time column), saved with the model.

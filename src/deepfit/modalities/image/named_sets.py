@@ -13,7 +13,7 @@ named error that says where to put them. The idx files are parsed here with nump
 pickles read with a restricted unpickler (data/safe_unpickle.py): nothing is unpickled unsafely.
 
 Each set comes with its official test set: training uses it as the test split and carves the
-validation split from the training images (api._prepare); as a held-out source (`--test mnist`,
+validation split from the training images (runs/prepare.py); as a held-out source (`--test mnist`,
 `deepfit evaluate RUN mnist`) a name means its test set. Images are uint8 [N, 1, 28, 28] or
 [N, 3, 32, 32]; asked for a tabular model, they are flattened into pixel columns.
 """

@@ -4,7 +4,7 @@
                         embedded category columns declared categorical)
     linear              LogisticRegression / Ridge, category columns one-hot encoded
 
-Both take a run's `Prepared` splits (api._prepare: the same seed, the same train / validation /
+Both take a run's `Prepared` splits (runs/prepare.py: the same seed, the same train / validation /
 test rows, the preprocessing fitted on the training rows) flattened to one row per sample, and
 are scored by the functions deepfit scores its own models with: the validation score by the
 per-epoch metrics (evaluate/metrics.py), the test metrics by evaluate_outputs
@@ -91,7 +91,7 @@ def ranking_metric(task: str, ratio: float | None = None,
 
 
 def encode(prepared: Any) -> Encoded:
-    """The prepared splits (api.Prepared) flattened, with the test split encoded too."""
+    """The prepared splits (runs.prepare.Prepared) flattened, with the test split encoded too."""
     X = {name: t[0].numpy().reshape(len(t[0]), -1) for name, t in prepared.tensors.items()}
     y = {name: t[1].numpy() for name, t in prepared.tensors.items()}
     X_test, y_test = prepared.test_frame

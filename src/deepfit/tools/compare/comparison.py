@@ -40,7 +40,7 @@ from deepfit.train.trainer import TrainingInterrupted
 
 COLUMNS = ["model", "metric", "test_score", "val_score", "train_seconds", "best_epoch", "params",
            "latency_ms", "size_mb"]
-# Settings handed to deepfit.train as they are: the torchvision datasets' (data/sources.py)
+# Settings handed to deepfit.train as they are: the torchvision datasets' (modalities/image/named_sets.py)
 PASS_THROUGH = ("data_root", "download")
 ACCURACY = "test_accuracy"  # beside the score when the score is not accuracy (columns())
 

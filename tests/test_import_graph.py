@@ -25,7 +25,8 @@ def modules() -> dict[str, Path]:
 
 def import_graph() -> dict[str, set[str]]:
     """module → the deepfit modules it imports (`from a.b import c` counts a.b.c when c is a
-    module, else a.b; a package's __init__ is only counted when imported by name)."""
+    module, else a.b). Importing a.b.c also runs the packages above it (a, a.b), so those count
+    too, except the packages the importing module itself lives in (they have run already)."""
     mods = modules()
 
     def resolve(name: str) -> str | None:
@@ -51,7 +52,16 @@ def import_graph() -> dict[str, set[str]]:
                 target = resolve(name)
                 if target and target != module and target.split(".")[0] == "deepfit":
                     graph[module].add(target)
+                    graph[module].update(p for p in _packages_above(target, mods)
+                                         if not module.startswith(p + ".") and p != module)
     return graph
+
+
+def _packages_above(module: str, mods: dict[str, Path]) -> list[str]:
+    """The packages whose __init__ runs before `module` (deepfit itself left out: every module
+    runs it first)."""
+    parts = module.split(".")
+    return [p for p in (".".join(parts[:i]) for i in range(2, len(parts))) if p in mods]
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -45,7 +45,7 @@ def test_a_free_text_column_and_an_unrelated_target_is_an_error_with_the_column_
 
 
 def test_a_category_column_with_repeats_is_not_id_like():
-    from deepfit.checks.useless import id_like_columns
+    from deepfit.modalities.tabular.audit import id_like_columns
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"city": rng.choice([f"c{i}" for i in range(30)], 200),

@@ -14,10 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepfit.checks.findings import Finding, names
 from deepfit.core.notes import Notes
 from deepfit.evaluate.checklist import success_checklist, trivial_reference
-from deepfit.modalities.tabular.dates import is_date_column
 
 ID_LIKE_SHARE = 0.5  # categories / training rows at or above this: text or an ID, not a category
 ID_LIKE_MIN = 20  # … and at least this many categories
@@ -91,26 +89,3 @@ def _unseen_shares(preprocessor: Any, X_test: Any) -> dict[str, float]:
 
 
 __all__ = ["likely_causes", "run_checklist"]
-
-
-def id_like_columns(X: pd.DataFrame) -> list[Finding]:
-    """Before training (the data audit): text columns with at least ID_LIKE_MIN distinct values,
-    as many as ID_LIKE_SHARE of the rows. Read as categories, each is seen about once, so a model
-    learns nothing from them and new rows hold unseen values: free text or an ID."""
-    flagged, counts = [], []
-    for name in X.columns:
-        column = X[name]
-        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column) \
-                or column.dtype.kind == "M" or is_date_column(column):
-            continue
-        distinct = int(column.dropna().nunique())
-        if distinct >= ID_LIKE_MIN and distinct >= ID_LIKE_SHARE * len(X):
-            flagged.append(str(name))
-            counts.append(f"{name!r}: {distinct:,} distinct values in {len(X):,} rows")
-    if not flagged:
-        return []
-    return [Finding("id_like", "warning",
-                    "column(s) with nearly one value per row, read as categories: free text or an "
-                    f"ID, nothing a model can learn from as categories ({'; '.join(counts)})",
-                    names(flagged), float(len(flagged)),
-                    "drop them (an ID), or turn free text into features yourself")]

@@ -15,7 +15,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from deepfit.checks.findings import Finding, names
 from deepfit.checks.rows import duplicate_rows, row_keys, split_leakage
-from deepfit.checks.useless import id_like_columns
+from deepfit.checks.useless import ID_LIKE_MIN, ID_LIKE_SHARE
 from deepfit.data.dataset import Dataset
 from deepfit.data.numbers import column_numbers
 from deepfit.data.split import Splits
@@ -266,3 +266,26 @@ def _category_score(values: np.ndarray, target: np.ndarray, folds, classify: boo
         fallback = np.bincount(target[train]).argmax() if classify else target[train].mean()
         predicted[held] = pd.Series(values[held]).map(lookup).fillna(fallback).to_numpy()
     return _score(target, predicted, classify)
+
+
+def id_like_columns(X: pd.DataFrame) -> list[Finding]:
+    """Before training (the data audit): text columns with at least ID_LIKE_MIN distinct values,
+    as many as ID_LIKE_SHARE of the rows. Read as categories, each is seen about once, so a model
+    learns nothing from them and new rows hold unseen values: free text or an ID."""
+    flagged, counts = [], []
+    for name in X.columns:
+        column = X[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column) \
+                or column.dtype.kind == "M" or is_date_column(column):
+            continue
+        distinct = int(column.dropna().nunique())
+        if distinct >= ID_LIKE_MIN and distinct >= ID_LIKE_SHARE * len(X):
+            flagged.append(str(name))
+            counts.append(f"{name!r}: {distinct:,} distinct values in {len(X):,} rows")
+    if not flagged:
+        return []
+    return [Finding("id_like", "warning",
+                    "column(s) with nearly one value per row, read as categories: free text or an "
+                    f"ID, nothing a model can learn from as categories ({'; '.join(counts)})",
+                    names(flagged), float(len(flagged)),
+                    "drop them (an ID), or turn free text into features yourself")]

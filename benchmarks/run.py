@@ -54,9 +54,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from deepfit.data.batches import InMemoryBatches
 from deepfit.models import InputSpec, OutputSpec, create
-from deepfit.train.callbacks.base import Callback
-from deepfit.train.losses import CrossEntropy
-from deepfit.train.trainer import Trainer
+from deepfit.training.callbacks.base import Callback
+from deepfit.training.losses import CrossEntropy
+from deepfit.training.trainer import Trainer
 
 N_FEATURES = 50
 VAL_ROWS = 256

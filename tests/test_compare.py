@@ -130,7 +130,7 @@ def test_data_root_and_download_pass_through_only_when_given():
 
 
 def test_a_signal_mid_comparison_keeps_the_run_to_resume(tmp_path, monkeypatch):
-    from deepfit.train.trainer import Trainer, TrainingInterrupted
+    from deepfit.training.trainer import Trainer, TrainingInterrupted
 
     original = Trainer._step
 

@@ -14,9 +14,9 @@ from sklearn.datasets import load_iris
 import deepfit
 from deepfit.data.batches import InMemoryBatches, StreamingBatches, TensorSource
 from deepfit.models import InputSpec, OutputSpec, create
-from deepfit.train import trainer as trainer_module
-from deepfit.train.losses import CrossEntropy
-from deepfit.train.trainer import Trainer
+from deepfit.training import trainer as trainer_module
+from deepfit.training.losses import CrossEntropy
+from deepfit.training.trainer import Trainer
 
 DEEPFIT_SRC = str(Path(deepfit.__file__).parent)
 SYNCS = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__", "__index__")

@@ -14,7 +14,7 @@ from sklearn import metrics as skm
 import deepfit
 from deepfit.data.split import split_indices
 from deepfit.errors import SettingsError
-from deepfit.evaluate import full_metrics as fm
+from deepfit.evaluation import full_metrics as fm
 
 TOL = 1e-6
 

@@ -10,7 +10,7 @@ import torch
 
 import deepfit
 from deepfit.models import InputSpec, OutputSpec, create
-from deepfit.train.callbacks.gradient_health import GradientHealth, layer_groups
+from deepfit.training.callbacks.gradient_health import GradientHealth, layer_groups
 
 DEEP = {"depth": 50, "width": 32, "dropout": 0.0}
 FAST = {"epochs": 5, "patience": 5, "progress": False, "report": False, "checkpoint": False}

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 import deepfit
 from deepfit.errors import TrainingFailed
-from deepfit.train.checkpoint import latest_checkpoint
+from deepfit.training.checkpoint import latest_checkpoint
 
 
 def test_an_lr_that_produces_nan_stops_with_a_diagnosis_and_keeps_the_best_checkpoint(tmp_path):

@@ -18,9 +18,9 @@ from deepfit.config import TrainConfig
 from deepfit.errors import SettingsError
 from deepfit.modalities.image.arrays import digits_images
 from deepfit.models import InputSpec, OutputSpec, create
-from deepfit.train.callbacks.unfreeze import GradualUnfreezing
-from deepfit.train.optim import create_optimizer
-from deepfit.train.trainer import Trainer, TrainingInterrupted
+from deepfit.training.callbacks.unfreeze import GradualUnfreezing
+from deepfit.training.optim import create_optimizer
+from deepfit.training.trainer import Trainer, TrainingInterrupted
 
 QUIET = {"progress": False, "report": False, "threads": 1}
 

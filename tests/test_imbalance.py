@@ -22,11 +22,11 @@ import deepfit
 from deepfit.data.batches import InMemoryBatches, StreamingBatches, TensorSource
 from deepfit.data.split import split_indices
 from deepfit.errors import SettingsError
-from deepfit.evaluate.metrics import monitor_names
-from deepfit.evaluate.threshold import f1_at, f1_optimal_threshold
+from deepfit.evaluation.metrics import monitor_names
+from deepfit.evaluation.threshold import f1_at, f1_optimal_threshold
 from deepfit.runs import train as api
-from deepfit.train import imbalance as imb
-from deepfit.train.losses import CrossEntropy, FocalLoss
+from deepfit.training import imbalance as imb
+from deepfit.training.losses import CrossEntropy, FocalLoss
 
 METHODS = ("none", "weights", "sampler", "focal")
 # the same budget for every method; macro-F1 is what early stopping follows under imbalance

@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
-from deepfit.evaluate.metrics import classification_metrics, metric_fn, regression_metrics
+from deepfit.evaluation.metrics import classification_metrics, metric_fn, regression_metrics
 
 
 @pytest.mark.parametrize("n_classes,seed", [(2, 0), (3, 1), (10, 2)])

@@ -83,7 +83,7 @@ def test_report_command_regenerates_the_page_from_the_saved_files(binary_run, tm
     """Quick because it only reads config.json, metrics.json, history.csv and the saved plots:
     no model is loaded, nothing is predicted and no plot is drawn again (asserted by making each
     of those fail; a wall-clock bound would fail on a loaded machine)."""
-    report_module = importlib.import_module("deepfit.evaluate.report")
+    report_module = importlib.import_module("deepfit.evaluation.report")
     runs_module = importlib.import_module("deepfit.runs.directory")
 
     def forbidden(*args, **kwargs):
@@ -124,7 +124,7 @@ def test_a_run_without_a_report_can_get_one_later(tmp_path):
 
 
 def test_a_failing_plot_costs_a_warning_not_the_trained_model(tmp_path, monkeypatch):
-    from deepfit.evaluate import report
+    from deepfit.evaluation import report
 
     def broken(*args, **kwargs):
         raise RuntimeError("no renderer")
@@ -214,7 +214,7 @@ def test_report_renders_in_chromium_with_every_image_and_no_console_error(binary
 def test_the_data_table_holds_the_modalitys_own_facts():
     """Each modality adds its lines (Modality.report_facts, saved with the run as "facts"): an
     image folder's reading and its skipped files by name, a time series' windows."""
-    from deepfit.evaluate.report import _data_block
+    from deepfit.evaluation.report import _data_block
     from deepfit.modalities import get_modality
 
     def page(data: dict) -> str:

@@ -11,14 +11,14 @@ from safetensors.torch import load_file
 
 import deepfit
 from deepfit.errors import IntegrityError, RunDirError, SettingsError
-from deepfit.train import trainer as trainer_module
-from deepfit.train.checkpoint import (
+from deepfit.training import trainer as trainer_module
+from deepfit.training.checkpoint import (
     complete_checkpoints,
     latest_checkpoint,
     remove_stray_files,
     save_checkpoint,
 )
-from deepfit.train.trainer import Trainer, TrainingInterrupted
+from deepfit.training.trainer import Trainer, TrainingInterrupted
 
 SETTINGS = {"epochs": 6, "patience": 100, "batch_size": 64, "progress": False, "seed": 5}
 

@@ -1,4 +1,4 @@
-"""TimeBudget (train/callbacks/time_budget.py): stops on the clock, mid-epoch too, keeps the best
+"""TimeBudget (training/callbacks/time_budget.py): stops on the clock, mid-epoch too, keeps the best
 weights, and a resumed run spends only what is left of the budget."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import torch
 import deepfit
 from deepfit.data.batches import InMemoryBatches
 from deepfit.models import InputSpec, OutputSpec, create
-from deepfit.train.callbacks import RestoreBestWeights, TimeBudget
-from deepfit.train.losses import CrossEntropy
-from deepfit.train.trainer import Trainer
+from deepfit.training.callbacks import RestoreBestWeights, TimeBudget
+from deepfit.training.losses import CrossEntropy
+from deepfit.training.trainer import Trainer
 
 CPU = torch.device("cpu")
 

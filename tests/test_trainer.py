@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from deepfit.data.batches import InMemoryBatches, epoch_generator
-from deepfit.evaluate.metrics import classification_metrics
+from deepfit.evaluation.metrics import classification_metrics
 from deepfit.models import InputSpec, OutputSpec, create
-from deepfit.train.callbacks import EarlyStopping, RestoreBestWeights
-from deepfit.train.losses import CrossEntropy
-from deepfit.train.state import Monitor
-from deepfit.train.trainer import Trainer
+from deepfit.training.callbacks import EarlyStopping, RestoreBestWeights
+from deepfit.training.losses import CrossEntropy
+from deepfit.training.state import Monitor
+from deepfit.training.trainer import Trainer
 
 CPU = torch.device("cpu")
 

@@ -9,7 +9,7 @@ import pytest
 
 import deepfit
 from deepfit.checks.useless import likely_causes
-from deepfit.evaluate.checklist import chance_tolerance, trivial_item, trivial_reference
+from deepfit.evaluation.checklist import chance_tolerance, trivial_item, trivial_reference
 from deepfit.modalities.tabular.preprocess import Preprocessor
 
 pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")

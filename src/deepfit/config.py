@@ -19,6 +19,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("32", "bf16", "fp16")
 LOADERS = ("auto", "memory", "stream")
 # Settings a resumed run may change: they do not alter what is computed.
+# OpenMP's waiting threads sleep instead of spinning on shared cores: set by the `deepfit` command
+# before torch is imported (cli/app.py), measured in benchmarks/threads.py (training/threads.py)
+WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
 RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint", "report", "data_root",
                      "download")
 IMBALANCE = ("auto", "none", "weights", "sampler", "focal")
@@ -122,7 +125,7 @@ class TrainConfig:
     report: bool = True  # plots and report.html in the run directory
 
     def __post_init__(self) -> None:
-        from deepfit.evaluate.threshold import parse_threshold
+        from deepfit.evaluation.threshold import parse_threshold
 
         object.__setattr__(self, "precision", str(self.precision))
         object.__setattr__(self, "threshold", parse_threshold(self.threshold))

@@ -79,3 +79,8 @@ class ImageDecodeError(DataFormatError):
 
 class DataTooLargeError(DeepfitError):
     """Data that do not fit the memory allowed for them, with --loader memory asked for."""
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal after writing a checkpoint; the run can be resumed. Not a
+    DeepfitError: nothing the user gave was wrong. Raised by training/trainer.py."""

@@ -19,7 +19,7 @@ from torch import nn
 
 from deepfit.checks.findings import Finding, names
 from deepfit.models import InputSpec, OutputSpec
-from deepfit.train.losses import DEFAULT_LOSS, create_loss
+from deepfit.training.losses import DEFAULT_LOSS, create_loss
 
 BATCH_ROWS = 32
 OVERFIT_STEPS = 200

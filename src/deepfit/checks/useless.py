@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.core.notes import Notes
-from deepfit.evaluate.checklist import success_checklist, trivial_reference
+from deepfit.evaluation.checklist import success_checklist, trivial_reference
 
 ID_LIKE_SHARE = 0.5  # categories / training rows at or above this: text or an ID, not a category
 ID_LIKE_MIN = 20  # … and at least this many categories

@@ -9,6 +9,7 @@ import argparse
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,15 +19,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from deepfit.checks.findings import has_errors
 from deepfit.cli.tools import TOOLS, add_tools, run_tool, set_pairs
-from deepfit.config import SCHEDULES, TASKS
-from deepfit.core.io import write_text
-from deepfit.errors import DeepfitError, SettingsError
-from deepfit.runs import directory as run_dirs
-from deepfit.runs.train import train
-from deepfit.tools.check import check
-from deepfit.train.trainer import TrainingInterrupted
+from deepfit.config import SCHEDULES, TASKS, WAIT_POLICY
+from deepfit.errors import DeepfitError, SettingsError, TrainingInterrupted
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,7 +90,10 @@ def _add_train(sub: Any) -> None:
                    help="write no plots and no report.html")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: chosen for the "
+                   "model's size, said in the notes: 1 for small operations, every core for large)")
+    p.add_argument("--timings", action="store_true", help="print the seconds of each stage "
+                   "(reading, audit, steps, report, saving…; config.json keeps them either way)")
     p.add_argument("--precision", choices=("32", "bf16", "fp16"), help="autocast precision (default 32)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     p.add_argument("--loader", choices=("auto", "memory", "stream"),
@@ -236,10 +234,23 @@ def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> N
                       + (f"; likely cause: {item['hint']}" if item.get("hint") else ""))
 
 
+def _print_timings(console: Console, seconds: dict[str, float]) -> None:
+    table = Table(title="timings (s)", show_header=True)
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for name, value in seconds.items():
+        bold = name in ("total", "outside the steps")
+        table.add_row(f"[bold]{name}[/bold]" if bold else name, f"{value:.2f}")
+    console.print(table)
+
+
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
 
 def _run_check(args: argparse.Namespace, console: Console) -> int:
+    from deepfit.checks.findings import has_errors
+    from deepfit.tools.check import check
+
     settings = _settings(args)
     findings = check(args.source, models=settings.pop("model", None), **settings)
     if args.json:
@@ -260,6 +271,8 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The command `args` names. The API is imported here, not at the top: parsing and --help
+    stay free of torch, scikit-learn and pandas (tests/test_cli_startup.py)."""
     console = Console()
     if args.command == "check":
         return _run_check(args, console)
@@ -268,10 +281,27 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "train":
         if args.source is None and args.resume is None:
             raise SettingsError("train needs a SOURCE (or --resume RUN_DIR)")
-        result = train(args.source, out=args.out, resume=args.resume, **_settings(args))
+        from deepfit.core.timings import Timings, stage
+
+        with Timings().active() as clock:  # from here, including torch's import
+            with stage("import"):
+                from deepfit.runs.train import train
+            result = train(args.source, out=args.out, resume=args.resume, **_settings(args))
         _print_metrics(console, "test metrics", result.metrics)
+        if args.timings:
+            _print_timings(console, result.config.get("timings") or clock.to_dict())
         console.print(f"run saved to {result.path}")
-    elif args.command == "predict":
+    elif args.command in ("predict", "evaluate", "report"):
+        return _run_on_runs(args, console)
+    return 0
+
+
+def _run_on_runs(args: argparse.Namespace, console: Console) -> int:
+    """predict, evaluate and report: what reads saved runs."""
+    from deepfit.core.io import write_text
+    from deepfit.runs import directory as run_dirs
+
+    if args.command == "predict":
         frame = run_dirs.predict(args.run_dir, args.input, all_windows=args.all_windows)
         if args.output and args.output != "-":  # `-o -`: standard output, as Unix tools read it
             write_text(Path(args.output), frame.to_csv(index=False))
@@ -286,6 +316,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The `deepfit` command. Before anything imports torch, OpenMP is told to let waiting
+    threads sleep (training/threads.py's WAIT_POLICY; a value the user set is kept)."""
+    for name, value in WAIT_POLICY.items():
+        os.environ.setdefault(name, value)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("deepfit")

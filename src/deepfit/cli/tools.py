@@ -14,8 +14,6 @@ from rich.table import Table
 
 from deepfit.config import TASKS
 from deepfit.errors import SettingsError
-from deepfit.tools.benchmark.measure import benchmark
-from deepfit.tools.compare.comparison import compare, records
 
 TOOLS = ("benchmark", "compare", "advise")
 
@@ -99,6 +97,8 @@ def _add_benchmark(sub: Any) -> None:
 
 
 def _run_benchmark(args: argparse.Namespace, console: Console) -> int:
+    from deepfit.tools.benchmark.measure import benchmark  # here: --help imports no torch
+
     shape = None
     if args.input_shape:
         try:
@@ -227,6 +227,8 @@ def _shared(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
 
 def run_compare(args: argparse.Namespace, source: Any, settings: dict[str, Any], console: Console) -> int:
+    from deepfit.tools.compare.comparison import compare, records
+
     if args.json:
         settings["progress"] = False  # stdout carries the JSON alone
     result = compare(source, models=args.models, out=args.out, budget_seconds=args.budget_seconds,

@@ -107,7 +107,7 @@ class Modality:
     def report_facts(self, data: dict[str, Any]) -> dict[str, Any]:
         """Lines this modality adds to the report's "Data and splits" table, from the run's
         config.json "data" record; saved in it as "facts" (runs/directory.py), shown by
-        evaluate/report.py. None by default."""
+        evaluation/report.py. None by default."""
         return {}
 
     def predict_files(self, predictor: Any, path: Path) -> Any:

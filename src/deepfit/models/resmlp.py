@@ -7,7 +7,7 @@
 Each block is pre-normalised (the residual path itself is never normalised), as in RTDL's ResNet
 (Gorishniy et al. 2021) and pre-activation ResNets (He et al. 2016): the identity path carries
 the gradient from the head to the first layer unchanged, so 50 blocks train where a 50-layer plain
-MLP's first-layer gradient vanishes (train/callbacks/gradient_health.py measures it).
+MLP's first-layer gradient vanishes (training/callbacks/gradient_health.py measures it).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
 
 Every tensor of the pretrained model is loaded except the head's, which is new (any number of
 outputs); anything else missing, unexpected or of another shape is a named error. Training then
-goes in stages (train/callbacks/unfreeze.py) with discriminative learning rates (train/optim.py).
+goes in stages (training/callbacks/unfreeze.py) with discriminative learning rates (training/optim.py).
 
 `transfer:<name>` takes any torchvision classification model as it is; its last Linear layer is
 the head and the rest is the body, cut into layer groups by models.vision.layer_groups.

@@ -22,12 +22,14 @@ from deepfit._version import __version__
 from deepfit.config import RunConfig
 from deepfit.core.io import read_json, write_json, write_text
 from deepfit.core.notes import Notes
+from deepfit.core.timings import current as current_timings
+from deepfit.core.timings import stage
 from deepfit.data.dataset import Streamed
 from deepfit.errors import SettingsError
-from deepfit.evaluate.full_metrics import Evaluation
+from deepfit.evaluation.full_metrics import Evaluation
 from deepfit.modalities import get_modality, load_source
 from deepfit.runs.predictor import Predictor
-from deepfit.train.state import TrainState
+from deepfit.training.state import TrainState
 
 if TYPE_CHECKING:
     from deepfit.runs.prepare import Prepared
@@ -66,20 +68,38 @@ def config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: P
 
 def save_run(run_dir: Path, predictor: Predictor, config: dict, state: TrainState,
               metrics: dict[str, float], evaluation: Evaluation | None = None) -> None:
-    predictor.save(run_dir)
-    write_text(run_dir / "history.csv", pd.DataFrame(state.history).to_csv(index=False))
-    if state.grad_norms:  # per epoch, each layer group's gradient norm (callbacks/gradient_health.py)
-        write_text(run_dir / "gradients.csv", pd.DataFrame(state.grad_norms).to_csv(index=False))
-    write_json(run_dir / "metrics.json", metrics)
+    with stage("save"):
+        predictor.save(run_dir)
+        write_text(run_dir / "history.csv", pd.DataFrame(state.history).to_csv(index=False))
+        if state.grad_norms:  # per epoch, each layer group's gradient norm (callbacks/gradient_health.py)
+            write_text(run_dir / "gradients.csv", pd.DataFrame(state.grad_norms).to_csv(index=False))
+        write_json(run_dir / "metrics.json", metrics)
     if evaluation is not None:  # plots/*.png and report.html
-        from deepfit.evaluate.report import write_run_report
+        from deepfit.evaluation.report import write_run_report
 
         try:
-            write_run_report(run_dir, config, metrics, state.history, evaluation)
+            with stage("report"):
+                write_run_report(run_dir, config, metrics, state.history, evaluation)
         except Exception as exc:  # a failed plot must not cost the trained model
             config.setdefault("warnings", []).append(f"report not written: {type(exc).__name__}: {exc}")
             logging.getLogger("deepfit").warning(config["warnings"][-1])
+    _record_timings(config)
     write_json(run_dir / "config.json", config)  # last: a run with status finished is complete
+
+
+def _record_timings(config: dict) -> None:
+    """The run's seconds per stage (core/timings.py) into config.json, and a warning for each
+    stage outside the training steps slow enough to notice."""
+    clock = current_timings()
+    if clock is None:
+        return
+    config["timings"] = clock.to_dict()
+    rows = config.get("data", {}).get("rows")
+    for name, seconds in clock.slow_stages():
+        config.setdefault("warnings", []).append(
+            f"the {name} stage took {seconds:.1f} s (outside the training steps"
+            + (f", {rows:,} rows" if rows else "") + "): see config.json's timings")
+        logging.getLogger("deepfit").warning(config["warnings"][-1])
 
 
 def load(run_dir: str | Path, device: str = "cpu") -> Predictor:
@@ -101,7 +121,7 @@ def evaluate(run_dir: str | Path, source: Any, y: Any = None) -> dict[str, float
 def report(*run_dirs: str | Path, out: str | Path | None = None) -> Path:
     """Regenerate the report of one run (RUN_DIR/report.html, or `out`), or write a side-by-side
     comparison of several runs (`out`, default comparison.html beside the first run)."""
-    from deepfit.evaluate.report import write_comparison, write_report
+    from deepfit.evaluation.report import write_comparison, write_report
 
     if not run_dirs:
         raise SettingsError("report needs at least one run directory")

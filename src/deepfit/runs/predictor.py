@@ -18,7 +18,7 @@ from deepfit.core.notes import Notes
 from deepfit.data.batches import eval_rows
 from deepfit.data.targets import TargetEncoder
 from deepfit.errors import PredictInputError, SourceNotFoundError
-from deepfit.evaluate.full_metrics import Evaluation, evaluate_outputs, predict_codes
+from deepfit.evaluation.full_metrics import Evaluation, evaluate_outputs, predict_codes
 from deepfit.modalities import Modality, get_modality, preprocessor_from_dict, preprocessor_to_dict
 from deepfit.models import InputSpec, OutputSpec, create
 
@@ -108,7 +108,7 @@ class Predictor:
         return forecast(self, series, all_windows=all_windows)
 
     def evaluate(self, X: Any, y: Any) -> dict[str, Any]:
-        """Metrics on labelled data, over all rows at once (evaluate/full_metrics.py)."""
+        """Metrics on labelled data, over all rows at once (evaluation/full_metrics.py)."""
         return self.evaluation(X, y).metrics
 
     def evaluation(self, X: Any, y: Any) -> Evaluation:

@@ -24,14 +24,15 @@ from deepfit.checks.audit import audit_data
 from deepfit.checks.before_training import check_batch_size, held_out_findings, raise_errors
 from deepfit.config import RunConfig, split_settings
 from deepfit.core.notes import Notes
+from deepfit.core.timings import stage
 from deepfit.data.dataset import Dataset, Streamed, written_numbers
 from deepfit.data.split import Splits, split_data
 from deepfit.data.targets import TargetEncoder
 from deepfit.errors import CheckFailed, PredictInputError, SettingsError
-from deepfit.evaluate.metrics import monitor_names
+from deepfit.evaluation.metrics import monitor_names
 from deepfit.modalities import get_modality, load_source
 from deepfit.models import InputSpec, OutputSpec, modalities
-from deepfit.train import imbalance as imb
+from deepfit.training import imbalance as imb
 
 
 @dataclass
@@ -66,14 +67,17 @@ def prepare_config(source: Any, y: Any, cfg: RunConfig, notes: Notes,
     known before training (checks/before_training.py): the --test file against the training
     data, and the batch size against the `models` to be trained (name → settings; default: the
     run's model, or the data's default one). Every entry (train, compare, advise) passes here."""
-    data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes,
-                       **reading_settings(cfg))
+    with stage("read"):
+        data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes,
+                           **reading_settings(cfg))
     check_monitor(cfg.train.monitor, data.task)
     test_data = None
     if cfg.data.test is not None:
         test_notes = Notes(live=False)  # its reading's decisions are training's; warnings kept
-        test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=test_notes,
-                                held_out=True, written=written_numbers(data), **reading_settings(cfg))
+        with stage("read"):
+            test_data = load_source(cfg.data.test, target=data.target, task=data.task,
+                                    notes=test_notes, held_out=True, written=written_numbers(data),
+                                    **reading_settings(cfg))
         for warning in test_notes.warnings:
             notes.warn(f"--test {cfg.data.test}: {warning}")
         if cfg.data.test_size:
@@ -84,9 +88,11 @@ def prepare_config(source: Any, y: Any, cfg: RunConfig, notes: Notes,
                      "(--test-size not used); validation carved from its training rows")
     splits = split_data(data, cfg.data.val_size, cfg.data.test_size, cfg.train.seed, notes,
                         test_given=test_data is not None)
-    act_on_findings(audit_data(data, splits, test_data, seed=cfg.train.seed), cfg.train.force,
-                     notes, "the data audit")
-    prepared = _encode(data, splits, test_data, notes)
+    with stage("audit"):
+        findings = audit_data(data, splits, test_data, seed=cfg.train.seed)
+    act_on_findings(findings, cfg.train.force, notes, "the data audit")
+    with stage("preprocess"):
+        prepared = _encode(data, splits, test_data, notes)
     if data.task == "classification":
         prepared.imbalance = imbalance_of(prepared, cfg.train, notes)
     if test_data is not None and cfg.data.test is not None:

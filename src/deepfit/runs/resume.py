@@ -13,7 +13,7 @@ from deepfit.config import RESUMABLE_CHANGES, split_settings
 from deepfit.core.io import read_json
 from deepfit.errors import RunDirError, SettingsError
 from deepfit.models import resolve_settings
-from deepfit.train.checkpoint import latest_checkpoint
+from deepfit.training.checkpoint import latest_checkpoint
 
 CHECKPOINTS = "checkpoints"
 

@@ -15,18 +15,26 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from deepfit.checks.before_training import check_batch_size, drop_note, has_batchnorm
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.checks.useless import run_checklist
 from deepfit.config import DataConfig, RunConfig, field_names, split_settings
-from deepfit.core.io import default_run_dir, load_foreign_weights, new_run_dir, write_json
+from deepfit.core import timings
+from deepfit.core.io import (
+    default_run_dir,
+    load_foreign_weights,
+    new_run_dir,
+    read_json,
+    write_json,
+)
 from deepfit.core.notes import Notes
 from deepfit.data.batches import choose_loader, make_batches
 from deepfit.data.dataset import Streamed
 from deepfit.errors import SettingsError, TrainingFailed
-from deepfit.evaluate.metrics import metric_fn, mode_of
-from deepfit.evaluate.threshold import decision_threshold
+from deepfit.evaluation.metrics import metric_fn, mode_of
+from deepfit.evaluation.threshold import decision_threshold
 from deepfit.modalities import get_modality
 from deepfit.models import resolve_settings
 from deepfit.models.transfer import build_model, check_weights
@@ -41,8 +49,8 @@ from deepfit.runs.prepare import (
     prepare_config,
 )
 from deepfit.runs.resume import CHECKPOINTS, resume_checkpoint, resume_settings
-from deepfit.train import imbalance as imb
-from deepfit.train.callbacks import (
+from deepfit.training import imbalance as imb
+from deepfit.training.callbacks import (
     Checkpoint,
     DeadReLU,
     EarlyStopping,
@@ -54,11 +62,12 @@ from deepfit.train.callbacks import (
     RestoreBestWeights,
     TimeBudget,
 )
-from deepfit.train.finetune import finetuning_callbacks, transfer_record
-from deepfit.train.optim import create_optimizer, create_scheduler
-from deepfit.train.signals import stop_on_signals
-from deepfit.train.state import Monitor, TrainState, seed_everything
-from deepfit.train.trainer import Trainer, TrainingInterrupted
+from deepfit.training.finetune import finetuning_callbacks, transfer_record
+from deepfit.training.optim import create_optimizer, create_scheduler
+from deepfit.training.signals import stop_on_signals
+from deepfit.training.state import Monitor, TrainState, seed_everything
+from deepfit.training.threads import ThreadChoice, apply_threads, choose_threads
+from deepfit.training.trainer import Trainer, TrainingInterrupted
 
 
 @dataclass
@@ -92,8 +101,9 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         resolve_settings(cfg.model.name, cfg.model.settings)
     check_weights(cfg.model.name, cfg.train.weights)  # so do weights that are not there
     notes = Notes(live=False)  # printed once the inputs are known to be good
-    prepared = prepare_config(source, y, cfg, notes)
-    return _train_run(prepared, cfg, notes, out=out, resume=resume)
+    with (timings.current() or timings.Timings()).active():  # stage by stage: config.json "timings"
+        prepared = prepare_config(source, y, cfg, notes)
+        return _train_run(prepared, cfg, notes, out=out, resume=resume)
 
 
 def train_prepared(prepared: Prepared, *, out: str | Path | None = None, **settings: Any) -> Run:
@@ -126,7 +136,8 @@ def train_prepared(prepared: Prepared, *, out: str | Path | None = None, **setti
         run_prepared = dataclasses.replace(prepared, imbalance=imbalance_of(prepared, cfg.train, notes))
     check_batch_size(run_prepared, cfg, {cfg.model.name or get_modality(prepared.data.modality).default_model:
                                          cfg.model.settings})
-    return _train_run(run_prepared, cfg, notes, out=out, resume=None)
+    with (timings.current() or timings.Timings()).active():
+        return _train_run(run_prepared, cfg, notes, out=out, resume=None)
 
 
 def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | Path | None,
@@ -136,17 +147,21 @@ def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | P
     cfg = choose_model(cfg, prepared.data, notes)
     model_settings = resolve_settings(cfg.model.name, cfg.model.settings)
     if cfg.train.check:
-        act_on_findings(_model_findings(cfg, model_settings, prepared), cfg.train.force, notes,
-                        "the model sanity check")
+        with timings.stage("model checks"):
+            findings = _model_findings(cfg, model_settings, prepared)
+        act_on_findings(findings, cfg.train.force, notes, "the model sanity check")
     device = resolve_device(cfg.train.device)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     checkpoint = resume_checkpoint(Path(resume), prepared.fingerprint) if resume else None
+    with timings.stage("threads"):
+        threads = _threads(cfg, model_settings, prepared, device, resume)
+    apply_threads(threads)
+    notes.decide(threads.note())
     initial = load_foreign_weights(cfg.train.init_weights) if cfg.train.init_weights else None
     run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(prepared.data.name)
     with new_run_dir(run_dir, resuming=resume is not None, keep_on=(TrainingInterrupted,)):
         notes.go_live()
         record = config_record(cfg, model_settings, source, prepared, device, notes)
+        record["train"].update(threads=threads.threads, threads_reason=threads.reason)
         if checkpoint is None:
             write_json(run_dir / "config.json", record | {"status": "running"})
         try:
@@ -156,17 +171,39 @@ def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | P
             if not cfg.train.checkpoint:
                 raise KeyboardInterrupt from None  # nothing to resume from: the run is dropped
             raise TrainingInterrupted(exc.args[0], run_dir) from None
-        evaluation = predictor.evaluation(*prepared.test_frame)
-        metrics = evaluation.metrics
-        metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes)
+        with timings.stage("evaluate"):
+            evaluation = predictor.evaluation(*prepared.test_frame)
+            metrics = evaluation.metrics
+            metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes)
         record |= notes.to_dict()
         record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
                                stop_reason=state.stop_reason)
         if cfg.train.weights:  # the architecture built, layer groups, their LRs, the stages
             record["model"].update(transfer_record(predictor.model, predictor.architecture, cfg.train))
-        save_run(run_dir, predictor, record | {"status": "finished"}, state, metrics,
-                 evaluation if cfg.train.report else None)
+        record["status"] = "finished"  # save_run adds the timings, and writes config.json last
+        save_run(run_dir, predictor, record, state, metrics, evaluation if cfg.train.report else None)
     return Run(run_dir, record, metrics, state.history, predictor, notes)
+
+
+def _threads(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch.device,
+             resume: str | Path | None) -> ThreadChoice:
+    """The run's CPU threads (training/threads.py): --threads when given; a resumed run keeps
+    the count it was started with (another count would change the sums' rounding); else chosen
+    from the size of the model's operations, measured on the meta device."""
+    if cfg.train.threads is None and resume is not None:
+        saved = read_json(Path(resume) / "config.json")["train"]
+        if saved.get("threads"):
+            return ThreadChoice(int(saved["threads"]), "as the run was started with")
+    input_spec, output_spec = prepared.specs()
+    try:
+        with torch.device("meta"):  # the architecture only: no weights read, no memory
+            model = build_model(cfg.model.name, model_settings, input_spec, output_spec, None,
+                                Notes())[0]
+    except Exception:
+        model = nn.Identity()  # not sized: torch's default count, said so
+    example = torch.empty((cfg.train.batch_size, *(input_spec.shape or (input_spec.n_features,))),
+                          device="meta")
+    return choose_threads(model, example, device, cfg.train.threads)
 
 
 def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) -> list:
@@ -229,7 +266,7 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
     if checkpoint is not None:
         trainer.load_checkpoint_state(checkpoint)
         notes.decide(f"resumed at epoch {trainer.state.epoch + 1}, batch {trainer.state.batch_in_epoch}")
-    with stop_on_signals(trainer):
+    with stop_on_signals(trainer), timings.stage("steps"):
         state = trainer.fit(train, val)
     notes.decide(state.stop_reason or f"trained for all {t.epochs} epochs")
     for warning in state.warnings:

@@ -30,7 +30,7 @@ from deepfit.config import split_settings
 from deepfit.core.io import default_run_dir, new_run_dir
 from deepfit.core.notes import Notes, logger
 from deepfit.data.dataset import source_name
-from deepfit.errors import SettingsError
+from deepfit.errors import SettingsError, TrainingInterrupted
 from deepfit.modalities import get_modality
 from deepfit.models import resolve_settings
 from deepfit.runs.prepare import Prepared, prepare_config
@@ -40,7 +40,6 @@ from deepfit.tools.advise.result import Advice, Item
 from deepfit.tools.advise.rules import Evidence, decide, gap, matrix_row, row_band
 from deepfit.tools.compare.baselines import encode, fit_baseline, ranking_metric
 from deepfit.tools.compare.comparison import latency_ms, readable
-from deepfit.train.trainer import TrainingInterrupted
 
 FRACTIONS = (0.25, 0.5, 1.0)
 DEFAULT_BUDGET = 120.0  # seconds for the whole bake-off when --budget-seconds is not given

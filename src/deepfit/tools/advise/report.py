@@ -1,11 +1,11 @@
-"""advise.json, plots/learning_curve.png and advise.html of `deepfit advise` (evaluate/report.py's
+"""advise.json, plots/learning_curve.png and advise.html of `deepfit advise` (evaluation/report.py's
 page: self-contained, no script, no request)."""
 
 from __future__ import annotations
 
 from deepfit.core.io import atomic_write_bytes, write_json, write_text
-from deepfit.evaluate.plots import learning_curves
-from deepfit.evaluate.report import _checklist, _e, _figure, _num, _page, _section, _table
+from deepfit.evaluation.plots import learning_curves
+from deepfit.evaluation.report import _checklist, _e, _figure, _num, _page, _section, _table
 from deepfit.tools.advise.result import Advice
 
 BAKEOFF_COLUMNS = ("model", "fraction", "train_rows", "test_score", "test_accuracy", "val_score",

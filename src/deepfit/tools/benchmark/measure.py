@@ -62,7 +62,7 @@ from deepfit.tools.benchmark.timing import (
     time_predict_latency,
     time_training,
 )
-from deepfit.train.trainer import PRECISIONS, Trainer
+from deepfit.training.trainer import PRECISIONS, Trainer
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 QUICK = {"batch_size": 2, "repeats": 2, "steps": 1, "warmup": 1}  # tests; tiny shapes too

@@ -35,7 +35,7 @@ from rich.progress import (
 )
 
 from deepfit.errors import SettingsError
-from deepfit.train.callbacks.base import Callback
+from deepfit.training.callbacks.base import Callback
 
 DEFAULT_MAX_SECONDS = {"cpu": 180.0, "mps": 180.0, "cuda": 600.0}
 SPREAD_REPEATS = 3  # the plan keeps this many repeats, if it can, before adding steps

@@ -14,9 +14,9 @@ from torch import nn
 from deepfit.data.batches import InMemoryBatches
 from deepfit.tools.benchmark.inputs import Workload
 from deepfit.tools.benchmark.plan import Costs, EpochTicks, Ticker
-from deepfit.train.losses import DEFAULT_LOSS, create_loss
-from deepfit.train.optim import create_optimizer
-from deepfit.train.trainer import PRECISIONS, Trainer
+from deepfit.training.losses import DEFAULT_LOSS, create_loss
+from deepfit.training.optim import create_optimizer
+from deepfit.training.trainer import PRECISIONS, Trainer
 
 
 def make_trainer(model: nn.Module, work: Workload, device: torch.device, precision: str,

@@ -7,8 +7,8 @@
 Both take a run's `Prepared` splits (runs/prepare.py: the same seed, the same train / validation /
 test rows, the preprocessing fitted on the training rows) flattened to one row per sample, and
 are scored by the functions deepfit scores its own models with: the validation score by the
-per-epoch metrics (evaluate/metrics.py), the test metrics by evaluate_outputs
-(evaluate/full_metrics.py) on the same test rows. `main_metric` is accuracy for classification
+per-epoch metrics (evaluation/metrics.py), the test metrics by evaluate_outputs
+(evaluation/full_metrics.py) on the same test rows. `main_metric` is accuracy for classification
 and r2 for regression; higher is better for both. `ranking_metric` is what compare and advise
 rank by: balanced accuracy under class imbalance, or the run's --monitor when it is a score.
 """
@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepfit.evaluate.full_metrics import evaluate_outputs
-from deepfit.evaluate.metrics import metric_fn
+from deepfit.evaluation.full_metrics import evaluate_outputs
+from deepfit.evaluation.metrics import metric_fn
 
 KINDS = ("gradient_boosting", "linear")
 GB_STEP, GB_MAX_ITER = 25, 100  # boosting rounds added per step while the time budget lasts
@@ -74,9 +74,9 @@ def ranking_metric(task: str, ratio: float | None = None,
     """The score compare and advise rank by, and a note saying why when it is not the task's
     main metric: the run's --monitor when it is a score (higher is better), else balanced
     accuracy when the training split's majority:minority `ratio` exceeds the imbalance rule's
-    threshold (train/imbalance.AUTO_RATIO: always answering the majority class would score a
+    threshold (training/imbalance.AUTO_RATIO: always answering the majority class would score a
     high accuracy), else `main_metric`."""
-    from deepfit.train.imbalance import AUTO_RATIO
+    from deepfit.training.imbalance import AUTO_RATIO
 
     asked = (monitor or "").removeprefix("val_")
     if asked in SCORES[task] and asked != main_metric(task):

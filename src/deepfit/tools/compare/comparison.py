@@ -29,14 +29,13 @@ from deepfit.config import DataConfig, TrainConfig, field_names, split_settings
 from deepfit.core.io import default_run_dir, new_run_dir, write_json, write_text
 from deepfit.core.notes import Notes, logger
 from deepfit.data.dataset import source_name
-from deepfit.errors import SettingsError
+from deepfit.errors import SettingsError, TrainingInterrupted
 from deepfit.modalities import get_modality
 from deepfit.models import modalities, resolve_settings
 from deepfit.models.registry import canonical
 from deepfit.runs.prepare import Prepared, prepare_config
 from deepfit.runs.train import Run, train_prepared
 from deepfit.tools.compare.baselines import encode, fit_baseline, ranking_metric
-from deepfit.train.trainer import TrainingInterrupted
 
 COLUMNS = ["model", "metric", "test_score", "val_score", "train_seconds", "best_epoch", "params",
            "latency_ms", "size_mb"]
@@ -217,7 +216,7 @@ def latency_ms(predictor: Any, X: Any, repeats: int = 2) -> float:
 
 def _write(result: Comparison, source: Any, settings: dict[str, Any]) -> None:
     from deepfit.core.io import atomic_write_bytes
-    from deepfit.evaluate.plots import score_vs_time
+    from deepfit.evaluation.plots import score_vs_time
 
     path = result.path
     write_text(path / "compare.csv", result.table.to_csv(index=False))
@@ -231,7 +230,7 @@ def _write(result: Comparison, source: Any, settings: dict[str, Any]) -> None:
 
 
 def render(result: Comparison, png: bytes) -> str:
-    from deepfit.evaluate.report import _e, _figure, _num, _page, _section, _table
+    from deepfit.evaluation.report import _e, _figure, _num, _page, _section, _table
 
     rows = [[_e(r["model"]) if not (result.runs.get(r["model"]) and
                                      (result.runs[r["model"]] / "report.html").exists())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from deepfit.train.callbacks.base import Callback
+from deepfit.training.callbacks.base import Callback
 
 
 class TimeBudget(Callback):

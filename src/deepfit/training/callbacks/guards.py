@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from deepfit.train.callbacks.base import Callback
+from deepfit.training.callbacks.base import Callback
 
 
 def _warn_once(state, key: str, message: str) -> None:

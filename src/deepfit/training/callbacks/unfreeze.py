@@ -21,8 +21,8 @@ import logging
 
 from torch import nn
 
-from deepfit.train.callbacks.base import Callback
-from deepfit.train.optim import describe_groups
+from deepfit.training.callbacks.base import Callback
+from deepfit.training.optim import describe_groups
 
 TIMING = ("lr", "train_seconds", "epoch_seconds")
 

@@ -26,8 +26,8 @@ import re
 import torch
 from torch import nn
 
-from deepfit.train.callbacks.base import Callback
-from deepfit.train.callbacks.guards import _warn_once
+from deepfit.training.callbacks.base import Callback
+from deepfit.training.callbacks.guards import _warn_once
 
 SKIPPED = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.Embedding, nn.EmbeddingBag)
 LAYER = re.compile(r"_l(\d+)")

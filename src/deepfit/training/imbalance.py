@@ -7,7 +7,7 @@ Methods (`--imbalance`):
     sampler  oversampling of the training split: each epoch draws n rows with replacement, row i
              with probability ∝ w_{y_i}, so every class is drawn equally often on average;
              validation and test keep their natural distribution
-    focal    focal loss (train/losses.py) with the same class weights as its alpha
+    focal    focal loss (training/losses.py) with the same class weights as its alpha
     auto     weights when the majority/minority ratio exceeds AUTO_RATIO, else none
 """
 
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from deepfit.errors import SettingsError
-from deepfit.train.losses import DEFAULT_LOSS, create_loss
+from deepfit.training.losses import DEFAULT_LOSS, create_loss
 
 METHODS = ("auto", "none", "weights", "sampler", "focal")
 AUTO_RATIO = 3.0  # majority/minority count ratio above which `auto` reweights

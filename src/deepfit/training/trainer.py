@@ -6,7 +6,7 @@
         schedule, monitor, log, callbacks (early stopping, best weights, checkpoint, progress, …)
     restore the best weights (a callback)
 
-Everything the loop knows between steps lives in `self.state` (train/state.py); a stop asked
+Everything the loop knows between steps lives in `self.state` (training/state.py); a stop asked
 for by a signal ends the epoch after the current step and raises `TrainingInterrupted` once the
 callbacks (the checkpoint among them) have seen it.
 """
@@ -22,17 +22,13 @@ import torch
 from torch import nn
 
 from deepfit.data.batches import InMemoryBatches, StreamingBatches
-from deepfit.errors import SettingsError
-from deepfit.evaluate.metrics import MetricFn
-from deepfit.train.callbacks.base import Callback
-from deepfit.train.state import Monitor, TrainState, capture_rng, restore_rng
+from deepfit.errors import SettingsError, TrainingInterrupted
+from deepfit.evaluation.metrics import MetricFn
+from deepfit.training.callbacks.base import Callback
+from deepfit.training.state import Monitor, TrainState, capture_rng, restore_rng
 
 Batches = InMemoryBatches | StreamingBatches
 PRECISIONS = {"32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class TrainingInterrupted(Exception):
-    """Training stopped on a signal after writing a checkpoint; the run can be resumed."""
 
 
 class Trainer:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from deepfit.core.io import read_json, write_text
-from deepfit.evaluate.plots import CAPTIONS, PLOTS, overlay, write_plots
+from deepfit.evaluation.plots import CAPTIONS, PLOTS, overlay, write_plots
 
 REPORT = "report.html"
 LOWER_IS_BETTER = {"mse", "rmse", "mae", "log_loss", "loss", "perplexity"}

@@ -7,7 +7,7 @@ import sys
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from deepfit.train.callbacks.base import Callback
+from deepfit.training.callbacks.base import Callback
 
 
 class ProgressBar(Callback):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from deepfit.train.callbacks.base import Callback
+from deepfit.training.callbacks.base import Callback
 
 
 class RestoreBestWeights(Callback):

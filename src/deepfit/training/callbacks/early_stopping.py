@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deepfit.train.callbacks.base import Callback
+from deepfit.training.callbacks.base import Callback
 
 
 class EarlyStopping(Callback):

@@ -1,12 +1,12 @@
 """Write the last checkpoint after every epoch (and when a signal stops training mid-epoch),
-and the best weights whenever the monitored quantity improves. See train/checkpoint.py."""
+and the best weights whenever the monitored quantity improves. See training/checkpoint.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from deepfit.train.callbacks.base import Callback
-from deepfit.train.checkpoint import remove_stray_files, save_checkpoint
+from deepfit.training.callbacks.base import Callback
+from deepfit.training.checkpoint import remove_stray_files, save_checkpoint
 
 
 class Checkpoint(Callback):

@@ -2,8 +2,8 @@
 batches' augmentation is the data's modality's: Modality.augment):
 
     fine-tuning     with --weights and a model that has `param_groups()`: GradualUnfreezing
-                    (train/callbacks/unfreeze.py); the discriminative learning rates are built
-                    by train/optim.py
+                    (training/callbacks/unfreeze.py); the discriminative learning rates are built
+                    by training/optim.py
     record          the layer groups, their learning rates and the stages, for config.json
 """
 
@@ -15,9 +15,9 @@ from torch import nn
 
 from deepfit.config import RunConfig, TrainConfig
 from deepfit.core.notes import Notes
-from deepfit.train.callbacks.base import Callback
-from deepfit.train.callbacks.unfreeze import GradualUnfreezing
-from deepfit.train.optim import discriminative_groups
+from deepfit.training.callbacks.base import Callback
+from deepfit.training.callbacks.unfreeze import GradualUnfreezing
+from deepfit.training.optim import discriminative_groups
 
 
 def finetuning_callbacks(cfg: RunConfig, model: nn.Module, notes: Notes) -> list[Callback]:

@@ -1,6 +1,6 @@
 """The whole test-time metric set, through torchmetrics, over a whole split at once.
 
-Per epoch, the trainer uses the few fast torch metrics of evaluate/metrics.py; at the end of a
+Per epoch, the trainer uses the few fast torch metrics of evaluation/metrics.py; at the end of a
 run, `evaluate_outputs` computes everything a report needs. torchmetrics is imported inside the
 functions (it costs seconds to import), so a command that never evaluates never pays for it.
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepfit.train.state import TrainState
+from deepfit.training.state import TrainState
 
-# The trainer (train/trainer.py) that calls the hooks. Named here, not imported: the trainer
+# The trainer (training/trainer.py) that calls the hooks. Named here, not imported: the trainer
 # imports this module, and a callback reaches the trainer only through its documented fields
 # (model, optimizer, scheduler, state).
 Trainer = Any

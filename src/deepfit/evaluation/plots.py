@@ -23,7 +23,7 @@ from deepfit.core.io import atomic_write_bytes
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from deepfit.evaluate.full_metrics import Evaluation
+    from deepfit.evaluation.full_metrics import Evaluation
 
 PLOTS = "plots"
 SIZE, DPI = (6.0, 4.0), 90

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from deepfit.checks.before_training import check_batch_size, drop_note, has_batchnorm
 from deepfit.checks.sanity import model_sanity, sanity_batch
@@ -199,8 +198,8 @@ def _threads(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: t
         with torch.device("meta"):  # the architecture only: no weights read, no memory
             model = build_model(cfg.model.name, model_settings, input_spec, output_spec, None,
                                 Notes())[0]
-    except Exception:
-        model = nn.Identity()  # not sized: torch's default count, said so
+    except Exception:  # one only --weights defines (`transfer` from a run): not sized
+        return choose_threads(None, None, device, cfg.train.threads)  # torch's default, said so
     example = torch.empty((cfg.train.batch_size, *(input_spec.shape or (input_spec.n_features,))),
                           device="meta")
     return choose_threads(model, example, device, cfg.train.threads)

@@ -4,7 +4,7 @@ torch starts one OpenMP thread per core. A step made of many small operations (a
 table, a GRU's per-time-step matrix products) gains nothing from a second thread: splitting an
 op of a few MFLOP costs more in hand-offs than it saves, and when the cores are shared with other
 programs the threads wait on each other and a run can be ten times slower (benchmarks/threads.py
-measures it; benchmarks/RESULTS.md has the table). Large operations (convolutions on images)
+measures it). Large operations (convolutions on images)
 split well and gain from every core, quiet or loaded. So the rule, measured, not guessed:
 
     the mean FLOPs of one operation of the model's forward pass (a batch of `batch_size`)
@@ -95,10 +95,11 @@ def _meta_copy(model: nn.Module) -> nn.Module:
     return (model if on_meta else copy.deepcopy(model).to("meta")).eval()
 
 
-def choose_threads(model: nn.Module, example: torch.Tensor, device: torch.device,
+def choose_threads(model: nn.Module | None, example: torch.Tensor | None, device: torch.device,
                    requested: int | None = None) -> ThreadChoice:
     """The intra-op thread count for training `model` on batches like `example` ([batch, …],
-    any device) on `device`: `requested` when given, else the module docstring's rule. On a
+    any device) on `device`: `requested` when given, else the module docstring's rule (no
+    `model`: one that could not be built to be sized, torch's default). On a
     GPU the CPU threads only feed it: torch's default count is kept."""
     if requested is not None:
         return ThreadChoice(requested, "as asked")
@@ -107,7 +108,7 @@ def choose_threads(model: nn.Module, example: torch.Tensor, device: torch.device
         return ThreadChoice(cores, f"torch's default: the model runs on {device}")
     if cores == 1:
         return ThreadChoice(1, "one core available")
-    flops = mean_op_flops(model, example)
+    flops = None if model is None else mean_op_flops(model, example)
     if flops is None:
         return ThreadChoice(cores, "torch's default: the model's operations could not be sized")
     size = f"its operations average {flops / 1e6:.3g} MFLOP on a batch of {len(example)}"

@@ -30,6 +30,8 @@ import deepfit
 from deepfit.runs import train as train_module
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+from test_sequences import which_comes_first  # noqa: E402  (the tests' sequence set)
 
 RECIPES = {  # name → the settings a run is given (the rest are deepfit's defaults of the day)
     "before": {"batch_size": 64, "schedule": "plateau", "patience": 10, "epochs": 100},
@@ -52,18 +54,9 @@ def sets(root: Path) -> dict[str, dict]:
     digits = load_digits()
     images = root / "digits_images.npz"  # the 8×8 digits as [N, 1, 8, 8] images: a CNN's input
     np.savez(images, X=(digits.images[:, None] / 16.0).astype(np.float32), y=digits.target)
-    rng = np.random.default_rng(0)  # which of a bump and a dip comes first (tests/test_sequences.py)
-    n, length = 1200, 20
-    X = rng.normal(0, 0.3, (n, length))
-    y = rng.integers(0, 2, n)
-    for i in range(n):
-        early = rng.integers(0, length - 6)
-        late = rng.integers(early + 3, length - 2)
-        bump, dip = (early, late) if y[i] == 1 else (late, early)
-        X[i, bump:bump + 3] += 1.5
-        X[i, dip:dip + 3] -= 1.5
+    X, y = which_comes_first(n=1200)  # which of a bump and a dip comes first
     order = root / "order.npz"
-    np.savez(order, X=X[:, :, None].astype(np.float32), y=y)
+    np.savez(order, X=X[:, :, None], y=y)
     named = {name: {"source": name} for name in ("digits", "breast_cancer", "wine", "iris", "diabetes")}
     return named | {"digits-images": {"source": str(images)}, "order-gru": {"source": str(order)}}
 

@@ -27,7 +27,7 @@ import torch
 from sklearn.datasets import load_digits
 
 import deepfit
-from deepfit.runs import train as train_module
+from deepfit.lifecycle import train as train_module
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))

@@ -32,7 +32,7 @@ def test_help_imports_no_heavy_module(argv):
 def test_import_deepfit_is_light_and_its_names_resolve():
     assert _loaded_after("import deepfit\nassert 'train' in dir(deepfit)") == []
     import deepfit
-    from deepfit.runs.train import train
+    from deepfit.lifecycle.train import train
 
     assert deepfit.train is train and callable(deepfit.Predictor)
     assert set(deepfit.__all__) <= set(dir(deepfit))

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 import deepfit
 from deepfit.core.notes import Notes
+from deepfit.lifecycle.directory import predict
 from deepfit.modalities import load_source
 from deepfit.modalities.tabular.dates import date_format
 from deepfit.modalities.tabular.preprocess import Preprocessor
-from deepfit.runs.directory import predict
 from deepfit.tools.check import check
 
 pytestmark = pytest.mark.usefixtures("one_thread")

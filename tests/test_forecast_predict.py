@@ -14,8 +14,8 @@ from deepfit.cli import main
 from deepfit.core.notes import Notes
 from deepfit.data.tables import read_table
 from deepfit.errors import PredictInputError, SettingsError
+from deepfit.lifecycle.predictor import Predictor
 from deepfit.modalities import load_source
-from deepfit.runs.predictor import Predictor
 
 W, H = 12, 3
 

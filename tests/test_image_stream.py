@@ -23,10 +23,10 @@ from deepfit.data import batches
 from deepfit.data.batches import make_batches
 from deepfit.data.split import split_indices
 from deepfit.errors import DataTooLargeError, ImageDecodeError
+from deepfit.lifecycle.prepare import prepare_config
 from deepfit.modalities.image.cache import CACHE_ENV
 from deepfit.modalities.image.files import ImageFiles, read_image_folder
 from deepfit.modalities.image.preprocess import ImagePreprocessor
-from deepfit.runs.prepare import prepare_config
 
 QUIET = {"progress": False, "report": False, "threads": 1}
 TRAIN = {"model": "cnn", "widths": (4, 8, 8), "hidden": 16, "epochs": 3, "batch_size": 8,

@@ -24,7 +24,7 @@ from deepfit.data.split import split_indices
 from deepfit.errors import SettingsError
 from deepfit.evaluation.metrics import monitor_names
 from deepfit.evaluation.threshold import f1_at, f1_optimal_threshold
-from deepfit.runs import train as api
+from deepfit.lifecycle import train as api
 from deepfit.training import imbalance as imb
 from deepfit.training.losses import CrossEntropy, FocalLoss
 

@@ -103,7 +103,7 @@ def test_the_graph_reader_finds_a_planted_circle():
 
 def test_src_has_no_import_circles():
     graph = import_graph()
-    assert len(graph) > 50 and graph["deepfit.runs.train"]  # the graph was read
+    assert len(graph) > 50 and graph["deepfit.lifecycle.train"]  # the graph was read
     assert cycles(graph) == []
 
 

@@ -84,7 +84,7 @@ def test_report_command_regenerates_the_page_from_the_saved_files(binary_run, tm
     no model is loaded, nothing is predicted and no plot is drawn again (asserted by making each
     of those fail; a wall-clock bound would fail on a loaded machine)."""
     report_module = importlib.import_module("deepfit.evaluation.report")
-    runs_module = importlib.import_module("deepfit.runs.directory")
+    runs_module = importlib.import_module("deepfit.lifecycle.directory")
 
     def forbidden(*args, **kwargs):
         raise AssertionError("report regeneration must only read the run's saved files")

@@ -24,24 +24,24 @@ _API = {
     "BenchmarkResult": "deepfit.tools.benchmark.measure",
     "Comparison": "deepfit.tools.compare.comparison",
     "Finding": "deepfit.checks.findings",
-    "Predictor": "deepfit.runs.predictor",
-    "Run": "deepfit.runs.train",
+    "Predictor": "deepfit.lifecycle.predictor",
+    "Run": "deepfit.lifecycle.train",
     "advise": "deepfit.tools.advise.advice",
     "benchmark": "deepfit.tools.benchmark.measure",
     "check": "deepfit.tools.check",
     "compare": "deepfit.tools.compare.comparison",
-    "evaluate": "deepfit.runs.directory",
-    "load": "deepfit.runs.directory",
-    "predict": "deepfit.runs.directory",
-    "report": "deepfit.runs.directory",
-    "train": "deepfit.runs.train",
+    "evaluate": "deepfit.lifecycle.directory",
+    "load": "deepfit.lifecycle.directory",
+    "predict": "deepfit.lifecycle.directory",
+    "report": "deepfit.lifecycle.directory",
+    "train": "deepfit.lifecycle.train",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from deepfit.checks.findings import Finding
-    from deepfit.runs.directory import evaluate, load, predict, report
-    from deepfit.runs.predictor import Predictor
-    from deepfit.runs.train import Run, train
+    from deepfit.lifecycle.directory import evaluate, load, predict, report
+    from deepfit.lifecycle.predictor import Predictor
+    from deepfit.lifecycle.train import Run, train
     from deepfit.tools.advise.advice import advise
     from deepfit.tools.advise.result import Advice
     from deepfit.tools.benchmark.measure import BenchmarkResult, benchmark

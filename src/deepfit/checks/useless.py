@@ -24,7 +24,7 @@ UNSEEN_SHARE = 0.9  # test rows of unknown category at or above this share: noth
 
 def run_checklist(prepared: Any, state: Any, metrics: dict, evaluation: Any,
                   notes: Notes) -> list[dict]:
-    """A finished run's success checklist (`prepared`: runs.prepare.Prepared, `state`: the TrainState,
+    """A finished run's success checklist (`prepared`: lifecycle.prepare.Prepared, `state`: the TrainState,
     `evaluation`: the test split's). A model no better than the trivial predictor is an
     error-level item with a `hint` (likely_causes) and a warning in `notes`."""
     task = prepared.data.task

@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
         with Timings().active() as clock:  # from here, including torch's import
             with stage("import"):
                 _load_libraries()
-                from deepfit.runs.train import train
+                from deepfit.lifecycle.train import train
             result = train(args.source, out=args.out, resume=args.resume, **_settings(args))
         _print_metrics(console, "test metrics", result.metrics)
         if args.timings:
@@ -312,7 +312,7 @@ def _load_libraries() -> None:
 def _run_on_runs(args: argparse.Namespace, console: Console) -> int:
     """predict, evaluate and report: what reads saved runs."""
     from deepfit.core.io import write_text
-    from deepfit.runs import directory as run_dirs
+    from deepfit.lifecycle import directory as run_dirs
 
     if args.command == "predict":
         frame = run_dirs.predict(args.run_dir, args.input, all_windows=args.all_windows)

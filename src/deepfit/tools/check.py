@@ -29,9 +29,9 @@ from deepfit.data.dataset import Dataset, written_numbers
 from deepfit.data.split import Splits, split_data
 from deepfit.data.targets import TargetEncoder
 from deepfit.errors import SettingsError, SplitError
+from deepfit.lifecycle.prepare import reading_settings
 from deepfit.modalities import get_modality, load_source
 from deepfit.models import InputSpec, OutputSpec, create, resolve_settings
-from deepfit.runs.prepare import reading_settings
 
 
 def check(source: Any = None, y: Any = None, *, target: str | None = None, model: str | None = None,

@@ -31,10 +31,10 @@ from deepfit.core.io import default_run_dir, new_run_dir
 from deepfit.core.notes import Notes, logger
 from deepfit.data.dataset import source_name
 from deepfit.errors import SettingsError, TrainingInterrupted
+from deepfit.lifecycle.prepare import Prepared, prepare_config
+from deepfit.lifecycle.train import fit_prepared, resolve_device
 from deepfit.modalities import get_modality
 from deepfit.models import resolve_settings
-from deepfit.runs.prepare import Prepared, prepare_config
-from deepfit.runs.train import fit_prepared, resolve_device
 from deepfit.tools.advise.report import write_advice
 from deepfit.tools.advise.result import Advice, Item
 from deepfit.tools.advise.rules import Evidence, decide, gap, matrix_row, row_band

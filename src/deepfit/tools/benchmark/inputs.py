@@ -27,10 +27,10 @@ from deepfit.core.notes import Notes
 from deepfit.data.dataset import source_name
 from deepfit.data.targets import TargetEncoder
 from deepfit.errors import SettingsError
+from deepfit.lifecycle.predictor import Predictor
 from deepfit.modalities import get_modality, load_source
 from deepfit.models import InputSpec, OutputSpec, create, modalities, resolve_settings
 from deepfit.models.registry import ALIASES
-from deepfit.runs.predictor import Predictor
 
 TASKS = ("classification", "regression")
 

@@ -50,7 +50,7 @@ from deepfit.core.io import default_run_dir, write_json
 from deepfit.core.notes import logger
 from deepfit.data.batches import InMemoryBatches
 from deepfit.errors import SettingsError
-from deepfit.runs.train import resolve_device
+from deepfit.lifecycle.train import resolve_device
 from deepfit.tools.benchmark.inputs import Workload, model_workload, run_workload
 from deepfit.tools.benchmark.memory import MB, peak_memory, reset_peak_memory
 from deepfit.tools.benchmark.plan import PROBE_REPEAT, Plan, Ticker, fit_plan, max_seconds_for

@@ -91,7 +91,7 @@ def ranking_metric(task: str, ratio: float | None = None,
 
 
 def encode(prepared: Any) -> Encoded:
-    """The prepared splits (runs.prepare.Prepared) flattened, with the test split encoded too."""
+    """The prepared splits (lifecycle.prepare.Prepared) flattened, with the test split encoded too."""
     X = {name: t[0].numpy().reshape(len(t[0]), -1) for name, t in prepared.tensors.items()}
     y = {name: t[1].numpy() for name, t in prepared.tensors.items()}
     X_test, y_test = prepared.test_frame

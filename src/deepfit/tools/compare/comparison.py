@@ -30,11 +30,11 @@ from deepfit.core.io import default_run_dir, new_run_dir, write_json, write_text
 from deepfit.core.notes import Notes, logger
 from deepfit.data.dataset import source_name
 from deepfit.errors import SettingsError, TrainingInterrupted
+from deepfit.lifecycle.prepare import Prepared, prepare_config
+from deepfit.lifecycle.train import Run, train_prepared
 from deepfit.modalities import get_modality
 from deepfit.models import modalities, resolve_settings
 from deepfit.models.registry import canonical
-from deepfit.runs.prepare import Prepared, prepare_config
-from deepfit.runs.train import Run, train_prepared
 from deepfit.tools.compare.baselines import encode, fit_baseline, ranking_metric
 
 COLUMNS = ["model", "metric", "test_score", "val_score", "train_seconds", "best_epoch", "params",

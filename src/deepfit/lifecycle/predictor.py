@@ -103,7 +103,7 @@ class Predictor:
         """Forecasts from a time series (a DataFrame with the training columns, or a CSV/Parquet
         path): the H steps after its last W rows, or with `all_windows` the forecast of every
         window of W rows (a rolling backtest, with the actual values). See deepfit/forecast.py."""
-        from deepfit.runs.forecast import forecast
+        from deepfit.lifecycle.forecast import forecast
 
         return forecast(self, series, all_windows=all_windows)
 

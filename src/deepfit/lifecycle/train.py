@@ -34,12 +34,9 @@ from deepfit.data.dataset import Streamed
 from deepfit.errors import SettingsError, TrainingFailed
 from deepfit.evaluation.metrics import metric_fn, mode_of
 from deepfit.evaluation.threshold import decision_threshold
-from deepfit.modalities import get_modality
-from deepfit.models import resolve_settings
-from deepfit.models.transfer import build_model, check_weights
-from deepfit.runs.directory import config_record, save_run
-from deepfit.runs.predictor import Predictor
-from deepfit.runs.prepare import (
+from deepfit.lifecycle.directory import config_record, save_run
+from deepfit.lifecycle.predictor import Predictor
+from deepfit.lifecycle.prepare import (
     Prepared,
     act_on_findings,
     check_monitor,
@@ -47,7 +44,10 @@ from deepfit.runs.prepare import (
     imbalance_of,
     prepare_config,
 )
-from deepfit.runs.resume import CHECKPOINTS, resume_checkpoint, resume_settings
+from deepfit.lifecycle.resume import CHECKPOINTS, resume_checkpoint, resume_settings
+from deepfit.modalities import get_modality
+from deepfit.models import resolve_settings
+from deepfit.models.transfer import build_model, check_weights
 from deepfit.training import imbalance as imb
 from deepfit.training.callbacks import (
     Checkpoint,

@@ -1,7 +1,7 @@
 """Prepare the data once: source ─► Dataset ─► splits ─► the data audit ─► preprocessing and
 target encoding fitted on the training rows ─► the checks that need no training.
 
-    prepared = prepare("data.csv", target="price", seed=1)      # deepfit.runs.prepare
+    prepared = prepare("data.csv", target="price", seed=1)      # deepfit.lifecycle.prepare
     run_a = train_prepared(prepared, model="mlp")               # runs/train.py: the same split,
     run_b = train_prepared(prepared, model="resmlp")            # the same encoded rows
 

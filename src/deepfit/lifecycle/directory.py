@@ -27,12 +27,12 @@ from deepfit.core.timings import stage
 from deepfit.data.dataset import Streamed
 from deepfit.errors import SettingsError
 from deepfit.evaluation.full_metrics import Evaluation
+from deepfit.lifecycle.predictor import Predictor
 from deepfit.modalities import get_modality, load_source
-from deepfit.runs.predictor import Predictor
 from deepfit.training.state import TrainState
 
 if TYPE_CHECKING:
-    from deepfit.runs.prepare import Prepared
+    from deepfit.lifecycle.prepare import Prepared
 
 
 def config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: Prepared,

@@ -47,3 +47,36 @@ def test_the_command_sets_openmps_wait_policy_before_torch():
             "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
             "assert os.environ['OMP_WAIT_POLICY'] == 'PASSIVE'")
     assert _loaded_after(code) == []
+
+
+def _console(*args: str, before: str = "") -> subprocess.CompletedProcess:
+    """The installed script's entry (`deepfit.cli:console`) in a fresh interpreter, output piped."""
+    code = f"import sys\n{before}\nfrom deepfit.cli import console\nsys.argv = ['deepfit', *{args!r}]\nconsole()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+def test_console_exits_quickly_with_the_commands_code_and_all_its_output():
+    # A command that loads torch and writes a long piped report: every line arrives (stdout is
+    # flushed before the quick exit), atexit handlers still run, and the code passes through.
+    before = "import atexit\natexit.register(lambda: print('atexit ran', file=sys.stderr))"
+    done = _console("check", "iris", before=before)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().splitlines()[-1].endswith("note(s)")  # the summary, last line
+    assert "atexit ran" in done.stderr
+
+
+def test_console_user_error_is_one_line_and_code_2(tmp_path):
+    done = _console("train", str(tmp_path / "nosuch.csv"), "--target", "y")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [f"deepfit: error: no such file: {tmp_path / 'nosuch.csv'}"]
+
+
+def test_console_help_and_version_exit_0_and_a_live_thread_keeps_the_normal_exit(tmp_path):
+    assert _console("--help").returncode == 0
+    version = _console("--version")
+    assert version.returncode == 0 and version.stdout.startswith("deepfit 0.")
+    # A non-daemon thread still running when the command ends is waited for, as Python would.
+    before = ("import threading, time\n"
+              "threading.Thread(target=lambda: (time.sleep(0.5), print('thread done'))).start()")
+    done = _console("train", str(tmp_path / "nosuch.csv"), "--target", "y", before=before)
+    assert done.returncode == 2 and done.stdout == "thread done\n"

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from deepfit._version import __version__
 from deepfit.cli.tools import TOOLS, add_tools, run_tool, set_pairs
 from deepfit.config import SCHEDULES, TASKS, WAIT_POLICY
 from deepfit.errors import DeepfitError, SettingsError, TrainingInterrupted
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                         help="print only the results")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the results")
+    parser.add_argument("--version", action="version", version=f"deepfit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser = functools.partial(sub.add_parser, parents=[common])
     _add_train(sub)

@@ -1,4 +1,5 @@
-"""The test-time metric set (torchmetrics) against scikit-learn on the same predictions, to 1e-6."""
+"""The test-time metric set (counts from scikit-learn's confusion matrix, ratios of our own; AUC and AP
+per class) against scikit-learn's high-level metric functions on the same predictions, to 1e-6."""
 
 from __future__ import annotations
 

@@ -305,10 +305,10 @@ def run(args: argparse.Namespace) -> int:
 def _load_libraries() -> None:
     """Import the libraries every training run loads anyway, so that `--timings`' import row
     holds their load time and the later rows deepfit's own work: torch._dynamo (torch.optim
-    imports it when the first optimizer is made; about 0.8 s here) and torchmetrics (the
-    evaluation's)."""
+    imports it when the first optimizer is made; about 0.8 s here) and scikit-learn's metrics
+    (the evaluation's)."""
+    import sklearn.metrics  # noqa: F401
     import torch._dynamo  # noqa: F401
-    import torchmetrics  # noqa: F401
 
 
 def _run_on_runs(args: argparse.Namespace, console: Console) -> int:

@@ -1,8 +1,12 @@
-"""The whole test-time metric set, through torchmetrics, over a whole split at once.
+"""The whole test-time metric set over a whole split at once: classification and regression
+through scikit-learn's metrics (`sklearn.metrics`), the by-name metrics of other tasks through
+torchmetrics.
 
 Per epoch, the trainer uses the few fast torch metrics of evaluation/metrics.py; at the end of a
-run, `evaluate_outputs` computes everything a report needs. torchmetrics is imported inside the
-functions (it costs seconds to import), so a command that never evaluates never pays for it.
+run, `evaluate_outputs` computes everything a report needs. scikit-learn is loaded by every
+training run already (the split); torchmetrics costs about 0.6 s more to import on the 2-core
+machine (its `__init__` loads scipy.signal, benchmarks/startup.py), so it is imported only inside
+the by-name functions that need it.
 
 Classification (logits [N, C], integer targets [N]):
     accuracy, balanced_accuracy, precision / recall / f1 (macro, weighted and per class),
@@ -19,7 +23,6 @@ targets; a per-class value with a zero denominator is 0.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -68,15 +71,17 @@ def predict_codes(proba: torch.Tensor, threshold: float | None = None) -> torch.
 def classification_metrics(proba: torch.Tensor, target: torch.Tensor, preds: torch.Tensor | None = None,
                            classes: list[Any] | None = None) -> dict[str, Any]:
     """proba [N, C] (rows sum to 1), target [N] codes, preds [N] codes (default: argmax)."""
-    from torchmetrics.functional import classification as tmc
+    from sklearn.metrics import confusion_matrix
 
     proba, target = torch.as_tensor(proba).double(), torch.as_tensor(target).long()
     preds = proba.argmax(dim=1) if preds is None else torch.as_tensor(preds).long()
     n_classes = proba.shape[1]
     classes = list(range(n_classes)) if classes is None else list(classes)
-    kw = {"num_classes": n_classes, "validate_args": False}
-    # counts per class [C, 5]: tp, fp, tn, fn, support; the ratios below in float64, exactly
-    tp, fp, _, fn, support = tmc.multiclass_stat_scores(preds, target, average="none", **kw).double().T
+    # rows: true class, columns: predicted; the counts per class, then the ratios in float64
+    matrix = confusion_matrix(target.numpy(), preds.numpy(), labels=np.arange(n_classes))
+    counts = torch.from_numpy(matrix).double()
+    tp, support = counts.diagonal(), counts.sum(dim=1)
+    fp, fn = counts.sum(dim=0) - tp, support - tp
     per_class = {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
                  "f1": _ratio(2 * tp, 2 * tp + fp + fn)}
     in_target = support > 0
@@ -98,7 +103,6 @@ def classification_metrics(proba: torch.Tensor, target: torch.Tensor, preds: tor
                      "f1": float(per_class["f1"][i]), "support": int(support[i])}
         for i, label in enumerate(classes)
     }
-    matrix = tmc.multiclass_confusion_matrix(preds, target, **kw)  # rows: true, columns: predicted
     metrics["confusion_matrix"] = matrix.tolist()
     return metrics
 
@@ -111,33 +115,33 @@ def _ranking_metrics(proba: torch.Tensor, target: torch.Tensor,
                      in_target: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """AUC-ROC and average precision: of P(class 1) for two classes, else one-vs-rest macro over
     the classes present in the targets. None when the targets hold a single class."""
-    from torchmetrics.functional import classification as tmc
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
     if int(in_target.sum()) < 2:
         return None, None
+    proba_np, target_np = proba.numpy(), target.numpy()
     if proba.shape[1] == 2:
-        return (tmc.binary_auroc(proba[:, 1], target, validate_args=False),
-                tmc.binary_average_precision(proba[:, 1], target, validate_args=False))
-    kw = {"num_classes": proba.shape[1], "average": "none", "validate_args": False}
-    with warnings.catch_warnings():  # a class absent from the targets: its value is dropped below
-        warnings.simplefilter("ignore", UserWarning)
-        auc = tmc.multiclass_auroc(proba, target, **kw).double()
-        ap = tmc.multiclass_average_precision(proba, target, **kw).double()
-    return auc[in_target].mean(), ap[in_target].mean()
+        return (roc_auc_score(target_np, proba_np[:, 1]),
+                average_precision_score(target_np, proba_np[:, 1]))
+    present = np.flatnonzero(in_target.numpy())  # one class against the rest, for each present
+    auc = [roc_auc_score(target_np == c, proba_np[:, c]) for c in present]
+    ap = [average_precision_score(target_np == c, proba_np[:, c]) for c in present]
+    return float(np.mean(auc)), float(np.mean(ap))
 
 
 def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
     """pred and target [N], in the target's units."""
-    from torchmetrics.functional import mean_absolute_error, mean_squared_error, r2_score
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-    pred, target = torch.as_tensor(pred).double().reshape(-1), torch.as_tensor(target).double().reshape(-1)
-    mse = mean_squared_error(pred, target)
+    pred = torch.as_tensor(pred).double().reshape(-1).numpy()
+    target = torch.as_tensor(target).double().reshape(-1).numpy()
+    mse = float(mean_squared_error(target, pred))
     if bool((target == target[0]).all()):  # constant targets: R² is 1 if exact, else 0 (scikit-learn)
-        r2 = torch.tensor(1.0 if float(mse) == 0 else 0.0)
+        r2 = 1.0 if mse == 0 else 0.0
     else:
-        r2 = r2_score(pred, target)
-    return {"mse": float(mse), "rmse": float(mse.sqrt()), "mae": float(mean_absolute_error(pred, target)),
-            "r2": float(r2), "n": len(target)}
+        r2 = float(r2_score(target, pred))
+    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(mean_absolute_error(target, pred)),
+            "r2": r2, "n": len(target)}
 
 
 # ------------------------------------------------------------ metrics by name, for other tasks

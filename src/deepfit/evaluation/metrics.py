@@ -4,8 +4,8 @@ Classification metrics take logits [N, C] and integer targets [N]; regression me
 predictions and targets in the target's own units.
 
 The per-epoch metrics here are a few lines of torch each, checked against scikit-learn in the
-tests: importing torchmetrics costs about 5 s (it pulls in torchvision and torch._dynamo), a tax
-on every command. torchmetrics serves the richer test-time metrics, imported where they are used.
+tests, with no library to import. The test-time set (evaluation/full_metrics.py) uses
+scikit-learn's metrics, and torchmetrics for the other tasks' metrics, imported where used.
 """
 
 from __future__ import annotations

@@ -81,6 +81,11 @@ class DataTooLargeError(DeepfitError):
     """Data that do not fit the memory allowed for them, with --loader memory asked for."""
 
 
+class StorageError(DeepfitError):
+    """A file could not be written: the disk is full, a quota is reached, the permission was
+    lost or the filesystem is read-only (the OSError's reason is in the message)."""
+
+
 class TrainingInterrupted(Exception):
     """Training stopped on a signal after writing a checkpoint; the run can be resumed. Not a
     DeepfitError: nothing the user gave was wrong. Raised by training/trainer.py."""

@@ -349,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except TrainingInterrupted as exc:
         run_dir = exc.args[1] if len(exc.args) > 1 else "RUN_DIR"
-        print(f"deepfit: {exc.args[0]}; checkpoint written. Resume with: "
+        print(f"deepfit: {exc.args[0]}. Resume with: "
               f"deepfit train --resume {run_dir}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:

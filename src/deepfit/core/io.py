@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,23 +31,32 @@ from deepfit.errors import (
     RunDirError,
     SettingsError,
     SourceNotFoundError,
+    StorageError,
     UnsafeFileError,
 )
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same directory (flushed, fsynced,
+    renamed over `path`). Raises StorageError when the system refuses the write (disk full,
+    quota, permission, read-only filesystem); the temporary file is removed and `path` keeps
+    its previous content."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, StorageError):
+            raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
 
 
@@ -153,10 +162,15 @@ def default_run_dir(name: str, root: Path = Path("runs")) -> Path:
 
 @contextlib.contextmanager
 def new_run_dir(path: Path, *, resuming: bool = False,
-                keep_on: tuple[type[BaseException], ...] = ()) -> Iterator[Path]:
+                keep_on: tuple[type[BaseException], ...] = (),
+                drop_on: tuple[type[BaseException], ...] = (),
+                resumable: Callable[[Path], bool] = lambda path: False) -> Iterator[Path]:
     """Create a run directory (or enter the one being resumed). If the body fails, a new
-    directory is removed so nothing half-written is left, unless the failure is one of `keep_on`
-    (an interruption that left a checkpoint to resume from)."""
+    directory is removed so nothing half-written is left, unless `resumable(path)` says it holds
+    something to resume from (a complete checkpoint): then it is kept, whatever the failure
+    (disk full, a signal, an error after training), and the failure is raised as it came. A
+    failure of one of `keep_on` keeps it too (compare: the models finished before a signal);
+    one of `drop_on` removes it even so (a training that failed for good: nothing to resume)."""
     path = Path(path)
     if resuming:
         yield path
@@ -164,15 +178,32 @@ def new_run_dir(path: Path, *, resuming: bool = False,
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise SettingsError(f"{path} already exists and is not empty; choose another --out")
     created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the run directory {path}: {exc.strerror or exc}") from None
     try:
         yield path
     except keep_on:
         raise
-    except BaseException:
+    except BaseException as exc:
+        if not isinstance(exc, drop_on) and resumable(path):
+            raise
         if created:
             shutil.rmtree(path, ignore_errors=True)
         else:
             for child in path.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
         raise
+
+
+def remove_temporary_files(directory: Path) -> list[str]:
+    """Delete the temporary files (`.NAME.*.tmp`) that writes killed mid-way left in
+    `directory`; returns their names."""
+    removed = []
+    if Path(directory).is_dir():
+        for child in Path(directory).iterdir():
+            if child.name.startswith(".") and child.name.endswith(".tmp") and child.is_file():
+                child.unlink(missing_ok=True)
+                removed.append(child.name)
+    return removed

@@ -31,7 +31,7 @@ from deepfit.core.io import (
 from deepfit.core.notes import Notes
 from deepfit.data.batches import choose_loader, make_batches
 from deepfit.data.dataset import Streamed
-from deepfit.errors import SettingsError, TrainingFailed
+from deepfit.errors import SettingsError, StorageError, TrainingFailed
 from deepfit.evaluation.metrics import metric_fn, mode_of
 from deepfit.evaluation.threshold import decision_threshold
 from deepfit.lifecycle.directory import config_record, save_run
@@ -61,9 +61,10 @@ from deepfit.training.callbacks import (
     RestoreBestWeights,
     TimeBudget,
 )
+from deepfit.training.checkpoint import complete_checkpoints
 from deepfit.training.finetune import finetuning_callbacks, transfer_record
 from deepfit.training.optim import create_optimizer, create_scheduler
-from deepfit.training.signals import stop_on_signals
+from deepfit.training.signals import interrupt_on_signals, stop_on_signals
 from deepfit.training.state import Monitor, TrainState, seed_everything
 from deepfit.training.threads import ThreadChoice, apply_threads, choose_threads
 from deepfit.training.trainer import Trainer, TrainingInterrupted
@@ -142,7 +143,6 @@ def train_prepared(prepared: Prepared, *, out: str | Path | None = None, **setti
 def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | Path | None,
                resume: str | Path | None) -> Run:
     """The model chosen, checked and trained on `prepared`; the run directory written."""
-    source = prepared.source
     cfg = choose_model(cfg, prepared.data, notes)
     model_settings = resolve_settings(cfg.model.name, cfg.model.settings)
     if cfg.train.check:
@@ -150,37 +150,66 @@ def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | P
             findings = _model_findings(cfg, model_settings, prepared)
         act_on_findings(findings, cfg.train.force, notes, "the model sanity check")
     device = resolve_device(cfg.train.device)
-    checkpoint = resume_checkpoint(Path(resume), prepared.fingerprint) if resume else None
+    checkpoint = (resume_checkpoint(Path(resume), prepared.fingerprint, device, notes)
+                  if resume else None)
     with timings.stage("threads"):
         threads = _threads(cfg, model_settings, prepared, device, resume)
     apply_threads(threads)
     notes.decide(threads.note())
     initial = load_foreign_weights(cfg.train.init_weights) if cfg.train.init_weights else None
     run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(prepared.data.name)
-    with new_run_dir(run_dir, resuming=resume is not None, keep_on=(TrainingInterrupted,)):
-        notes.go_live()
-        record = config_record(cfg, model_settings, source, prepared, device, notes)
-        record["train"].update(threads=threads.threads, threads_reason=threads.reason)
-        if checkpoint is None:
-            write_json(run_dir / "config.json", record | {"status": "running"})
+    # From here a signal or a failed write keeps the run directory once it holds a complete
+    # checkpoint, and removes it before (a resumed one is never removed).
+    with interrupt_on_signals(), new_run_dir(run_dir, resuming=resume is not None,
+                                             keep_on=(TrainingInterrupted,), drop_on=(TrainingFailed,),
+                                             resumable=_resumable):
         try:
-            predictor, state = fit_prepared(cfg, model_settings, prepared, device, notes, run_dir,
-                                            checkpoint, initial)
+            return _fit_and_save(prepared, cfg, model_settings, notes, device, run_dir, checkpoint,
+                                 initial, threads)
         except TrainingInterrupted as exc:
             if not cfg.train.checkpoint:
                 raise KeyboardInterrupt from None  # nothing to resume from: the run is dropped
-            raise TrainingInterrupted(exc.args[0], run_dir) from None
-        with timings.stage("evaluate"):
-            evaluation = predictor.evaluation(*prepared.test_frame)
-            metrics = evaluation.metrics
-            metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes)
-        record |= notes.to_dict()
-        record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
-                               stop_reason=state.stop_reason)
-        if cfg.train.weights:  # the architecture built, layer groups, their LRs, the stages
-            record["model"].update(transfer_record(predictor.model, predictor.architecture, cfg.train))
-        record["status"] = "finished"  # save_run adds the timings, and writes config.json last
-        save_run(run_dir, predictor, record, state, metrics, evaluation if cfg.train.report else None)
+            raise TrainingInterrupted(f"{exc.args[0]}; checkpoint written", run_dir) from None
+        except KeyboardInterrupt:
+            if _resumable(run_dir):
+                raise TrainingInterrupted("interrupted; the run's last complete checkpoint is kept",
+                                          run_dir) from None
+            raise
+        except StorageError as exc:
+            kept = (f"{run_dir} and its complete checkpoints are kept: free some space, then "
+                    f"resume with deepfit train --resume {run_dir}") if _resumable(run_dir) else (
+                    f"nothing resumable had been written, so {run_dir} is removed"
+                    if resume is None else f"{run_dir} is left as it was")
+            raise StorageError(f"{exc}; {kept}") from None
+
+
+def _resumable(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a complete checkpoint to resume from."""
+    return bool(complete_checkpoints(Path(run_dir) / CHECKPOINTS, "last"))
+
+
+def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, notes: Notes,
+                  device: torch.device, run_dir: Path, checkpoint: dict | None, initial: dict | None,
+                  threads: ThreadChoice) -> Run:
+    """Train in `run_dir`, evaluate on the test split, write the run directory."""
+    notes.go_live()
+    record = config_record(cfg, model_settings, prepared.source, prepared, device, notes)
+    record["train"].update(threads=threads.threads, threads_reason=threads.reason)
+    if checkpoint is None:
+        write_json(run_dir / "config.json", record | {"status": "running"})
+    predictor, state = fit_prepared(cfg, model_settings, prepared, device, notes, run_dir,
+                                    checkpoint, initial)
+    with timings.stage("evaluate"):
+        evaluation = predictor.evaluation(*prepared.test_frame)
+        metrics = evaluation.metrics
+        metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes)
+    record |= notes.to_dict()
+    record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
+                           stop_reason=state.stop_reason)
+    if cfg.train.weights:  # the architecture built, layer groups, their LRs, the stages
+        record["model"].update(transfer_record(predictor.model, predictor.architecture, cfg.train))
+    record["status"] = "finished"  # save_run adds the timings, and writes config.json last
+    save_run(run_dir, predictor, record, state, metrics, evaluation if cfg.train.report else None)
     return Run(run_dir, record, metrics, state.history, predictor, notes)
 
 

@@ -70,8 +70,10 @@ def save_checkpoint(directory: Path, kind: str, step: int, state: dict[str, Any]
 def load_checkpoint(path: Path) -> dict[str, Any]:
     data = path.read_bytes()
     marker = read_json(path.with_suffix(".done"))
+    if not isinstance(marker, dict):
+        raise TypeError("the marker holds no JSON object")
     if sha256_bytes(data) != marker["sha256"]:
-        raise ValueError(f"{path} does not match its completeness marker")
+        raise ChecksumMismatch(f"{path} does not match its completeness marker")
     tensors = st_load(data)
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads(f.metadata()["deepfit"])
@@ -88,12 +90,32 @@ def complete_checkpoints(directory: Path, kind: str) -> list[Path]:
 
 def latest_checkpoint(directory: Path, kind: str = "last") -> dict[str, Any] | None:
     """The newest complete checkpoint that reads back intact, or None."""
+    return usable_checkpoint(directory, kind)[0]
+
+
+def usable_checkpoint(directory: Path, kind: str = "last") -> tuple[dict[str, Any] | None, list[str]]:
+    """(the newest complete checkpoint of `kind` that reads back intact, or None; why each newer
+    complete one was skipped, "NAME: reason", newest first). A checkpoint whose marker is
+    missing is not complete (its write was killed) and is not listed: it never counted."""
+    problems = []
     for path in complete_checkpoints(directory, kind):
         try:
-            return load_checkpoint(path)
-        except Exception:  # a damaged file: fall back to the generation before it
-            continue
-    return None
+            return load_checkpoint(path), problems
+        except Exception as exc:  # a damaged file: fall back to the generation before it
+            problems.append(f"{path.name}: {_damage(path, exc)}")
+    return None, problems
+
+
+def _damage(path: Path, exc: Exception) -> str:
+    if isinstance(exc, ChecksumMismatch):
+        return "its checksum does not match its completeness marker (truncated or altered)"
+    if isinstance(exc, (KeyError, TypeError, json.JSONDecodeError)):
+        return f"its marker or header is malformed ({type(exc).__name__}: {exc})"
+    return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+
+
+class ChecksumMismatch(ValueError):
+    """A checkpoint file whose SHA-256 is not the one its marker recorded."""
 
 
 def remove_stray_files(directory: Path) -> list[str]:

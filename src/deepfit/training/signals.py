@@ -1,4 +1,9 @@
-"""SIGTERM and SIGINT during training: finish the current step, checkpoint, stop.
+"""SIGTERM and SIGINT, the same for both: during training (`stop_on_signals`), finish the
+current step, checkpoint, stop; around the rest of a run (`interrupt_on_signals`, from before
+the run directory is made), raise KeyboardInterrupt at once, so that the run directory's
+cleanup runs (core/io.py's new_run_dir: removed while nothing is resumable, kept
+once a complete checkpoint exists) instead of the process dying with a directory that neither
+--resume nor the same command would take.
 
 A second SIGINT while the first is being handled interrupts at once (the usual Ctrl-C twice).
 """
@@ -10,6 +15,25 @@ import signal
 import threading
 from collections.abc import Iterator
 from typing import Any
+
+
+@contextlib.contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt as SIGINT does, for the block (main thread only; the
+    previous handlers come back after it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

@@ -169,6 +169,12 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 
+def _add_no_verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="load the weights without checking them against model.json's SHA-256 "
+                        "(a warning says so; for a run whose checksum was lost, at your own risk)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="deepfit", description="Train neural networks with best practices as defaults.")
     common = _Parser(add_help=False)
@@ -189,9 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-windows", action="store_true", help="time series: the rolling backtest, "
                    "the forecast of every window of W rows in the file, beside the actual values")
     p.add_argument("-o", "--output", help="write predictions to this CSV (default, or -: stdout)")
+    _add_no_verify(p)
     p = sub.add_parser("evaluate", help="metrics of a trained run on labelled data")
     p.add_argument("run_dir")
     p.add_argument("source", help="labelled data: a file with the run's target column, or a bundled name")
+    _add_no_verify(p)
     p = sub.add_parser("report", help="regenerate a run's report.html, or compare several runs")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", help="output file (default RUN_DIR/report.html; for several runs, "
@@ -317,14 +325,16 @@ def _run_on_runs(args: argparse.Namespace, console: Console) -> int:
     from deepfit.lifecycle import directory as run_dirs
 
     if args.command == "predict":
-        frame = run_dirs.predict(args.run_dir, args.input, all_windows=args.all_windows)
+        frame = run_dirs.predict(args.run_dir, args.input, all_windows=args.all_windows,
+                                 verify=args.verify)
         if args.output and args.output != "-":  # `-o -`: standard output, as Unix tools read it
             write_text(Path(args.output), frame.to_csv(index=False))
             console.print(f"{len(frame)} predictions written to {args.output}")
         else:
             sys.stdout.write(frame.to_csv(index=False))
     elif args.command == "evaluate":
-        _print_metrics(console, f"metrics on {args.source}", run_dirs.evaluate(args.run_dir, args.source))
+        _print_metrics(console, f"metrics on {args.source}", run_dirs.evaluate(args.run_dir, args.source,
+                                                                              verify=args.verify))
     elif args.command == "report":
         console.print(f"report written to {run_dirs.report(*args.run_dirs, out=args.out)}")
     return 0

@@ -102,14 +102,15 @@ def _record_timings(config: dict) -> None:
         logging.getLogger("deepfit").warning(config["warnings"][-1])
 
 
-def load(run_dir: str | Path, device: str = "cpu") -> Predictor:
-    """The predictor saved in a run directory (safetensors and JSON only; nothing unpickled)."""
-    return Predictor.load(run_dir, device=device)
+def load(run_dir: str | Path, device: str = "cpu", verify: bool = True) -> Predictor:
+    """The predictor saved in a run directory (safetensors and JSON only; nothing unpickled),
+    checked before anything is built (Predictor.load; `verify=False` skips the checksum)."""
+    return Predictor.load(run_dir, device=device, verify=verify)
 
 
-def evaluate(run_dir: str | Path, source: Any, y: Any = None) -> dict[str, float]:
+def evaluate(run_dir: str | Path, source: Any, y: Any = None, *, verify: bool = True) -> dict[str, float]:
     """Metrics of a saved run on labelled data (a file, a DataFrame with the target, or X and y)."""
-    predictor = load(run_dir)
+    predictor = load(run_dir, verify=verify)
     saved = read_json(Path(run_dir) / "config.json")["data"]
     reading = predictor.modality.held_out_reading(predictor.preprocessor)  # the training size…
     data = load_source(source, target=saved["target"], task=predictor.task, y=y, notes=Notes(),
@@ -131,11 +132,12 @@ def report(*run_dirs: str | Path, out: str | Path | None = None) -> Path:
     return write_comparison(paths, Path(out) if out else paths[0].parent / "comparison.html")
 
 
-def predict(run_dir: str | Path, source: Any, *, all_windows: bool = False) -> pd.DataFrame:
+def predict(run_dir: str | Path, source: Any, *, all_windows: bool = False,
+            verify: bool = True) -> pd.DataFrame:
     """Predictions of a saved run for a file, DataFrame or array (a target column is ignored).
     A run trained on a time series (--window) forecasts from a CSV/Parquet series or DataFrame:
     the H steps after its last W rows, or with `all_windows` every window's (runs/forecast.py)."""
-    predictor = load(run_dir)
+    predictor = load(run_dir, verify=verify)
     path = Path(source) if isinstance(source, (str, Path)) else None
     if predictor.series is not None and (isinstance(source, pd.DataFrame)
                                          or (path is not None and path.suffix.lower() != ".npz")):

@@ -3,6 +3,7 @@ safetensors + JSON (nothing is unpickled)."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,18 @@ import torch
 from torch import nn
 
 from deepfit._version import __version__
-from deepfit.core.io import load_weights, read_json, save_weights, write_json
+from deepfit.core.io import load_weights, save_weights, write_json
 from deepfit.core.notes import Notes
+from deepfit.core.run_checks import (
+    build_on_meta,
+    check_architecture,
+    read_model_json,
+    weights_file,
+    weights_header,
+)
 from deepfit.data.batches import eval_rows
 from deepfit.data.targets import TargetEncoder
-from deepfit.errors import PredictInputError, SourceNotFoundError
+from deepfit.errors import DeepfitError, PredictInputError, RunDirError, SourceNotFoundError
 from deepfit.evaluation.full_metrics import Evaluation, evaluate_outputs, predict_codes
 from deepfit.modalities import Modality, get_modality, preprocessor_from_dict, preprocessor_to_dict
 from deepfit.models import InputSpec, OutputSpec, create
@@ -145,18 +153,36 @@ class Predictor:
         })
 
     @classmethod
-    def load(cls, run_dir: Path | str, device: str = "cpu") -> Predictor:
+    def load(cls, run_dir: Path | str, device: str = "cpu", verify: bool = True) -> Predictor:
+        """The predictor saved in `run_dir`. Before anything is built, model.json is checked
+        (core/run_checks.py: keys, types, ranges), the weights file must be a regular file
+        inside the run directory with a well-formed SHA-256, and the architecture, built on the
+        meta device, must fit the names and shapes of the weights' header and the free memory;
+        then the file is checked against its checksum and loaded. `verify=False` skips the
+        checksum (a warning says so). Raises SourceNotFoundError, RunDirError, IntegrityError."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise SourceNotFoundError(f"no such run directory: {run_dir}")
-        meta = read_json(run_dir / MODEL_JSON)
+        meta = read_model_json(run_dir, MODEL_JSON)
+        path, sha = weights_file(run_dir, meta, verify)
+        if not verify:
+            logging.getLogger("deepfit").warning(f"{path}: checksum not verified (--no-verify)")
         arch = meta["architecture"]
-        model = create(
-            arch["name"], InputSpec.from_dict(arch["input_spec"]), OutputSpec(**arch["output_spec"]),
-            **arch["settings"],
-        )
-        weights = load_weights(run_dir / meta["weights"]["file"], meta["weights"]["sha256"])
-        model.load_state_dict(weights)
-        return cls(model.to(device), preprocessor_from_dict(meta["preprocessor"]),
-                   TargetEncoder.from_dict(meta["target"]), arch, meta.get("threshold"),
-                   meta.get("series"))
+        where = run_dir / MODEL_JSON
+
+        def build() -> nn.Module:
+            return create(arch["name"], InputSpec.from_dict(arch["input_spec"]),
+                          OutputSpec(**arch["output_spec"]), **arch["settings"])
+
+        check_architecture(build_on_meta(build, where), weights_header(path), path)
+        weights = load_weights(path, sha)
+        try:
+            model = build()
+            model.load_state_dict(weights)
+            preprocessor = preprocessor_from_dict(meta["preprocessor"])
+            target = TargetEncoder.from_dict(meta["target"])
+        except DeepfitError as exc:
+            raise RunDirError(f"{where} is damaged: {exc}") from None
+        except (TypeError, ValueError, RuntimeError, KeyError, AttributeError, IndexError) as exc:
+            raise RunDirError(f"{where} is damaged ({type(exc).__name__}: {str(exc)[:200]})") from None
+        return cls(model.to(device), preprocessor, target, arch, meta.get("threshold"), meta.get("series"))

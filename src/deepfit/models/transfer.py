@@ -27,8 +27,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from deepfit.core.io import load_foreign_weights, load_weights, read_json
+from deepfit.core.io import load_foreign_weights, load_weights
 from deepfit.core.notes import Notes
+from deepfit.core.run_checks import (
+    build_on_meta,
+    check_architecture,
+    read_model_json,
+    weights_file,
+    weights_header,
+)
 from deepfit.errors import ImageSizeError, SettingsError, SourceNotFoundError
 from deepfit.models.registry import (
     Entry,
@@ -203,7 +210,8 @@ def check_weights(name: str | None, weights: str | None) -> None:
 
 def _from_run(run_dir: Path, name: str, input_spec: InputSpec, output_spec: OutputSpec,
               notes: Notes) -> tuple[nn.Module, str, dict[str, Any]]:
-    meta = read_json(run_dir / "model.json")
+    meta = read_model_json(run_dir)  # checked before anything is built, as Predictor.load does
+    path, sha = weights_file(run_dir, meta)
     arch = meta["architecture"]
     if name != FAMILY:
         raise SettingsError(f"--weights {run_dir} is a run directory, which gives the architecture "
@@ -215,10 +223,12 @@ def _from_run(run_dir: Path, name: str, input_spec: InputSpec, output_spec: Outp
     if old_spec.shape[:1] != input_spec.shape[:1] and len(input_spec.shape) == 3:  # [C, H, W]
         raise SettingsError(f"{run_dir} was trained on {old_spec.shape[0]}-channel images, these "
                             f"have {input_spec.shape[0]} channels")
-    old = create(arch["name"], old_spec, OutputSpec(**arch["output_spec"]), **arch["settings"])
+    old = build_on_meta(lambda: create(arch["name"], old_spec, OutputSpec(**arch["output_spec"]),
+                                       **arch["settings"]), run_dir / "model.json")
+    check_architecture(old, weights_header(path), path)
     settings = resolve_settings(arch["name"], {**arch["settings"], **getattr(old, "pinned", {})})
     model = create(arch["name"], input_spec, output_spec, **settings)
-    state = load_weights(run_dir / meta["weights"]["file"], meta["weights"]["sha256"])
+    state = load_weights(path, sha)
     if isinstance(model, TransferModel):
         model.load_pretrained(state, str(run_dir))
     else:

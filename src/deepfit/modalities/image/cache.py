@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from deepfit.core.memory import available_memory
 from deepfit.core.notes import Notes
 from deepfit.errors import DataFormatError, DataTooLargeError
 
@@ -49,21 +50,6 @@ def cache_budget(cache_limit_mb: float | None) -> tuple[float, str]:
         except ValueError:
             raise DataFormatError(f"{CACHE_ENV} must be a number of MB, not {env!r}") from None
     return CACHE_SHARE * available_memory(), f"{CACHE_SHARE:.0%} of the available memory"
-
-
-def available_memory() -> float:
-    """Bytes of memory available now (Linux: MemAvailable), else the machine's total."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return float("inf")
 
 
 def mb(nbytes: float) -> str:

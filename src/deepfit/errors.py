@@ -89,3 +89,22 @@ class StorageError(DeepfitError):
 class TrainingInterrupted(Exception):
     """Training stopped on a signal after writing a checkpoint; the run can be resumed. Not a
     DeepfitError: nothing the user gave was wrong. Raised by training/trainer.py."""
+
+
+def printable(text: object) -> str:
+    """`text` as one line that cannot act on a terminal: newlines, carriage returns and tabs as
+    \\n, \\r, \\t, and every other control character (ANSI escape sequences start with one)
+    as \\xNN. Used for each error line and log message the command prints."""
+    out = []
+    for ch in str(text):
+        code = ord(ch)
+        if ch in _NAMED:
+            out.append(_NAMED[ch])
+        elif code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

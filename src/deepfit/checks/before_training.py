@@ -22,7 +22,7 @@ from torch import nn
 from deepfit.checks.findings import Finding
 from deepfit.core.notes import Notes
 from deepfit.data.batches import drops_last_row
-from deepfit.errors import DeepfitError
+from deepfit.errors import DeepfitError, SettingsError
 
 
 def quoted(names: list[Any], limit: int = 8) -> str:
@@ -127,7 +127,6 @@ def check_batch_size(prepared: Any, cfg: Any, models: dict[str, dict]) -> None:
     """SettingsError for a batch of one row with a BatchNorm model, before training: each of
     `models` (name → settings) is built (on the meta device) only when a batch could be one
     row (`prepared`: runs/prepare.py's Prepared)."""
-    from deepfit.errors import SettingsError
     from deepfit.models import resolve_settings
 
     n_train, batch = prepared.sizes["train"], cfg.train.batch_size
@@ -165,3 +164,47 @@ __all__ = [
     "raise_errors",
     "unseen_classes",
 ]
+
+
+def check_model_memory(model: nn.Module, example: torch.Tensor | None, device: torch.device) -> None:
+    """SettingsError, before any allocation, when training `model` (built on the meta device:
+    shapes only) on batches like `example` (a meta tensor, [batch, …]) would not fit the free
+    memory of `device`: its parameters four times over (the weights, their gradients and
+    AdamW's two moments) plus every tensor its forward pass makes (what backward keeps, at
+    most), measured by running the forward on the meta device."""
+    from deepfit.core.memory import available_memory
+
+    n = sum(p.numel() for p in model.parameters())
+    weights = 4 * sum(p.numel() * p.element_size() for p in model.parameters())
+    activations = _forward_bytes(model, example) if example is not None else 0
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else available_memory()
+    if weights + activations > free:
+        raise SettingsError(
+            f"training this model needs {(weights + activations) / 2**30:.3g} GiB "
+            f"({n:,} parameters with their gradients and AdamW's two moments: "
+            f"{weights / 2**30:.3g} GiB; the forward pass of one batch: {activations / 2**30:.3g} GiB), "
+            f"and {free / 2**30:.3g} GiB of memory are free on {device}; choose smaller sizes "
+            "(--hidden, --width, --depth) or a smaller --batch-size")
+
+
+def _forward_bytes(model: nn.Module, example: torch.Tensor) -> int:
+    """Bytes of every tensor the forward pass of `model` on `example` makes, both on the meta
+    device; 0 when the model cannot run there."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Sum(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, torch.Tensor):
+                    _Sum.total += t.numel() * t.element_size()
+            return out
+
+    try:
+        with _Sum():
+            model(example)
+    except Exception:  # an op without a meta kernel: the weights alone are checked
+        return 0
+    return _Sum.total

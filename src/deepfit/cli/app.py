@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from deepfit._version import __version__
 from deepfit.cli.tools import TOOLS, add_tools, run_tool, set_pairs
 from deepfit.config import SCHEDULES, TASKS, WAIT_POLICY
-from deepfit.errors import DeepfitError, SettingsError, TrainingInterrupted
+from deepfit.errors import DeepfitError, SettingsError, TrainingInterrupted, printable
 
 
 class _Parser(argparse.ArgumentParser):
@@ -237,14 +238,16 @@ def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> N
         for column in ("class", "precision", "recall", "f1", "support"):
             table.add_column(column, justify="left" if column == "class" else "right")
         for label, v in metrics["per_class"].items():
-            table.add_row(label, *(f"{v[k]:.4f}" for k in ("precision", "recall", "f1")), str(v["support"]))
+            table.add_row(Text(printable(label)), *(f"{v[k]:.4f}" for k in ("precision", "recall", "f1")),
+                          str(v["support"]))
         console.print(table)
     for item in metrics.get("checklist", []):
         error = item.get("severity") == "error"
         failed = "[bold red]✗ error:[/bold red]" if error else "[yellow]✗[/yellow]"
         mark = "[green]✓[/green]" if item["passed"] else failed
-        console.print(f" {mark} {item['criterion']}: {item['evidence']}"
-                      + (f"; likely cause: {item['hint']}" if item.get("hint") else ""))
+        said = f"{item['criterion']}: {item['evidence']}" + (
+            f"; likely cause: {item['hint']}" if item.get("hint") else "")
+        console.print(f" {mark} {escape(printable(said))}")  # names from the data: no markup
 
 
 def _print_timings(console: Console, seconds: dict[str, float]) -> None:
@@ -274,8 +277,8 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
                               ("fix", 3)):
             table.add_column(column, ratio=ratio, no_wrap=ratio is None, overflow="fold")
         for f in findings:
-            table.add_row(Text(f.severity, style=SEVERITY_STYLES[f.severity]), f.check,
-                          Text(f.subject), Text(f.message), Text(f.fix))
+            table.add_row(Text(f.severity, style=SEVERITY_STYLES[f.severity]), Text(printable(f.check)),
+                          *(Text(printable(part)) for part in (f.subject, f.message, f.fix)))
         console.print(table)
         counts = {s: sum(f.severity == s for f in findings) for s in SEVERITY_STYLES}
         console.print(f"{counts['error']} error(s), {counts['warning']} warning(s), "
@@ -346,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, value in WAIT_POLICY.items():
         os.environ.setdefault(name, value)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_OneLine("%(message)s"))
     logger = logging.getLogger("deepfit")
     logger.handlers[:] = [handler]
     logger.propagate = False
@@ -355,16 +358,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.setLevel(logging.ERROR if args.quiet else logging.INFO)
         return run(args)
     except DeepfitError as exc:
-        print(f"deepfit: error: {exc}", file=sys.stderr)
+        print(f"deepfit: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except TrainingInterrupted as exc:
         run_dir = exc.args[1] if len(exc.args) > 1 else "RUN_DIR"
-        print(f"deepfit: {exc.args[0]}. Resume with: "
+        print(f"deepfit: {printable(exc.args[0])}. Resume with: "
               f"deepfit train --resume {run_dir}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
         print("deepfit: interrupted", file=sys.stderr)
         return 130
+
+
+class _OneLine(logging.Formatter):
+    """Log messages escaped as the error lines are (errors.printable): a name quoted from a
+    file cannot break the line or repaint the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 def console() -> NoReturn:

@@ -3,6 +3,7 @@ read safely (never unpickling), and column names made strings. Below every other
 
 from __future__ import annotations
 
+import stat
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,42 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def check_path(path: Path) -> None:
+    """A source path that exists must be a regular file or a folder: a FIFO, a device or a
+    socket is refused before anything reads it (reading one blocks, or never ends). A path that
+    does not exist passes: the reader that expects it names it."""
+    try:
+        mode = Path(path).stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DataFormatError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise DataFormatError(f"{path} is {kind}, not a file: deepfit reads regular files and folders")
+
+
+def check_array(a: np.ndarray, name: str, where: str = "", labels: bool = False) -> None:
+    """An array given as data: no structured or void dtype, no dimension of size 0, and for
+    features (`labels` False) numbers only (bool, integer or float)."""
+    if a.dtype.names is not None or a.dtype.kind == "V":
+        raise DataFormatError(f"{where}{name} has the structured dtype {a.dtype}: give a plain "
+                              "array (one column per field), or a table for mixed types")
+    if 0 in a.shape:
+        raise DataFormatError(f"{where}{name} has shape {a.shape}: a dimension of size 0 holds no data")
+    if not labels and a.dtype.kind not in "biuf":
+        raise DataFormatError(f"{where}{name} must be numbers, got dtype {a.dtype}"
+                              + ("; a table (DataFrame or CSV) takes text and categories"
+                                 if a.dtype.kind in "OUS" else ""))
+    if labels and a.dtype.kind == "c":
+        raise DataFormatError(f"{where}{name} holds complex numbers, which are no labels or values")
+
+
 def npz_arrays(path: Path, need: tuple[str, ...]) -> dict[str, np.ndarray]:
+    check_path(path)
     if not path.exists():
         raise SourceNotFoundError(f"no such file: {path}")
     try:
@@ -63,6 +99,8 @@ def npz_arrays(path: Path, need: tuple[str, ...]) -> dict[str, np.ndarray]:
     missing = [k for k in need if k not in arrays]
     if missing:
         raise DataFormatError(f"{path} has no array named {' or '.join(missing)}; it has {names(arrays)}")
+    for key in need:
+        check_array(arrays[key], key, f"{path}: ", labels=key != "X")
     return arrays
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from deepfit.core.notes import Notes
@@ -78,9 +79,26 @@ def reader_names() -> list[str]:
     return [e.name for e in _READERS]
 
 
+def _check_given(request: ReadRequest) -> None:
+    """What every reader would trip on, refused before any reads: a path that is a FIFO, a
+    device or a socket; arrays of structured, void or (features) non-numeric dtype, or with a
+    dimension of size 0 (data/common.py)."""
+    import numpy as np
+
+    from deepfit.data.common import check_array, check_path
+
+    if isinstance(request.source, (str, Path)):
+        check_path(Path(request.source))
+    if isinstance(request.source, np.ndarray):
+        check_array(request.source, "X")
+    if isinstance(request.y, np.ndarray):
+        check_array(request.y, "y", labels=True)
+
+
 def read_source(request: ReadRequest) -> Dataset:
     """The Dataset of the first reader that takes the source. Raises DataFormatError when none
     does, and whatever named error the reader that takes it raises."""
+    _check_given(request)
     for entry in _READERS:
         data = entry.read(request)
         if data is not None:

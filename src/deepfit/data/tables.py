@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.core.notes import Notes
-from deepfit.data.common import array_frame, npz_arrays, one_line
+from deepfit.data.common import array_frame, check_path, npz_arrays, one_line
 from deepfit.data.written import read_csv_text
 from deepfit.errors import DataFormatError, SourceNotFoundError
 
@@ -22,6 +22,8 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
 DELIMITERS = (",", ";", "\t", "|")  # the first wins a tie
 SNIFF_LINES, SNIFF_CHARS = 50, 1 << 16
+MAX_LINE_CHARS = 10_000_000  # a longer line is no row of a table (a binary file, a missing newline)
+MAX_COLUMNS = 100_000
 
 
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -36,11 +38,13 @@ def read_table(path: Path | str, notes: Notes | None = None,
     wrote each number column (its preprocessor's record), so a new file reads the same way."""
     notes = notes if notes is not None else Notes()
     path = Path(path)
+    check_path(path)
     if not path.exists():
         raise SourceNotFoundError(f"no such file: {path}")
     if path.is_dir():
         raise DataFormatError(f"{path} is a directory, not a table")
     if path.suffix.lower() in (".parquet", ".pq"):
+        _check_parquet_schema(path)
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types for a bad file
@@ -59,13 +63,56 @@ def _read_csv(path: Path, notes: Notes, written: dict[str, str] | None = None) -
     if "\x00" in text:
         raise DataFormatError(f"{path} holds NUL bytes: it is binary, or text in an encoding "
                               "without a byte-order mark; save it as UTF-8")
+    _check_lines(path, text)
     delimiter = _detect_delimiter(text)
+    _check_columns(path, text, delimiter)
     if delimiter != ",":
         notes.decide(f"{path.name}: detected the delimiter {delimiter!r}")
     try:
         return read_csv_text(text, delimiter, path.name, notes, written)
     except (ValueError, csv.Error) as exc:  # pandas' ParserError and EmptyDataError among them
         raise DataFormatError(f"{path} is not a readable CSV file ({one_line(exc)})") from None
+
+
+def _check_lines(path: Path, text: str) -> None:
+    """No line longer than MAX_LINE_CHARS. Windows of that length are searched for their last
+    newline (in C), so a file of normal lines costs len / MAX_LINE_CHARS searches."""
+    at, n = 0, len(text)
+    while n - at > MAX_LINE_CHARS:
+        newline = text.rfind("\n", at, at + MAX_LINE_CHARS + 1)
+        if newline == -1:
+            number = text.count("\n", 0, at) + 1
+            raise DataFormatError(f"{path}: line {number:,} is longer than {MAX_LINE_CHARS:,} "
+                                  "characters: not a table's row (a binary file, or newlines lost?)")
+        at = newline + 1
+
+
+def _check_columns(path: Path, text: str, delimiter: str) -> None:
+    """The header holds at most MAX_COLUMNS fields (counted before pandas parses it)."""
+    header = text[: text.find("\n")] if "\n" in text else text
+    n = header.count(delimiter) + 1
+    if n > MAX_COLUMNS:
+        raise DataFormatError(f"{path}: its header has {n:,} columns, more than the limit of "
+                              f"{MAX_COLUMNS:,}; a table that wide is no input for deepfit")
+
+
+def _check_parquet_schema(path: Path) -> None:
+    """Columns of nested types (lists, maps, structs, unions) are named: deepfit takes one
+    value per cell (flatten them first, e.g. with pandas' json_normalize or explode)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except Exception as exc:  # pyarrow raises many types for a bad file
+        raise DataFormatError(f"{path} is not a readable Parquet file ({one_line(exc)})") from None
+    nested = [f"{field.name!r} ({field.type})" for field in schema if pa.types.is_nested(field.type)]
+    if nested:
+        raise DataFormatError(f"{path} has columns of nested values, one value per cell is needed: "
+                              f"{', '.join(nested[:10])}{' …' if len(nested) > 10 else ''}; flatten them "
+                              "first (pandas' json_normalize, or explode for lists)")
+    if len(schema) > MAX_COLUMNS:
+        raise DataFormatError(f"{path} has {len(schema):,} columns, more than the limit of {MAX_COLUMNS:,}")
 
 
 def _decode(path: Path, notes: Notes) -> str:

@@ -16,7 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepfit.checks.before_training import check_batch_size, drop_note, has_batchnorm
+from deepfit.checks.before_training import (
+    check_batch_size,
+    check_model_memory,
+    drop_note,
+    has_batchnorm,
+)
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.checks.useless import run_checklist
 from deepfit.config import DataConfig, RunConfig, field_names, split_settings
@@ -31,7 +36,7 @@ from deepfit.core.io import (
 from deepfit.core.notes import Notes
 from deepfit.data.batches import choose_loader, make_batches
 from deepfit.data.dataset import Streamed
-from deepfit.errors import SettingsError, StorageError, TrainingFailed
+from deepfit.errors import DeepfitError, SettingsError, StorageError, TrainingFailed
 from deepfit.evaluation.metrics import metric_fn, mode_of
 from deepfit.evaluation.threshold import decision_threshold
 from deepfit.lifecycle.directory import config_record, save_run
@@ -227,10 +232,13 @@ def _threads(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: t
         with torch.device("meta"):  # the architecture only: no weights read, no memory
             model = build_model(cfg.model.name, model_settings, input_spec, output_spec, None,
                                 Notes())[0]
+    except DeepfitError:
+        raise
     except Exception:  # one only --weights defines (`transfer` from a run): not sized
         return choose_threads(None, None, device, cfg.train.threads)  # torch's default, said so
     example = torch.empty((cfg.train.batch_size, *(input_spec.shape or (input_spec.n_features,))),
                           device="meta")
+    check_model_memory(model, example, device)  # before any allocation: shapes only
     return choose_threads(model, example, device, cfg.train.threads)
 
 

@@ -68,8 +68,13 @@ def make_augment(level: str, flip: bool, shape: tuple[int, int, int], mean: list
         return None
     c, h, w = shape
     pad = max(1, round(min(h, w) / 8))
-    steps: list[torch.nn.Module] = [v2.RandomCrop((h, w), padding=pad, padding_mode="reflect")]
-    said = [f"random crop with {pad} px reflected padding"]
+    steps: list[torch.nn.Module] = []
+    said = []
+    if pad < min(h, w):  # reflected padding needs more pixels than it adds
+        steps.append(v2.RandomCrop((h, w), padding=pad, padding_mode="reflect"))
+        said.append(f"random crop with {pad} px reflected padding")
+    else:
+        said.append(f"no random crop ({h}×{w} px images are too small to pad by reflection)")
     if flip:
         steps.append(v2.RandomHorizontalFlip())
         said.append("horizontal flip")
@@ -81,4 +86,5 @@ def make_augment(level: str, flip: bool, shape: tuple[int, int, int], mean: list
         steps.append(v2.ColorJitter(brightness=JITTER, contrast=JITTER, saturation=JITTER))
         said.append(f"colour jitter {JITTER:g}")
     description = f"{level}: {', '.join(said)}; per group of 1/{groups} batch"
-    return BatchAugment(v2.Compose(steps), mean, std, jitter, description, groups)
+    return BatchAugment(v2.Compose(steps) if steps else v2.Identity(), mean, std, jitter, description,
+                        groups)

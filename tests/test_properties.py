@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import signal
 import string
 import tempfile
 import traceback
@@ -264,7 +265,8 @@ def test_any_file_trains_or_exits_2_with_one_error_line(raw, suffix, force, tmp_
 
 # ------------------------------------------------------- (c) random arrays
 NUMERIC_TYPES = [np.float64, np.float32, np.float16, np.int64, np.int8, np.uint8, np.bool_]
-OTHER_TYPES = [np.complex128, "U3", "S2", "datetime64[s]", object]
+OTHER_TYPES = [np.complex128, "U3", "S2", "datetime64[s]", object,
+               np.dtype([("a", "i4"), ("b", "f4")])]  # structured: the fuzzer's old traceback
 NUMERIC = st.sampled_from(NUMERIC_TYPES)
 OTHER = st.sampled_from(OTHER_TYPES)
 ANY_TYPE = st.sampled_from(NUMERIC_TYPES * 3 + OTHER_TYPES)  # numbers, mostly
@@ -285,6 +287,7 @@ def arrays(draw) -> tuple[np.ndarray, np.ndarray]:
     x_type = draw(ANY_TYPE)  # anything: shapes, lengths and dtypes that may or may not agree
     shape = draw(st.one_of(
         hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=12),
+        hnp.array_shapes(min_dims=4, max_dims=4, min_side=0, max_side=3),  # images of 0-3 px
         st.tuples(st.sampled_from([0, 1, 2, 5, 20]), st.integers(0, 3))))
     X = draw(hnp.arrays(x_type, shape, elements=_elements(x_type)))
     n = shape[0] if shape else 1
@@ -303,6 +306,54 @@ def test_any_arrays_train_or_name_their_error(pair, keys, force, tmp_path, capsy
         path = Path(tmp) / "data.npz"
         np.savez(path, **{name: array for name, array in zip(keys, (X, y))})  # pickles objects
         _cli_property(["train", str(path)], Path(tmp) / "run", capsys, force)
+
+
+# ------------------------------- (e) sources that are no sane file (issue #24's fuzzer finds)
+def _odd_source(kind: str, tmp: Path, draw_int: int) -> str:
+    """A source of `kind` under `tmp`: what once hung or gave a traceback."""
+    path = tmp / "data.csv"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind in ("/dev/null", "/dev/zero"):
+        return kind
+    elif kind == "directory":
+        path = tmp / "folder"
+        path.mkdir()
+        (path / "notes.txt").write_text("x")
+    elif kind == "long line":
+        path.write_text("a,y\n" + "7" * (10_000_001 + draw_int) + ",1\n1,0\n")
+    elif kind == "wide header":
+        path.write_text(",".join(["a"] * (100_000 + draw_int)) + ",y\n1,0\n")
+    elif kind == "nested parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = tmp / "data.parquet"
+        values = [[i, i + 1] for i in range(12)] if draw_int % 2 else [{"u": i} for i in range(12)]
+        pq.write_table(pa.table({"x": values, "y": [i % 2 for i in range(12)]}), path)
+    return str(path)
+
+
+@PROPERTY
+@given(kind=st.sampled_from(["fifo", "/dev/null", "/dev/zero", "directory", "long line",
+                             "wide header", "nested parquet"]),
+       extra=st.integers(0, 3), command=st.sampled_from(["train", "check"]))
+def test_no_sane_file_exits_2_with_one_line_and_never_hangs(kind, extra, command, tmp_path, capsys):
+    def hung(signum, frame):
+        raise TimeoutError(f"{kind}: no answer within 60 s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:
+            source = _odd_source(kind, Path(tmp), extra)
+            code = main([command, source, "--target", "y"] + (CLI_TRAIN if command == "train" else []))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("deepfit: error: "), (kind, err)
+    event(f"{kind}: {_gist(err[0])}")
 
 
 # ---------------------------------------- (d) preprocessing of any numbers, directly

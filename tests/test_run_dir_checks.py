@@ -177,11 +177,24 @@ def test_the_untouched_run_and_no_verify_load_the_saved_model(saved, run_dir, ca
 
 
 
-@pytest.mark.parametrize("case", ["checksum null", "architecture not the weights'", "weights outside"])
-def test_fine_tuning_from_an_edited_run_is_refused_the_same(run_dir, tmp_path, case):
-    change, says = MODEL_JSON_EDITS[case]
-    _edit(run_dir, change)
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 1, 8, 8)).astype("float32"), np.arange(40) % 2
+    return deepfit.train(X, y=y, model="cnn", widths="8,8", hidden=16, epochs=1, progress=False,
+                         report=False, out=tmp_path_factory.mktemp("i") / "run").path
+
+
+@pytest.mark.parametrize("case, says", [
+    ("checksum null", MODEL_JSON_EDITS["checksum null"][1]),
+    ("architecture not the weights'", r"architecture does not fit model.safetensors: blocks.1.0.weight is \[4, 8, 3, 3\]"),
+    ("weights outside", MODEL_JSON_EDITS["weights outside"][1]),
+])
+def test_fine_tuning_from_an_edited_run_is_refused_the_same(image_run, tmp_path, case, says):
+    run_dir = Path(shutil.copytree(image_run, tmp_path / "run"))
+    _edit(run_dir, _settings(widths=[8, 4]) if case.startswith("architecture") else MODEL_JSON_EDITS[case][0])
+    X, y = np.random.default_rng(1).random((40, 1, 8, 8)).astype("float32"), np.arange(40) % 2
     with pytest.raises(RunDirError, match=says):
-        deepfit.train("iris", model="transfer", weights=str(run_dir), epochs=1, progress=False,
+        deepfit.train(X, y=y, model="transfer", weights=str(run_dir), epochs=1, progress=False,
                       report=False, out=tmp_path / "fine")
     assert not (tmp_path / "fine").exists()

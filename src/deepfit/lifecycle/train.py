@@ -36,7 +36,7 @@ from deepfit.core.io import (
 from deepfit.core.notes import Notes
 from deepfit.data.batches import choose_loader, make_batches
 from deepfit.data.dataset import Streamed
-from deepfit.errors import DeepfitError, SettingsError, StorageError, TrainingFailed
+from deepfit.errors import SettingsError, StorageError, TrainingFailed
 from deepfit.evaluation.metrics import metric_fn, mode_of
 from deepfit.evaluation.threshold import decision_threshold
 from deepfit.lifecycle.directory import config_record, save_run
@@ -232,8 +232,6 @@ def _threads(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: t
         with torch.device("meta"):  # the architecture only: no weights read, no memory
             model = build_model(cfg.model.name, model_settings, input_spec, output_spec, None,
                                 Notes())[0]
-    except DeepfitError:
-        raise
     except Exception:  # one only --weights defines (`transfer` from a run): not sized
         return choose_threads(None, None, device, cfg.train.threads)  # torch's default, said so
     example = torch.empty((cfg.train.batch_size, *(input_spec.shape or (input_spec.n_features,))),

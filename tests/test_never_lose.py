@@ -223,3 +223,37 @@ def test_resuming_on_another_device_is_said(tmp_path, monkeypatch):
     run = deepfit.train(resume=run_dir, progress=False)
     assert any(w.startswith("resumed on cpu, started on cuda:0: the weights will not be bit-identical")
                for w in run.config["warnings"])
+
+
+def _killed_at(run_dir: Path, monkeypatch, step: int, **settings) -> None:
+    """As a SIGKILL just before optimizer step `step`: no interrupt checkpoint of its own."""
+    original = Trainer._step
+
+    def step_or_die(self, loss):
+        if self.state.step + 1 == step:
+            raise KeyboardInterrupt  # nothing checkpoints on the way out
+        original(self, loss)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_step", step_or_die)
+        with pytest.raises(TrainingInterrupted, match="last complete checkpoint is kept"):
+            deepfit.train("digits", out=run_dir, **{**SETTINGS, **settings})
+
+
+@pytest.mark.parametrize("settings, newest", [
+    ({"checkpoint_every_steps": 7}, "last-000000028"),        # 7, 14, 20 (epoch end), 21, 28
+    ({"checkpoint_every_seconds": 1e-9}, "last-000000030"),   # every step: the clock is due
+])
+def test_checkpoints_within_an_epoch_bound_what_a_kill_loses(tmp_path, monkeypatch, uninterrupted,
+                                                             settings, newest):
+    run_dir = tmp_path / "run"
+    _killed_at(run_dir, monkeypatch, 31, **settings)
+    kept = complete_checkpoints(run_dir / "checkpoints", "last")
+    assert kept[0].name == f"{newest}.safetensors"
+    run = _resumed_equals(run_dir, uninterrupted)
+    assert any(d.startswith("resumed at epoch 2, batch") for d in run.config["decisions"])
+
+
+def test_without_checkpoints_within_epochs_a_kill_loses_the_epoch(tmp_path, monkeypatch):
+    _killed_at(tmp_path / "run", monkeypatch, 31, checkpoint_every_seconds=0)
+    assert complete_checkpoints(tmp_path / "run" / "checkpoints", "last")[0].name == "last-000000020.safetensors"

@@ -22,7 +22,8 @@ LOADERS = ("auto", "memory", "stream")
 # OpenMP's waiting threads sleep instead of spinning on shared cores: set by the `deepfit` command
 # before torch is imported (cli/app.py), measured in benchmarks/threads.py (training/threads.py)
 WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
-RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint", "report", "data_root",
+RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint", "checkpoint_every_steps",
+                     "checkpoint_every_seconds", "report", "data_root",
                      "download")
 IMBALANCE = ("auto", "none", "weights", "sampler", "focal")
 AUGMENTS = ("none", "light", "strong")
@@ -111,6 +112,8 @@ class TrainConfig:
     workers: int = 2  # DataLoader workers of the streaming path
     threads: int | None = None
     checkpoint: bool = True  # last checkpoint every epoch, best on improvement
+    checkpoint_every_steps: int | None = None  # also within an epoch, every this many steps
+    checkpoint_every_seconds: float = 300.0  # and once this long has passed since the last (0: off)
     init_weights: str | None = None  # a weights file to start from
     weights: str | None = None  # transfer: DEFAULT (torchvision's), a weights file or a run directory
     freeze_epochs: int = 3  # with weights: epochs that train the new head alone

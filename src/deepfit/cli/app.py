@@ -106,6 +106,11 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--workers", type=int, help="DataLoader workers of the streaming path (default 2)")
     p.add_argument("--no-checkpoint", dest="checkpoint", action="store_false", default=None,
                    help="write no checkpoints (then the run cannot be resumed)")
+    p.add_argument("--checkpoint-every-steps", type=int, metavar="N",
+                   help="also checkpoint within an epoch every N steps (bounds what a kill loses)")
+    p.add_argument("--checkpoint-every-seconds", type=float, metavar="S",
+                   help="and within an epoch once S seconds passed since the last checkpoint "
+                        "(default 300; 0: only at epoch ends)")
     p.add_argument("--init-weights", help="start from these weights (.safetensors, or .pt/.pth/.bin "
                    "read with torch.load(weights_only=True))")
     _add_image_flags(p)

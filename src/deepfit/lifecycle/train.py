@@ -288,7 +288,8 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
     if t.max_seconds is not None:  # before the checkpoint, which saves the seconds spent
         callbacks.append(TimeBudget(t.max_seconds))
     if t.checkpoint:
-        callbacks.append(Checkpoint(run_dir / CHECKPOINTS))
+        callbacks.append(Checkpoint(run_dir / CHECKPOINTS, every_steps=t.checkpoint_every_steps,
+                                    every_seconds=t.checkpoint_every_seconds))
     loss = imb.loss_for(task, prepared.imbalance, t.focal_gamma)  # class weights or focal, as chosen
     trainer = Trainer(
         model, loss, optimizer, epochs=t.epochs, device=device,

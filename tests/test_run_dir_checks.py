@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import deepfit
 from deepfit.cli import main
-from deepfit.errors import IntegrityError, RunDirError
+from deepfit.errors import DeepfitError, IntegrityError, RunDirError
 from deepfit.lifecycle.predictor import Predictor
 
 SECONDS = 20  # far above any check here (milliseconds); a hang fails instead of blocking
@@ -198,3 +200,39 @@ def test_fine_tuning_from_an_edited_run_is_refused_the_same(image_run, tmp_path,
         deepfit.train(X, y=y, model="transfer", weights=str(run_dir), epochs=1, progress=False,
                       report=False, out=tmp_path / "fine")
     assert not (tmp_path / "fine").exists()
+
+
+# ------------------------------------------------ the fuzzer: any one edit of model.json
+def _paths(tree, prefix=()):
+    """Every key path of a JSON tree (lists by index), the preprocessor's long lists sampled."""
+    yield prefix
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _paths(value, (*prefix, key))
+    elif isinstance(tree, list):
+        for i in sorted({0, len(tree) - 1}) if tree else []:
+            yield from _paths(tree[i], (*prefix, i))
+
+
+REPLACEMENTS = [None, "x", "", -1, 0, 10**12, 1.5, float("nan"), True, [], [1, 2], {}, {"a": 1}]
+
+
+@settings(max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_one_edit_of_model_json_loads_or_is_a_named_error(saved, tmp_path_factory, data):
+    run_dir = Path(shutil.copytree(saved[0], tmp_path_factory.mktemp("f") / "run"))
+    meta = json.loads((run_dir / "model.json").read_text())
+    path = data.draw(st.sampled_from([p for p in _paths(meta) if p]))
+    parent = meta
+    for key in path[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans()) and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(st.sampled_from(REPLACEMENTS))
+    (run_dir / "model.json").write_text(json.dumps(meta))
+    try:  # a model that loads predicts, or says why not
+        Predictor.load(run_dir).predict(np.random.default_rng(0).normal(size=(3, 4)))
+    except DeepfitError as exc:
+        assert "\n" not in str(exc)

@@ -1,6 +1,7 @@
 """The command line: `deepfit SUBCOMMAND …`. app.py parses and calls the Python API; tools.py
-adds the tools' sub-commands (compare, advise, benchmark). Nothing here trains or reads data."""
+adds the tools' sub-commands (compare, advise, benchmark); entry.py is the installed script. Nothing here trains or reads data."""
 
-from deepfit.cli.app import console, main
+from deepfit.cli.app import main
+from deepfit.cli.entry import console
 
 __all__ = ["console", "main"]

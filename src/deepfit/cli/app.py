@@ -6,14 +6,11 @@ User errors (`DeepfitError`) print one line on stderr and exit with code 2.
 from __future__ import annotations
 
 import argparse
-import atexit
-import contextlib
 import functools
 import json
 import logging
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -383,22 +380,5 @@ class _OneLine(logging.Formatter):
         return printable(super().format(record))
 
 
-def console() -> NoReturn:
-    """The installed `deepfit` script: `main()`, then a quick exit. Once the command is done,
-    output is flushed and the atexit handlers run (logging, multiprocessing, tempfile), but the
-    interpreter's teardown of every loaded module is skipped: with torch loaded it took 0.8 s of
-    every command on the 2-core machine (benchmarks/RESULTS.md). A live non-daemon thread keeps
-    the normal exit, which waits for it."""
-    code = main()
-    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
-    if any(t.is_alive() and not t.daemon for t in others):
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    console()
+    sys.exit(main())

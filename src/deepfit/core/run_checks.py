@@ -200,3 +200,53 @@ class _Checker:
 
 
 _names = {dict: "JSON object", list: "list", str: "text", int: "whole number", float: "number"}
+
+
+def from_record(cls: type, record: Any, where: str) -> Any:
+    """`cls(**record)` for a dataclass saved as JSON, once every field is there with a value of
+    its annotated type (str, bool, int, float finite, list[str], list[float] finite) and no
+    other key is; RunDirError naming `where` and the field otherwise."""
+    import dataclasses
+    import math
+    import typing
+
+    if not isinstance(record, dict):
+        raise RunDirError(f"{where} is a {type(record).__name__}, not a JSON object")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(record) - set(fields))
+    if unknown:
+        raise RunDirError(f"{where} has unknown key(s): {', '.join(map(repr, unknown[:5]))}")
+    for name, f in fields.items():
+        if name not in record:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RunDirError(f"{where} lacks its {name!r}")
+            continue
+        value, hint = record[name], hints[name]
+        kinds = {str: (str,), bool: (bool,), int: (int,), float: (int, float)}
+        if hint in kinds:
+            ok = isinstance(value, kinds[hint]) and (hint is bool or not isinstance(value, bool))
+            ok = ok and (hint is not float or math.isfinite(value))
+        elif typing.get_origin(hint) is list:
+            (item,) = typing.get_args(hint) or (object,)
+            ok = isinstance(value, list) and all(
+                item is object or (isinstance(v, kinds.get(item, (item,))) and not isinstance(v, bool)
+                and (item is not float or math.isfinite(v))) for v in value)
+        else:
+            ok = True
+        if not ok:
+            raise RunDirError(f"{where}'s {name!r} is {str(value)[:60]!r}, not a {getattr(hint, '__name__', hint)}"
+                              + (" (finite)" if hint is float else ""))
+    return cls(**record)
+
+
+def finite_numbers(values: Any, where: str, positive: bool = False) -> list[float]:
+    """`values` as a list of finite numbers (above 0 with `positive`); RunDirError otherwise."""
+    import math
+
+    if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            and (not positive or v > 0) for v in values):
+        raise RunDirError(f"{where} must be a list of finite{' positive' if positive else ''} "
+                          f"numbers, not {str(values)[:60]!r}")
+    return [float(v) for v in values]

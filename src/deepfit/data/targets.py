@@ -11,7 +11,7 @@ import pandas as pd
 from deepfit.core.notes import Notes
 from deepfit.data.labels import class_labels, whole_numbers
 from deepfit.data.numbers import CLIP_STD, is_missing, mean_std, scale
-from deepfit.errors import PredictInputError, TargetError
+from deepfit.errors import PredictInputError, RunDirError, TargetError
 
 
 class TargetEncoder:
@@ -70,9 +70,22 @@ class TargetEncoder:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TargetEncoder:
+        from deepfit.core.run_checks import finite_numbers
+
+        where = "model.json's target"
+        if d.get("task") not in ("classification", "regression"):
+            raise RunDirError(f"{where}'s 'task' is {str(d.get('task'))[:40]!r}")
+        if not isinstance(d.get("classes"), list):
+            raise RunDirError(f"{where} lacks its list of classes")
         enc = cls(d["task"])
-        enc.classes, enc.mean, enc.std = list(d["classes"]), d["mean"], d["std"]
-        enc.n_targets = int(d.get("n_targets", 1))
+        enc.classes = list(d["classes"])
+        enc.mean, enc.std = finite_numbers([d.get("mean"), d.get("std")], f"{where}'s 'mean' and 'std'")
+        if not enc.std > 0:
+            raise RunDirError(f"{where}'s 'std' is {enc.std!r}: a scale must be above 0")
+        n = d.get("n_targets", 1)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1_000_000:
+            raise RunDirError(f"{where}'s 'n_targets' is {n!r}")
+        enc.n_targets = n
         return enc
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from deepfit.core.notes import Notes
-from deepfit.errors import DataFormatError, PredictInputError, SourceNotFoundError
+from deepfit.errors import DataFormatError, PredictInputError, RunDirError, SourceNotFoundError
 from deepfit.modalities.image.arrays import convert_channels, resize, to_nchw
 from deepfit.modalities.image.files import (
     CHUNK,
@@ -151,8 +151,16 @@ class ImagePreprocessor:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImagePreprocessor:
-        pre = cls()
-        pre.shape, pre.mean, pre.std = tuple(d["shape"]), list(d["mean"]), list(d["std"])
+        from deepfit.core.run_checks import finite_numbers
+
+        pre, where = cls(), "model.json's preprocessor"
+        shape = d.get("shape")
+        if not (isinstance(shape, list) and len(shape) == 3 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 100_000 for v in shape)):
+            raise RunDirError(f"{where}'s 'shape' is {str(shape)[:60]!r}, not [channels, height, width]")
+        pre.shape = tuple(shape)
+        pre.mean = finite_numbers(d.get("mean"), f"{where}'s 'mean'")
+        pre.std = finite_numbers(d.get("std"), f"{where}'s 'std'", positive=True)
         pre.unit_range = bool(d.get("unit_range", True))
         pre.decode = d.get("decode", "uint8")
         pre.value_range = tuple(d["value_range"]) if d.get("value_range") else None

@@ -9,7 +9,7 @@ import numpy as np
 
 from deepfit.core.notes import Notes
 from deepfit.data.numbers import CLIP_STD
-from deepfit.errors import DataFormatError, PredictInputError
+from deepfit.errors import DataFormatError, PredictInputError, RunDirError
 from deepfit.modalities.sequence.reader import MODALITY, sequence_array
 
 
@@ -81,6 +81,13 @@ class SequencePreprocessor:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SequencePreprocessor:
-        pre = cls()
-        pre.length, pre.mean, pre.std = int(d["length"]), list(d["mean"]), list(d["std"])
+        from deepfit.core.run_checks import finite_numbers
+
+        pre, where = cls(), "model.json's preprocessor"
+        length = d.get("length")
+        if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 10**7:
+            raise RunDirError(f"{where}'s 'length' is {length!r}, not a whole number of steps")
+        pre.length = length
+        pre.mean = finite_numbers(d.get("mean"), f"{where}'s 'mean'")
+        pre.std = finite_numbers(d.get("std"), f"{where}'s 'std'", positive=True)
         return pre

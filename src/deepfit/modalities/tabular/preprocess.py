@@ -27,7 +27,7 @@ from deepfit.data.numbers import (
     statistic,
 )
 from deepfit.data.written import WRITTEN
-from deepfit.errors import DataFormatError, PredictInputError
+from deepfit.errors import DataFormatError, PredictInputError, RunDirError
 
 UNKNOWN = "<unknown>"
 MISSING = "<missing>"
@@ -182,11 +182,30 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
-        pre = cls()
-        pre.numeric = [NumericColumn(**c) for c in d["numeric"]]
-        pre.categorical = [CategoricalColumn(**c) for c in d["categorical"]]
-        pre.dates = [date_columns.DateColumn(**c) for c in d.get("dates", [])]
-        pre.written = dict(d.get("written", {}))
+        """The preprocessor `to_dict` saved, each column checked (core/run_checks.py's
+        from_record: RunDirError naming the column and key that are wrong)."""
+        from deepfit.core.run_checks import from_record
+
+        pre, where = cls(), "model.json's preprocessor"
+        for key in ("numeric", "categorical"):
+            if not isinstance(d.get(key), list):
+                raise RunDirError(f"{where} lacks its list of {key} columns")
+        pre.numeric = [from_record(NumericColumn, c, f"{where} numeric[{i}]") for i, c in enumerate(d["numeric"])]
+        for i, c in enumerate(pre.numeric):
+            if not c.std > 0:
+                raise RunDirError(f"{where} numeric[{i}]'s 'std' is {c.std!r}: a scale must be above 0")
+        pre.categorical = [from_record(CategoricalColumn, c, f"{where} categorical[{i}]")
+                           for i, c in enumerate(d["categorical"])]
+        for i, c in enumerate(pre.categorical):
+            if c.encoding not in ("onehot", "embedding"):
+                raise RunDirError(f"{where} categorical[{i}]'s 'encoding' is {c.encoding!r}, not "
+                                  "'onehot' or 'embedding'")
+        pre.dates = [from_record(date_columns.DateColumn, c, f"{where} dates[{i}]")
+                     for i, c in enumerate(d.get("dates") or [])]
+        written = d.get("written") or {}
+        if not isinstance(written, dict):
+            raise RunDirError(f"{where}'s 'written' is no JSON object")
+        pre.written = dict(written)
         return pre
 
 

@@ -257,3 +257,21 @@ def test_checkpoints_within_an_epoch_bound_what_a_kill_loses(tmp_path, monkeypat
 def test_without_checkpoints_within_epochs_a_kill_loses_the_epoch(tmp_path, monkeypatch):
     _killed_at(tmp_path / "run", monkeypatch, 31, checkpoint_every_seconds=0)
     assert complete_checkpoints(tmp_path / "run" / "checkpoints", "last")[0].name == "last-000000020.safetensors"
+
+
+def test_sigterm_before_the_run_directory_exists_leaves_nothing(tmp_path):
+    # While the command still loads its libraries and reads the data: the process ends and
+    # nothing was written. The same command then runs into the same --out.
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "deepfit", "train", "digits", "--epochs", "1", "--no-report",
+               "--out", str(out), "-q"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) != 0 and not out.exists()
+    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
+    assert json.loads((out / "config.json").read_text())["status"] == "finished"

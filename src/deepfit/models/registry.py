@@ -136,7 +136,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
                 parts = value.replace(" ", "").split(",")
                 if len(parts) > 1 and "" in parts:
                     raise SettingsError(f"setting {key}={value!r} has an empty entry; write the "
-                                        f"sizes with one comma between each, e.g. {key}=128,64")
+                                        "sizes with one comma between each, e.g. 128,64")
                 value = [v for v in parts if v]
             kind = type(default[0]) if default else int
             return tuple(kind(v) for v in value)

@@ -200,6 +200,9 @@ def test_a_damaged_newest_checkpoint_is_skipped_with_a_warning_and_all_damaged_i
     (lambda r: r["data"].pop("fingerprint"), "'data.fingerprint' is missing"),
     (lambda r: r.__setitem__("train", "x"), "'train' is a str, not a dict"),
     (lambda r: [1, 2], "holds no JSON object"),
+    (lambda r: r["settings"].__setitem__("epochs", "x"), "its settings do not make a run"),
+    (lambda r: r["settings"].__setitem__("model", 5), "its settings do not make a run"),
+    (lambda r: r["train"].__setitem__("threads", "two"), "'train.threads' is 'two'"),
 ])
 def test_a_config_json_without_its_keys_is_a_named_error(tmp_path, monkeypatch, edit, says):
     run_dir = tmp_path / "run"

@@ -12,7 +12,7 @@ from typing import Any
 from deepfit.config import RESUMABLE_CHANGES, split_settings
 from deepfit.core.io import read_json, remove_temporary_files
 from deepfit.core.notes import Notes
-from deepfit.errors import RunDirError, SettingsError
+from deepfit.errors import DeepfitError, RunDirError, SettingsError, printable
 from deepfit.models import resolve_settings
 from deepfit.training.checkpoint import usable_checkpoint
 
@@ -27,7 +27,14 @@ def resume_settings(run_dir: Path, source: Any, given: dict[str, Any]) -> tuple[
     if record.get("status") == "finished":
         raise RunDirError(f"{run_dir} finished already; there is nothing to resume")
     saved = record["settings"]
+    try:  # the saved settings must make a run, as settings given on the command line must
+        _resolved(saved)
+    except (DeepfitError, TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise RunDirError(f"{run_dir / 'config.json'} is damaged: its settings do not make a run "
+                          f"({printable(exc)[:200]})") from None
     started = record["train"].get("threads")
+    if started is not None and (isinstance(started, bool) or not isinstance(started, int) or started < 1):
+        raise RunDirError(f"{run_dir / 'config.json'} is damaged: its 'train.threads' is {started!r}")
     if given.get("threads") is not None and started and int(given["threads"]) != int(started):
         raise SettingsError(
             f"cannot resume {run_dir} with --threads {given['threads']}: it was started with "

@@ -89,7 +89,7 @@ MODEL_JSON_EDITS = {
     "threshold text": (lambda m: m.update(threshold="half"), r"'threshold' is 'half'"),
     "architecture not the weights'": (_settings(hidden=[64, 64, 32]), r"architecture does not fit model.safetensors: "
                                       r"features.0.weight is \[64, 4\] in the architecture, \[128, 4\]"),
-    "outputs not the weights'": (_spec("output_spec", n_outputs=7), r"architecture does not fit model.safetensors"),
+    "outputs not the weights'": (_spec("output_spec", n_outputs=7), r"3 classes but the model 7 outputs"),
     "checksum null": (lambda m: m["weights"].update(sha256=None), r"checksum is missing, .*--no-verify skips"),
     "checksum removed": (lambda m: m["weights"].pop("sha256") and None, r"checksum is missing"),
     "checksum malformed": (lambda m: m["weights"].update(sha256="abc"), r"checksum is malformed \('abc'\)"),
@@ -102,6 +102,8 @@ MODEL_JSON_EDITS = {
     "preprocessor garbage": (lambda m: m.update(preprocessor={"kind": "tabular", "numeric": 5}), r"model.json is damaged"),
     "preprocessor unknown kind": (lambda m: m.update(preprocessor={"kind": "sound"}), r"model.json is damaged"),
     "target empty": (lambda m: m.update(target={}), r"model.json is damaged"),
+    "an unknown format": (lambda m: m.update(format=2), r"its format is 2; this deepfit reads format 1"),
+    "classes not the outputs": (lambda m: m["target"].update(classes=[]), r"0 classes but the model 3 outputs"),
 }
 
 
@@ -236,3 +238,33 @@ def test_any_one_edit_of_model_json_loads_or_is_a_named_error(saved, tmp_path_fa
         Predictor.load(run_dir).predict(np.random.default_rng(0).normal(size=(3, 4)))
     except DeepfitError as exc:
         assert "\n" not in str(exc)
+
+
+def _model_json_a(kind: str, path: Path) -> None:
+    target = path / "model.json"
+    target.unlink()
+    if kind == "folder":
+        target.mkdir()
+    elif kind == "FIFO":
+        os.mkfifo(target)
+    elif kind == "loop":
+        target.symlink_to(target)
+    else:  # nested past the JSON decoder's recursion
+        target.write_text("[" * 100_000 + "]" * 100_000)
+
+
+@pytest.mark.parametrize("kind, says", [("folder", "is not a regular file"), ("FIFO", "is not a regular file"),
+                                        ("loop", "broken symbolic link"), ("deep", "nested too deeply")])
+def test_a_model_json_that_is_no_file_is_named_without_reading_it(run_dir, kind, says):
+    _model_json_a(kind, run_dir)
+    with pytest.raises(RunDirError, match=says):
+        Predictor.load(run_dir)
+
+
+@pytest.mark.parametrize("content, says", [("[]", "holds no JSON object"), ("{}", "'settings' is missing")])
+def test_evaluate_and_report_name_a_damaged_config_json(run_dir, content, says, capsys):
+    (run_dir / "config.json").write_text(content)
+    with pytest.raises(RunDirError, match=says):
+        deepfit.evaluate(run_dir, "iris")
+    if content == "[]":  # report reads config.json too
+        assert main(["report", str(run_dir)]) == 2

@@ -76,12 +76,20 @@ def write_json(path: Path, obj: Any) -> None:
 
 def read_json(path: Path) -> Any:
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise RunDirError(f"{path} is a broken symbolic link (or one that points to itself)")
     if not path.exists():
         raise RunDirError(f"{path.parent} is not a deepfit run: {path.name} is missing")
+    if not path.is_file():  # a folder, a FIFO (reading one blocks), a device
+        raise RunDirError(f"{path} is not a regular file")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RunDirError(f"{path} is damaged ({exc})") from None
+    except RecursionError:
+        raise RunDirError(f"{path} is damaged (nested too deeply to be a deepfit file)") from None
+    except OSError as exc:
+        raise RunDirError(f"{path} cannot be read ({exc.strerror or exc})") from None
 
 
 def _json_default(obj: Any) -> Any:

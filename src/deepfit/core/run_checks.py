@@ -41,6 +41,8 @@ def read_model_json(run_dir: Path, name: str = "model.json") -> dict[str, Any]:
     meta = read_json(path)
     check = _Checker(path)
     check.kind(meta, "", dict)
+    if meta.get("format") != 1 or isinstance(meta.get("format"), bool):
+        check.fail(f"its format is {meta.get('format')!r}; this deepfit reads format 1")
     arch = check.key(meta, "architecture", dict)
     check.key(arch, "name", str, "architecture.")
     check.key(arch, "settings", dict, "architecture.")
@@ -60,7 +62,10 @@ def read_model_json(run_dir: Path, name: str = "model.json") -> dict[str, Any]:
     task = check.key(out, "task", str, "architecture.output_spec.")
     if task not in TASKS:
         check.fail(f"'architecture.output_spec.task' is {task!r}, not one of {', '.join(TASKS)}")
-    check.size(out, "n_outputs", LIMITS["outputs"], "architecture.output_spec.", low=1)
+    n_outputs = check.size(out, "n_outputs", LIMITS["outputs"], "architecture.output_spec.", low=1)
+    classes = meta.get("target", {}).get("classes") if isinstance(meta.get("target"), dict) else None
+    if task == "classification" and isinstance(classes, list) and len(classes) != n_outputs:
+        check.fail(f"the target has {len(classes)} classes but the model {n_outputs} outputs")
     _check_settings(check, arch["settings"])
     check.key(meta, "preprocessor", dict)
     check.key(meta, "target", dict)

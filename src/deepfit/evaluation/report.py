@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from deepfit.core.io import read_json, write_text
+from deepfit.errors import RunDirError
 from deepfit.evaluation.plots import CAPTIONS, PLOTS, overlay, write_plots
 
 REPORT = "report.html"
@@ -73,6 +74,9 @@ def write_comparison(run_dirs: list[Path], out: Path) -> Path:
 def load_run(run_dir: Path) -> tuple[dict, dict, list[dict]]:
     config = read_json(run_dir / "config.json")  # a clear error when this is no run directory
     metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
+    for name, record in (("config.json", config), ("metrics.json", metrics)):
+        if not isinstance(record, dict):
+            raise RunDirError(f"{run_dir / name} is damaged: it holds no JSON object")
     history_file = run_dir / "history.csv"
     history = pd.read_csv(history_file).to_dict("records") if history_file.exists() else []
     return config, metrics, history

@@ -20,7 +20,7 @@ import torch
 
 from deepfit._version import __version__
 from deepfit.config import RunConfig
-from deepfit.core.io import read_json, write_json, write_text
+from deepfit.core.io import write_json, write_text
 from deepfit.core.notes import Notes
 from deepfit.core.timings import current as current_timings
 from deepfit.core.timings import stage
@@ -28,6 +28,7 @@ from deepfit.data.dataset import Streamed
 from deepfit.errors import SettingsError
 from deepfit.evaluation.full_metrics import Evaluation
 from deepfit.lifecycle.predictor import Predictor
+from deepfit.lifecycle.resume import run_record
 from deepfit.modalities import get_modality, load_source
 from deepfit.training.state import TrainState
 
@@ -111,7 +112,7 @@ def load(run_dir: str | Path, device: str = "cpu", verify: bool = True) -> Predi
 def evaluate(run_dir: str | Path, source: Any, y: Any = None, *, verify: bool = True) -> dict[str, float]:
     """Metrics of a saved run on labelled data (a file, a DataFrame with the target, or X and y)."""
     predictor = load(run_dir, verify=verify)
-    saved = read_json(Path(run_dir) / "config.json")["data"]
+    saved = run_record(Path(run_dir))["data"]
     reading = predictor.modality.held_out_reading(predictor.preprocessor)  # the training size…
     data = load_source(source, target=saved["target"], task=predictor.task, y=y, notes=Notes(),
                        held_out=True, window=saved.get("window"), horizon=saved.get("horizon"),

@@ -102,6 +102,8 @@ MODEL_JSON_EDITS = {
     "preprocessor garbage": (lambda m: m.update(preprocessor={"kind": "tabular", "numeric": 5}), r"model.json is damaged"),
     "preprocessor unknown kind": (lambda m: m.update(preprocessor={"kind": "sound"}), r"model.json is damaged"),
     "target empty": (lambda m: m.update(target={}), r"model.json is damaged"),
+    "preprocessor without columns": (lambda m: m["preprocessor"].update(numeric=[]),
+                                     r"preprocessor makes inputs with n_features 0, its architecture takes 4"),
     "an unknown format": (lambda m: m.update(format=2), r"its format is 2; this deepfit reads format 1"),
     "classes not the outputs": (lambda m: m["target"].update(classes=[]), r"0 classes but the model 3 outputs"),
 }

@@ -181,8 +181,18 @@ class Predictor:
             model.load_state_dict(weights)
             preprocessor = preprocessor_from_dict(meta["preprocessor"])
             target = TargetEncoder.from_dict(meta["target"])
+            _check_inputs_agree(preprocessor.input_spec(), arch["input_spec"], where)
         except DeepfitError as exc:
             raise RunDirError(f"{where} is damaged: {exc}") from None
         except (TypeError, ValueError, RuntimeError, KeyError, AttributeError, IndexError) as exc:
             raise RunDirError(f"{where} is damaged ({type(exc).__name__}: {str(exc)[:200]})") from None
         return cls(model.to(device), preprocessor, target, arch, meta.get("threshold"), meta.get("series"))
+
+
+def _check_inputs_agree(made: dict[str, Any], taken: dict[str, Any], where: Path) -> None:
+    """The inputs the saved preprocessor makes are those the saved architecture takes."""
+    for key, value in made.items():
+        plain = list(value) if isinstance(value, tuple) else value
+        if key in taken and taken[key] != plain:
+            raise RunDirError(f"{where} is damaged: its preprocessor makes inputs with {key} "
+                              f"{plain!r}, its architecture takes {taken[key]!r}")

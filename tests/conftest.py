@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,3 +66,24 @@ from hypothesis import settings  # noqa: E402
 settings.register_profile("deepfit", derandomize=not os.environ.get("DEEPFIT_PROPERTY_HUNT"),
                           database=None)
 settings.load_profile("deepfit")
+
+
+@contextlib.contextmanager
+def _within(seconds: int, what: str = "no answer"):
+    """A hang becomes a TimeoutError after `seconds` (SIGALRM; the previous handler restored)."""
+    def hung(signum, frame):
+        raise TimeoutError(f"{what} within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def answer_within():
+    """`with answer_within(30): ...` fails the test instead of hanging it."""
+    return _within

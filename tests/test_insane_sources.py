@@ -8,7 +8,6 @@ control characters, so an error stays one line and cannot repaint the terminal."
 from __future__ import annotations
 
 import os
-import signal
 
 import numpy as np
 import pandas as pd
@@ -26,15 +25,9 @@ QUIET = {"epochs": 1, "progress": False, "report": False}
 
 
 @pytest.fixture(autouse=True)
-def time_bound():
-    def hung(signum, frame):
-        raise TimeoutError(f"no answer within {SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(SECONDS)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+def time_bound(answer_within):
+    with answer_within(SECONDS):
+        yield
 
 
 def _one_line_exit_2(capsys, *argv: str) -> str:

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,15 +39,9 @@ def run_dir(saved, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def time_bound():
-    def hung(signum, frame):
-        raise TimeoutError(f"no answer within {SECONDS} s")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(SECONDS)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+def time_bound(answer_within):
+    with answer_within(SECONDS):
+        yield
 
 
 def _edit(path: Path, change: Callable[[dict], object]) -> None:

@@ -21,35 +21,35 @@ from typing import Any
 def interrupt_on_signals() -> Iterator[None]:
     """SIGTERM raises KeyboardInterrupt as SIGINT does, for the block (main thread only; the
     previous handlers come back after it)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with _handling(interrupt):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
 def stop_on_signals(trainer: Any) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be installed from the main thread
-        return
-
     def request_stop(signum: int, frame: Any) -> None:
         if trainer.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         trainer.stop_requested = True
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    with _handling(request_stop):
+        yield
+
+
+@contextlib.contextmanager
+def _handling(handler: Any) -> Iterator[None]:
+    """`handler` for SIGTERM and SIGINT during the block, the previous ones back after it.
+    Outside the main thread nothing is installed (Python allows handlers only there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -3,6 +3,7 @@ uniform interface, and loading pretrained weights."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -121,6 +122,33 @@ def test_transfer_names_are_checked():
         create("transfer", RGB, OutputSpec("classification", 2))
     with pytest.raises(SettingsError, match="unknown model 'cnnn'.*transfer:<name>"):
         create("cnnn", RGB, OutputSpec("classification", 2))
+
+
+def test_transfer_without_weights_is_refused_before_any_data_are_read(tmp_path, monkeypatch):
+    """transfer:<name> means fine-tuning a pretrained network: without --weights it is a named
+    error naming the three kinds of weights (and --weights none), raised before the source is
+    even looked at (a source that does not exist would otherwise be the error)."""
+    from deepfit.modalities import load
+
+    monkeypatch.setattr(load, "read_source", lambda *a, **k: pytest.fail("data were read"))
+    with pytest.raises(SettingsError, match=r"transfer:resnet18 fine-tunes a pretrained network, "
+                       r"but no --weights were given: --weights DEFAULT .*--weights FILE.*"
+                       r"--weights RUN_DIR.*--weights none trains it from random weights"):
+        deepfit.train("no-such-data", model="transfer:resnet18", out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(SettingsError, match="disagree"):
+        deepfit.train("no-such-data", model="transfer:resnet18", weights="DEFAULT",
+                      from_scratch=True, out=tmp_path / "r")
+
+
+def test_weights_none_trains_transfer_from_random_weights_and_says_so(tmp_path):
+    X = np.random.default_rng(0).integers(0, 256, (40, 3, 32, 32), dtype=np.uint8)
+    y = np.arange(40) % 2
+    run = deepfit.train(X, y, model="transfer:resnet18", weights="none", epochs=1, threads=1,
+                        report=False, out=tmp_path / "r")
+    assert run.config["train"]["from_scratch"] is True and run.config["train"]["weights"] is None
+    assert any("starts from random weights, as asked (--weights none)" in d
+               for d in run.notes.decisions)
 
 
 def test_missing_torchvision_weights_are_a_named_error(tmp_path, monkeypatch):

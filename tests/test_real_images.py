@@ -216,7 +216,8 @@ def test_a_class_only_in_val_is_a_named_error(tmp_path, capsys):
 
 def test_images_too_small_for_the_model_stop_before_training(photos, tmp_path, capsys):
     out = tmp_path / "run"
-    code = cli.main(["train", str(photos[0]), "--model", "transfer:vgg11", "--image-size", "8",
+    code = cli.main(["train", str(photos[0]), "--model", "transfer:vgg11", "--weights", "none",
+                     "--image-size", "8",
                      "--threads", "1", "--out", str(out), "-q"])
     err = capsys.readouterr().err
     assert code == 2 and not out.exists()

@@ -116,6 +116,7 @@ class TrainConfig:
     checkpoint_every_seconds: float = 300.0  # and once this long has passed since the last (0: off)
     init_weights: str | None = None  # a weights file to start from
     weights: str | None = None  # transfer: DEFAULT (torchvision's), a weights file or a run directory
+    from_scratch: bool = False  # transfer:<name> from random weights, knowingly (--weights none)
     freeze_epochs: int = 3  # with weights: epochs that train the new head alone
     unfreeze_every: int = 1  # then a layer group more, from the top, every this many epochs (0: all)
     backbone_lr_mult: float = 0.1  # with weights: the lowest group's LR is this × lr (geometric between)
@@ -131,6 +132,9 @@ class TrainConfig:
         from deepfit.evaluation.threshold import parse_threshold
 
         object.__setattr__(self, "precision", str(self.precision))
+        if isinstance(self.weights, str) and self.weights.strip().lower() == "none":
+            object.__setattr__(self, "weights", None)  # --weights none: random weights, as asked
+            object.__setattr__(self, "from_scratch", True)
         object.__setattr__(self, "threshold", parse_threshold(self.threshold))
         checks = [
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),

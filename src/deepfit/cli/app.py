@@ -133,7 +133,8 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
                    "flips too (off by default: they break digits and text)")
     p.add_argument("--weights", help="transfer learning, a new head for these classes: DEFAULT "
                    "(torchvision's, from the local torch cache, with --model transfer:<name>), a "
-                   ".safetensors/.pt file, or a deepfit run directory (with --model transfer)")
+                   ".safetensors/.pt file, or a deepfit run directory (with --model transfer); none: "
+                   "transfer:<name> from random weights")
     p.add_argument("--freeze-epochs", type=int, help="with --weights: epochs that train the head "
                    "alone, the rest frozen (default 3)")
     p.add_argument("--unfreeze-every", type=int, help="with --weights: then unfreeze one layer "

@@ -104,7 +104,8 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
     cfg = split_settings(settings)
     if cfg.model.name is not None:  # bad model settings stop the run before the data are read
         resolve_settings(cfg.model.name, cfg.model.settings)
-    check_weights(cfg.model.name, cfg.train.weights)  # so do weights that are not there
+    # so do weights that are not there, and a transfer:<name> model without any
+    check_weights(cfg.model.name, cfg.train.weights, cfg.train.from_scratch)
     notes = Notes(live=False)  # printed once the inputs are known to be good
     with (timings.current() or timings.Timings()).active():  # stage by stage: config.json "timings"
         prepared = prepare_config(source, y, cfg, notes)
@@ -131,7 +132,7 @@ def train_prepared(prepared: Prepared, *, out: str | Path | None = None, **setti
     cfg = split_settings({**dataclasses.asdict(base.data), **trained, **model, **given})
     if cfg.model.name is not None:
         resolve_settings(cfg.model.name, cfg.model.settings)
-    check_weights(cfg.model.name, cfg.train.weights)
+    check_weights(cfg.model.name, cfg.train.weights, cfg.train.from_scratch)
     notes = prepared.notes.copy()
     check_monitor(cfg.train.monitor, prepared.data.task)
     run_prepared = prepared
@@ -270,6 +271,8 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
     if initial is not None and checkpoint is None:
         _load_initial_weights(model, initial, t.init_weights)
         notes.decide(f"initial weights from {t.init_weights}")
+    if t.from_scratch:
+        notes.decide(f"{name} starts from random weights, as asked (--weights none)")
     train, val = _batches(prepared, t, device, notes, drop_single=has_batchnorm(model))
     if t.precision == "fp16" and device.type == "cpu":
         notes.warn("fp16 on the CPU works (autocast with a GradScaler) but is slow there and "

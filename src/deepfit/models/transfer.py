@@ -190,13 +190,25 @@ def _blank_forward(model: nn.Module, shape: tuple[int, ...], device: Any) -> Non
         model.train(training)
 
 
-def check_weights(name: str | None, weights: str | None) -> None:
-    """Stop before any data are read when --weights cannot be found (a named error)."""
+def check_weights(name: str | None, weights: str | None, from_scratch: bool = False) -> None:
+    """Stop before any data are read when --weights cannot be found, or when a
+    transfer:<name> model has none: fine-tuning means pretrained weights, and random ones are
+    trained only when asked for (`from_scratch`, --weights none). SettingsError or
+    SourceNotFoundError."""
+    family, _, arch = (name or "").partition(":")
     if weights is None:
+        if family == FAMILY and arch and not from_scratch:
+            raise SettingsError(
+                f"--model {name} fine-tunes a pretrained network, but no --weights were given: "
+                f"--weights DEFAULT (torchvision's {arch} weights, from the local torch cache), "
+                "--weights FILE (.safetensors or a state dict), or --weights RUN_DIR with "
+                "--model transfer; --weights none trains it from random weights")
         return
+    if from_scratch:
+        raise SettingsError(f"--weights {weights} and from_scratch (--weights none) disagree: "
+                            "give one")
     path = Path(weights)
     if TORCHVISION_WEIGHTS.match(weights) and not path.exists():
-        family, _, arch = (name or "").partition(":")
         if family != FAMILY or not arch:
             raise SettingsError(f"--weights {weights} names torchvision's weights, which fit a "
                                 "transfer:<name> model, e.g. --model transfer:resnet18")

@@ -119,10 +119,18 @@ def array_frame(X: np.ndarray, where: str = "") -> pd.DataFrame:
 
 def npz_shape(path: Path, key: str) -> tuple[int, ...]:
     """The shape of one array of an .npz, read from its header (the data stay on disk)."""
+    header = npz_header(path, key)
+    return header[0] if header is not None else ()  # the table path reports what is wrong
+
+
+def npz_header(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype] | None:
+    """(shape, dtype) of one array of an .npz, read from its header (the data stay on disk);
+    None when the archive or the array cannot be read."""
     try:
         with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as f:
             version = np.lib.format.read_magic(f)
             read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            return tuple(read(f)[0])
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return ()  # the table path reports what is wrong with the file
+            shape, _, dtype = read(f)
+            return tuple(shape), np.dtype(dtype)
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+        return None

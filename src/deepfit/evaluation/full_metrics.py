@@ -96,11 +96,11 @@ def classification_metrics(proba: torch.Tensor, target: torch.Tensor, preds: tor
     metrics["roc_auc"], metrics["average_precision"] = _ranking_metrics(proba, target, in_target)
     eps = torch.finfo(torch.float64).eps  # clipped like scikit-learn's log_loss
     metrics["log_loss"] = -proba.clamp(eps, 1 - eps).gather(1, target[:, None]).log().mean()
-    metrics = {k: (None if v is None else float(v)) for k, v in metrics.items()}
+    metrics = {k: (None if v is None else in_range(k, float(v))) for k, v in metrics.items()}
     metrics["n"] = len(target)
     metrics["per_class"] = {
-        str(label): {"precision": float(per_class["precision"][i]), "recall": float(per_class["recall"][i]),
-                     "f1": float(per_class["f1"][i]), "support": int(support[i])}
+        str(label): {k: in_range(k, float(per_class[k][i])) for k in ("precision", "recall", "f1")}
+        | {"support": int(support[i])}
         for i, label in enumerate(classes)
     }
     metrics["confusion_matrix"] = matrix.tolist()
@@ -140,8 +140,32 @@ def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, An
         r2 = 1.0 if mse == 0 else 0.0
     else:
         r2 = float(r2_score(target, pred))
-    return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(mean_absolute_error(target, pred)),
-            "r2": r2, "n": len(target)}
+    return {"mse": max(mse, 0.0), "rmse": float(np.sqrt(max(mse, 0.0))),
+            "mae": max(float(mean_absolute_error(target, pred)), 0.0), "r2": min(r2, 1.0),
+            "n": len(target)}
+
+
+# the range of each score: rounding in a mean or a sum may step outside it (an AUC of
+# 1.0000000000000002); a metric is reported clipped to it
+SCORE_RANGE = (0.0, 1.0)
+NON_NEGATIVE = (0.0, float("inf"))
+
+
+def in_range(name: str, value: float) -> float:
+    """`value` of the metric `name` clipped to the metric's range: [0, 1] for the scores
+    (accuracy, precision, recall, F1 and their averages, AUC, average precision), [0, ∞) for
+    losses and errors, at most 1 for R²; other names as they are. NaN stays NaN."""
+    base = name.removeprefix("val_").removeprefix("train_")
+    if base.startswith(("precision", "recall", "f1")) or base in (
+            "accuracy", "balanced_accuracy", "roc_auc", "average_precision"):
+        lo, hi = SCORE_RANGE
+    elif base in ("log_loss", "loss", "mse", "rmse", "mae"):
+        lo, hi = NON_NEGATIVE
+    elif base == "r2":
+        lo, hi = -float("inf"), 1.0
+    else:
+        return value
+    return value if value != value else min(max(value, lo), hi)
 
 
 # ------------------------------------------------------------ metrics by name, for other tasks

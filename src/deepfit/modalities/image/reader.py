@@ -4,8 +4,11 @@ A source is images when (the rule `load_images` applies, before the tabular and 
     a directory                                   always (one subfolder per class)
     an .npz, or arrays with y, whose X has
         ndim 4: [N, H, W, C] or [N, C, H, W]      always (C in 1, 3, 4; [N, C, H, W] when both fit)
-        ndim 3: [N, H, W]                         only when an image model is asked for (else the
-                                                  rows are sequences, [N, T, C])
+        ndim 3: [N, H, W]                         when an image model is asked for, or when the
+                                                  array looks like images (data/kinds.py:
+                                                  uint8, or square float frames in [0, 1]; noted,
+                                                  with --modality sequence to read it otherwise);
+                                                  else the rows are sequences, [N, T, C]
     the bundled `digits`                          only when an image model is asked for: [N, 1, 8, 8]
 Images become one uint8 array [N, C, H, W] (uint16 for images of more than 8 bits, scaled to 8 bits
 by the training range in ImagePreprocessor; float32 when the source holds other values), decoded
@@ -26,6 +29,7 @@ import pandas as pd
 from deepfit.core.notes import Notes
 from deepfit.data.common import npz_arrays, npz_shape
 from deepfit.data.dataset import Dataset
+from deepfit.data.kinds import image_like, image_note, npz_image_like
 from deepfit.data.readers import ReadRequest
 from deepfit.data.targets import labelled_target
 from deepfit.errors import DataFormatError, SettingsError, TargetError
@@ -82,8 +86,13 @@ def load_images(source: Any, y: Any, *, modality: str | None, image_size: int | 
         return None
     if y is not None:
         X = np.asarray(source) if not isinstance(source, pd.DataFrame) else None
-        if X is None or not (X.ndim == 4 or (X.ndim == 3 and wants_images)):
+        if X is None:
             return None
+        why = image_like(X) if X.ndim == 3 and modality is None else None
+        if not (X.ndim == 4 or (X.ndim == 3 and (wants_images or why))):
+            return None
+        if why:
+            notes.decide(image_note(X.shape, why))
         X = fit_size(to_nchw(X, ""), image_size, notes)
         return X, pd.Series(np.asarray(y), name="target"), "arrays", None, None
     if not isinstance(source, (str, Path)):
@@ -95,10 +104,13 @@ def load_images(source: Any, y: Any, *, modality: str | None, image_size: int | 
         return X, pd.Series(labels, name="target", dtype=object), path.name, skipped, reading
     if path.suffix.lower() == ".npz" and path.is_file():
         ndim = len(npz_shape(path, "X"))
-        if not (ndim == 4 or (ndim == 3 and wants_images)):
+        why = npz_image_like(path) if ndim == 3 and modality is None else None
+        if not (ndim == 4 or (ndim == 3 and (wants_images or why))):
             return None  # the other readers handle it (and name what is wrong with it)
         arrays = npz_arrays(path, need=("X", "y"))
         X = arrays["X"]
+        if why:
+            notes.decide(f"{path.name}: " + image_note(X.shape, why))
         if arrays["y"].ndim != 1 or len(arrays["y"]) != len(X):
             raise DataFormatError(f"{path}: y must hold one label per image, got shape "
                                   f"{arrays['y'].shape} for {len(X)} images")

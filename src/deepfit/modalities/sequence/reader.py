@@ -6,11 +6,15 @@ the rule of `wants_sequences`):
   - a CSV/Parquet time series with `window` W (and `horizon` H, default 1): window i holds rows
     i … i+W-1 of every numeric column (the target among them) and its target is the target
     column's next H values, rows i+W … i+W+H-1. Rows are taken in the file's order.
+  - a CSV/Parquet file or DataFrame with a target column and no `window`, when sequences are
+    asked for (--modality sequence, a sequence model): each row's other columns, numbers in
+    the file's order, are one sequence of one channel (`row_sequences`);
 Which sources are sequences (`wants_sequences`), in order:
   1. `modality` given (--modality, or the only modality of the model named by --model):
      sequences exactly when it is "sequence";
   2. `window` given: a time series;
-  3. otherwise an array X with 3 dimensions is [N, T, C]; with 2 it stays a table [N, features].
+  3. otherwise an array X with 3 dimensions is [N, T, C], unless it looks like images
+     (data/kinds.py: image_like, which the image reader took first); with 2 it stays a table.
   So an [N, T] array is read as sequences with --modality sequence or a sequence model.
 Targets: a 1-D y (classes or values) is a pandas Series, as for tables. A multi-step target
 ([N, H] in an .npz, or a horizon above 1) is a pandas DataFrame of H columns, regression only:
@@ -39,9 +43,10 @@ import pandas as pd
 from deepfit.core.notes import Notes
 from deepfit.data.common import as_array, named_columns, names, npz_arrays, npz_shape
 from deepfit.data.dataset import Dataset, source_name
+from deepfit.data.kinds import image_like, npz_image_like
 from deepfit.data.numbers import column_numbers
 from deepfit.data.readers import ReadRequest
-from deepfit.data.tables import read_table
+from deepfit.data.tables import TABLE_SUFFIXES, read_table
 from deepfit.data.targets import labelled_target
 from deepfit.data.written import WRITTEN
 from deepfit.errors import (
@@ -73,8 +78,9 @@ def wants_sequences(source: Any, y: Any, window: int | None, modality: str | Non
     if window is not None:
         return True
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".npz":
-        return len(npz_shape(Path(source), "X")) == 3
-    return y is not None and isinstance(source, np.ndarray) and source.ndim == 3
+        return len(npz_shape(Path(source), "X")) == 3 and npz_image_like(Path(source)) is None
+    return (y is not None and isinstance(source, np.ndarray) and source.ndim == 3
+            and image_like(source) is None)
 
 
 # ------------------------------------------------------------------------------------- loading
@@ -93,9 +99,13 @@ def load_sequences(source: Any, *, target: str | None = None, task: str | None =
     elif isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".npz":
         arrays = npz_arrays(Path(source), need=("X", "y"))
         X, y_array, where = arrays["X"], arrays["y"], f"{source}: "
+    elif isinstance(source, pd.DataFrame) or (isinstance(source, (str, Path))
+                                              and Path(source).suffix.lower() in TABLE_SUFFIXES):
+        X, y_array, where = row_sequences(source, target, notes, held_out)
     else:
         raise DataFormatError("sequence data come as an .npz of X [N, T, C] and y, as arrays with "
-                              "y=, or as a time series with --window")
+                              "y=, as a table whose rows are sequences (with --target), or as a "
+                              "time series with --window")
     X = sequence_array(X, where)
     if y_array.ndim not in (1, 2):
         raise DataFormatError(f"{where}y has shape {y_array.shape}; it is [N] or, for multi-step "
@@ -105,6 +115,33 @@ def load_sequences(source: Any, *, target: str | None = None, task: str | None =
     y_data, target, task = _target(y_array, target or "target", task, notes, held_out)
     notes.decide(f"sequences: {X.shape[0]} of {X.shape[1]} steps × {X.shape[2]} channel(s)")
     return Dataset(X, y_data, name, target, task, modality=MODALITY)
+
+
+def row_sequences(source: Any, target: str | None, notes: Notes,
+                  held_out: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    """A table (CSV/Parquet file or DataFrame) whose rows are sequences: the target column, and
+    the other columns, all numbers, in the file's order as the T steps of one channel (X [N, T]).
+    Raises TargetError without the target, DataFormatError for a column that is not numbers."""
+    frame = source if isinstance(source, pd.DataFrame) else read_table(Path(source), notes)
+    frame = named_columns(frame, source_name(source))
+    if target is None or target not in frame.columns:
+        raise TargetError(f"a table read as sequences (one per row) needs its target column "
+                          f"(--target); {source_name(source)} has: {names(frame.columns)}")
+    steps = frame.drop(columns=[target])
+    values = {}
+    for col in steps.columns:
+        numbers = column_numbers(steps[col], col)
+        if numbers is None:
+            raise DataFormatError(f"column {col!r} is not numbers: a row read as a sequence holds "
+                                  "one number per step (drop the column, or train it as a table)")
+        values[col] = np.asarray(numbers, dtype=np.float64)
+    if not held_out:
+        first, last = steps.columns[0], steps.columns[-1]
+        notes.decide(f"each row's {steps.shape[1]} columns ({first!r} … {last!r}, in the file's "
+                     "order) read as one sequence of that many steps; --window W reads the file "
+                     "as a time series instead")
+    X = np.column_stack(list(values.values())) if values else np.empty((len(frame), 0))
+    return X, frame[target].to_numpy(), f"{source_name(source)}: "
 
 
 def sequence_array(X: Any, where: str = "") -> np.ndarray:

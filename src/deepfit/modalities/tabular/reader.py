@@ -16,6 +16,7 @@ from deepfit.core.notes import Notes
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
 from deepfit.data.common import array_frame, as_array, named_columns, names
 from deepfit.data.dataset import Dataset, source_name
+from deepfit.data.kinds import MIN_SIGNAL_COLUMNS, signal_like, signal_note
 from deepfit.data.numbers import column_numbers, is_missing
 from deepfit.data.readers import ReadRequest
 from deepfit.data.tables import TABLE_SUFFIXES, read_npz, read_table
@@ -39,9 +40,19 @@ def read_tabular(request: ReadRequest) -> Dataset | None:
         raise DataFormatError("the data hold no feature columns besides the target")
     if not request.held_out:  # held-out rows go through the fitted preprocessing as they are
         frame = _clean_features(frame, notes)
+        if request.modality is None and (signal := table_signal(frame)) is not None:
+            notes.decide(signal_note(signal))  # no model named: the sequence models suggested
     frame = frame.reset_index(drop=True)
     y_series, task = labelled_target(y_series, target, request.task, notes, request.held_out)
     return Dataset(frame, y_series, source_name(source), target, task)
+
+
+def table_signal(frame: pd.DataFrame) -> dict[str, float] | None:
+    """data/kinds.py's signal_like evidence for a table of numeric columns only, else None."""
+    if frame.shape[1] < MIN_SIGNAL_COLUMNS or not all(
+            pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in frame.dtypes):
+        return None
+    return signal_like(frame.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def _features_and_target(source, target, y, notes,

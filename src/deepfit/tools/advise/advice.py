@@ -30,22 +30,24 @@ from deepfit.config import split_settings
 from deepfit.core.io import default_run_dir, new_run_dir
 from deepfit.core.notes import Notes, logger
 from deepfit.data.dataset import source_name
-from deepfit.errors import SettingsError, TrainingInterrupted
+from deepfit.errors import DeepfitError, SettingsError, TrainingInterrupted
 from deepfit.lifecycle.prepare import Prepared, prepare_config
 from deepfit.lifecycle.train import fit_prepared, resolve_device
 from deepfit.modalities import get_modality
+from deepfit.modalities.tabular.reader import table_signal
 from deepfit.models import resolve_settings
 from deepfit.tools.advise.report import write_advice
 from deepfit.tools.advise.result import Advice, Item
 from deepfit.tools.advise.rules import Evidence, decide, gap, matrix_row, row_band
 from deepfit.tools.compare.baselines import encode, fit_baseline, ranking_metric
-from deepfit.tools.compare.comparison import latency_ms, readable
+from deepfit.tools.compare.comparison import budget_cut, latency_ms, readable
 
 FRACTIONS = (0.25, 0.5, 1.0)
 DEFAULT_BUDGET = 120.0  # seconds for the whole bake-off when --budget-seconds is not given
 NET_SHARE = 0.6  # of the budget, for the network's three fits (each in proportion to its rows)
 MAX_BAKEOFF_ROWS = 20_000  # training rows the bake-off uses at most (the curve runs below it)
 BUDGET_SETTINGS = ("max_seconds", "epochs", "patience")
+SEQUENCE_NET = "cnn1d"  # tried beside the table's network when its rows look like a signal
 
 
 def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
@@ -63,13 +65,18 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         prepared = prepare_config(source, y, cfg, Notes(live=False))
         data = prepared.data
         net = cfg.model.name or get_modality(data.modality).default_model
+        nets = {net: prepared}
+        if cfg.model.name is None and data.modality == "tabular":  # a signal: a sequence model too
+            nets.update(_as_sequences(source, y, cfg, prepared))
         ratio = prepared.imbalance.ratio if prepared.imbalance is not None else None
         metric, why = ranking_metric(data.task, ratio, cfg.train.monitor)
-        _say_plan(net, min(prepared.sizes["train"], MAX_BAKEOFF_ROWS), budget)
-        rows = _bakeoff(prepared, cfg, net, budget, metric)
+        _say_plan(list(nets), min(prepared.sizes["train"], MAX_BAKEOFF_ROWS), budget)
+        rows = _bakeoff(prepared, cfg, nets, budget, metric)
+        net, chosen = _choose_network(rows, net)
         evidence, full = _evidence(prepared, rows, net, cfg.train.seed, metric)
         rule, row_text = matrix_row(data.modality, len(data), need_interpretability)
         verdict, reasons = decide(rule, evidence, need_interpretability, latency_ms)
+        reasons[1:1] = chosen
         device = str(resolve_device(cfg.train.device))
         estimate = _estimate(verdict, full, net, cfg, prepared.sizes["train"])
         curves = {m: _rising(rows, m, data.task, full[net]["target"], cfg.train.seed, metric)
@@ -80,22 +87,58 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
                         evidence.metric, data.task, data.modality, len(data), device, estimate,
                         next_command(verdict, source, settings, net), path,
                         _evidence_dict(evidence, rows, net), [why] if why else [])
+        advice.notes.extend(cut for r in rows if "epochs_run" in r and (cut := budget_cut(
+            f"{r['model']} on {r['train_rows']:,} rows", r["stop_reason"], r["epochs_run"])))
         write_advice(advice)
     return advice
 
 
-def _say_plan(net: str, n_train: int, budget: float) -> None:
+def _as_sequences(source: Any, y: Any, cfg: Any, prepared: Prepared) -> dict[str, Prepared]:
+    """{SEQUENCE_NET: the data read as sequences (each row one sequence)} when the table looks
+    like one ordered signal (data/kinds.py: signal_like) and reads so with the very same split
+    (same training and test rows); else {} (logged when the reading fails)."""
+    if table_signal(prepared.data.X) is None:
+        return {}
+    as_sequences = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, modality="sequence"))
+    try:
+        sequences = prepare_config(source, y, as_sequences, Notes(live=False),
+                                   models={SEQUENCE_NET: {}})
+    except DeepfitError as exc:
+        logger.info(f"advise: the table looks like a signal, but reading its rows as sequences "
+                    f"failed ({exc}); {SEQUENCE_NET} is not tried")
+        return {}
+    same = (all(torch.equal(sequences.tensors[k][1], prepared.tensors[k][1]) for k in ("train", "val"))
+            and np.array_equal(sequences.test_frame[1].to_numpy(), prepared.test_frame[1].to_numpy()))
+    return {SEQUENCE_NET: sequences} if same else {}
+
+
+def _choose_network(rows: list[dict], net: str) -> tuple[str, list[str]]:
+    """The network the evidence speaks for: the one with the best validation score on all the
+    bake-off's rows (never the test score, which judges it); with the reason when there were two."""
+    full = [r for r in rows if r["fraction"] == 1.0 and "epochs_run" in r]
+    if len(full) < 2:
+        return net, []
+    best = max(full, key=lambda r: r["val_score"])
+    scores = ", ".join(f"{r['model']} {r['val_score']:.3f}" for r in full)
+    return best["model"], [f"the table's rows look like one ordered signal, so {SEQUENCE_NET} read "
+                           f"each row as a sequence beside {net}; by validation score ({scores}) "
+                           f"the network is {best['model']}"]
+
+
+def _say_plan(nets: list[str], n_train: int, budget: float) -> None:
     """Say up front how long the bake-off will take: its budget bounds every fit (a network
     may overrun its share by a step and a validation pass)."""
-    logger.info(f"advise: {net}, gradient boosting and a linear model on 25, 50 and 100 % of "
+    logger.info(f"advise: {', '.join(nets)}, gradient boosting and a linear model on 25, 50 and 100 % of "
                 f"{n_train:,} training rows, within --budget-seconds {budget:g}: at most "
                 f"~{budget:.0f} s of training in all, plus evaluation")
 
 
-def _bakeoff(prepared: Prepared, cfg: Any, net: str, budget: float,
+def _bakeoff(prepared: Prepared, cfg: Any, nets: dict[str, Prepared], budget: float,
              metric: str) -> list[dict[str, Any]]:
     """Each model on 25 / 50 / 100 % of the training rows, on the same validation and test rows,
-    scored by `metric` (with test_accuracy beside it when that is another classification score)."""
+    scored by `metric` (with test_accuracy beside it when that is another classification score).
+    `nets`: each network with the data as it reads them (the same rows in every split); they
+    share the networks' part of the budget."""
     enc = encode(prepared)
     n_train = min(len(enc.y["train"]), MAX_BAKEOFF_ROWS)
     order = _order(enc.y["train"], prepared.data.task, cfg.train.seed)[:n_train]
@@ -103,8 +146,9 @@ def _bakeoff(prepared: Prepared, cfg: Any, net: str, budget: float,
     for fraction in FRACTIONS:
         rows = np.sort(order[: max(2, math.ceil(fraction * n_train))])
         share = budget * fraction / sum(FRACTIONS)
-        results.append(_network(prepared, cfg, net, rows, share * NET_SHARE, metric)
-                       | {"fraction": fraction})
+        for net, data in nets.items():
+            results.append(_network(data, cfg, net, rows, share * NET_SHARE / len(nets), metric)
+                           | {"fraction": fraction})
         for kind in ("gradient_boosting", "linear"):
             r = fit_baseline(kind, enc, rows=rows, max_seconds=share * (1 - NET_SHARE) / 2,
                              seed=cfg.train.seed, metric=metric)

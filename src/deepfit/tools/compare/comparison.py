@@ -107,6 +107,8 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
             _say_pace(name, time.perf_counter() - started, len(names) - i - 1, budget_seconds)
             runs[name] = run.path
             rows.append(run_row(name, run, prepared.test_frame[0], metric))
+            if (cut := budget_cut(name, run.config["train"].get("stop_reason"), len(run.history))):
+                notes.append(cut)
         if baselines:
             enc = encode(prepared)
             for kind in ("gradient_boosting", "linear"):
@@ -201,6 +203,15 @@ def run_row(name: str, run: Run, X_test: Any, metric: str) -> dict[str, Any]:
             "params": int(sum(p.numel() for p in run.predictor.model.parameters())),
             "latency_ms": latency_ms(run.predictor, X_test),
             "size_mb": weights.stat().st_size / 1e6 if weights.exists() else None}
+
+
+def budget_cut(name: str, stop_reason: str | None, epochs: int) -> str | None:
+    """A note when the time budget, not early stopping or the epochs, ended a model's training:
+    its score is what it reached in the time, and may say little about the model."""
+    if not (stop_reason or "").startswith("time budget"):
+        return None
+    return (f"{name} was cut short by the time budget after {epochs} epoch(s) ({stop_reason}); "
+            "its score is what it reached in that time: raise --budget-seconds to judge it")
 
 
 def latency_ms(predictor: Any, X: Any, repeats: int = 2) -> float:

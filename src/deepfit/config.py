@@ -22,8 +22,8 @@ LOADERS = ("auto", "memory", "stream")
 # OpenMP's waiting threads sleep instead of spinning on shared cores: set by the `deepfit` command
 # before torch is imported (cli/app.py), measured in benchmarks/threads.py (training/threads.py)
 WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
-RESUMABLE_CHANGES = ("progress", "device", "threads", "workers", "checkpoint", "checkpoint_every_steps",
-                     "checkpoint_every_seconds", "report", "data_root",
+RESUMABLE_CHANGES = ("progress", "log_every", "device", "threads", "workers", "checkpoint",
+                     "checkpoint_every_steps", "checkpoint_every_seconds", "report", "data_root",
                      "download")
 IMBALANCE = ("auto", "none", "weights", "sampler", "focal")
 AUGMENTS = ("none", "light", "strong")
@@ -122,7 +122,8 @@ class TrainConfig:
     backbone_lr_mult: float = 0.1  # with weights: the lowest group's LR is this × lr (geometric between)
     check: bool = False  # model sanity checks before training (the data audit always runs)
     force: bool = False  # train despite error-level findings of the checks
-    progress: bool | None = None  # None: a bar only when stdout is a terminal
+    progress: bool | None = None  # None: a bar on a terminal, else a line per epoch on stderr; False: none
+    log_every: int = 1  # without a terminal: the progress line every this many epochs (and the last)
     imbalance: str = "auto"  # none, weights, sampler, focal; auto: weights above a 3:1 ratio
     focal_gamma: float = 2.0  # focusing parameter of --imbalance focal
     threshold: float | str | None = None  # binary decision threshold: None (argmax), auto, or a number
@@ -152,6 +153,8 @@ class TrainConfig:
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}"),
             (self.threads is None or self.threads >= 1, "threads must be at least 1"),
+            (not isinstance(self.log_every, bool) and isinstance(self.log_every, int) and self.log_every >= 1,
+             f"log_every must be a whole number of epochs >= 1, not {self.log_every!r}"),
             (self.imbalance in IMBALANCE, f"imbalance must be one of {', '.join(IMBALANCE)}"),
             (self.focal_gamma >= 0, f"focal_gamma must be >= 0, not {self.focal_gamma}"),
             (self.freeze_epochs >= 0, f"freeze_epochs must be >= 0, not {self.freeze_epochs}"),

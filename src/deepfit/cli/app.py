@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from deepfit._version import __version__
+from deepfit.cli.output import make_console, print_table
 from deepfit.cli.tools import TOOLS, add_tools, run_tool, set_pairs
 from deepfit.config import SCHEDULES, TASKS, WAIT_POLICY
 from deepfit.errors import DeepfitError, SettingsError, TrainingInterrupted, printable
@@ -94,6 +95,8 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: chosen for the "
                    "model's size, said in the notes: 1 for small operations, every core for large)")
+    p.add_argument("--log-every", type=int, metavar="N", help="without a terminal (piped, "
+                   "redirected): the line per epoch on stderr every N epochs, and the last (default 1)")
     p.add_argument("--timings", action="store_true", help="print the seconds of each stage "
                    "(reading, audit, steps, report, saving…; config.json keeps them either way)")
     p.add_argument("--precision", choices=("32", "bf16", "fp16"), help="autocast precision (default 32)")
@@ -221,6 +224,7 @@ TRAIN_KEYS += ("image_size", "cache_limit_mb", "augment", "flip", "weights", "fr
                "backbone_lr_mult")
 TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width", "max_seconds")
 TRAIN_KEYS += ("data_root", "download")
+TRAIN_KEYS += ("log_every",)
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -235,7 +239,7 @@ def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> N
     for name, value in metrics.items():
         if isinstance(value, (int, float)):
             table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
-    console.print(table)
+    print_table(console, table)
     if metrics.get("per_class") and len(metrics["per_class"]) <= 20:
         table = Table(title="per class", show_header=True)
         for column in ("class", "precision", "recall", "f1", "support"):
@@ -243,7 +247,7 @@ def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> N
         for label, v in metrics["per_class"].items():
             table.add_row(Text(printable(label)), *(f"{v[k]:.4f}" for k in ("precision", "recall", "f1")),
                           str(v["support"]))
-        console.print(table)
+        print_table(console, table)
     for item in metrics.get("checklist", []):
         error = item.get("severity") == "error"
         failed = "[bold red]✗ error:[/bold red]" if error else "[yellow]✗[/yellow]"
@@ -260,7 +264,7 @@ def _print_timings(console: Console, seconds: dict[str, float]) -> None:
     for name, value in seconds.items():
         bold = name in ("total", "outside the steps")
         table.add_row(f"[bold]{name}[/bold]" if bold else name, f"{value:.2f}")
-    console.print(table)
+    print_table(console, table)
 
 
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
@@ -276,13 +280,12 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
         sys.stdout.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
     else:
         table = Table(title=f"deepfit check: {args.source}", show_lines=True, expand=True)
-        for column, ratio in (("severity", None), ("check", None), ("subject", 2), ("message", 5),
-                              ("fix", 3)):
-            table.add_column(column, ratio=ratio, no_wrap=ratio is None, overflow="fold")
+        for column in ("severity", "check", "subject", "message", "fix"):  # wrapped at spaces
+            table.add_column(column, no_wrap=column in ("severity", "check"))
         for f in findings:
             table.add_row(Text(f.severity, style=SEVERITY_STYLES[f.severity]), Text(printable(f.check)),
                           *(Text(printable(part)) for part in (f.subject, f.message, f.fix)))
-        console.print(table)
+        print_table(console, table)
         counts = {s: sum(f.severity == s for f in findings) for s in SEVERITY_STYLES}
         console.print(f"{counts['error']} error(s), {counts['warning']} warning(s), "
                       f"{counts['info']} note(s)")
@@ -292,7 +295,7 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
 def run(args: argparse.Namespace) -> int:
     """The command `args` names. The API is imported here, not at the top: parsing and --help
     stay free of torch, scikit-learn and pandas (tests/test_cli_startup.py)."""
-    console = Console()
+    console = make_console()  # as wide as any line when not on a terminal (cli/output.py)
     if args.command == "check":
         return _run_check(args, console)
     if args.command in TOOLS:
@@ -306,7 +309,8 @@ def run(args: argparse.Namespace) -> int:
             with stage("import"):
                 _load_libraries()
                 from deepfit.lifecycle.train import train
-            result = train(args.source, out=args.out, resume=args.resume, **_settings(args))
+            quiet = {"progress": False} if args.quiet else {}  # no bar, no line per epoch
+            result = train(args.source, out=args.out, resume=args.resume, **_settings(args), **quiet)
         _print_metrics(console, "test metrics", result.metrics)
         if args.timings:
             _print_timings(console, result.config.get("timings") or clock.to_dict())

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from deepfit.cli.output import print_table
 from deepfit.config import TASKS
 from deepfit.errors import SettingsError
 
@@ -158,14 +159,14 @@ def _print_benchmark(console: Console, r: Any) -> None:
     table.add_row("parameters (trainable)", f"{r.params:,}", f"{r.trainable_params:,}")
     table.add_row("weights (MB, safetensors)", f"{r.weights_mb:,.2f}", "")
     table.add_row("forward FLOPs per sample", f"{r.flops_per_sample:,}", "")
-    console.print(table)
+    print_table(console, table)
     if r.memory_top:
         top = Table(show_header=True, title=f"top memory consumers (trace: {r.memory_trace})")
         for column in ("operator", "self MB", "MB", "calls"):
             top.add_column(column, justify="left" if column == "operator" else "right")
         for e in r.memory_top:
             top.add_row(e["operator"], f"{e['self_memory_mb']:.2f}", f"{e['memory_mb']:.2f}", str(e["calls"]))
-        console.print(top)
+        print_table(console, top)
     if r.plan.get("seconds") is not None:
         console.print(f"took {r.plan['seconds']:.0f} s (estimated {r.plan['estimated_seconds']:.0f} s)")
     if r.saved_to:
@@ -202,6 +203,8 @@ def _add_compare_advise(sub: Any) -> None:
                    "(gradient boosting and a linear model are added for tables)")
     p.add_argument("--baselines", action="store_true", default=None, help="add gradient boosting "
                    "and a linear model for images and sequences too (always added for tables)")
+    p.add_argument("--log-every", type=int, metavar="N", help="without a terminal: each model's "
+                   "line per epoch on stderr every N epochs, and the last (default 1)")
     p.add_argument("--json", action="store_true", help="print the leaderboard as JSON")
     p = sub.add_parser("advise", help="the guide's checklist and matrix on your data and machine: "
                        "deep learning, gradient boosting, a linear model, or transfer learning?")
@@ -229,8 +232,10 @@ def _shared(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 def run_compare(args: argparse.Namespace, source: Any, settings: dict[str, Any], console: Console) -> int:
     from deepfit.tools.compare.comparison import compare, records
 
-    if args.json:
-        settings["progress"] = False  # stdout carries the JSON alone
+    if args.json or args.quiet:
+        settings["progress"] = False  # --json: stdout carries the JSON alone
+    if args.log_every is not None:
+        settings["log_every"] = args.log_every
     result = compare(source, models=args.models, out=args.out, budget_seconds=args.budget_seconds,
                      baselines=args.baselines, **settings)
     if args.json:
@@ -241,7 +246,7 @@ def run_compare(args: argparse.Namespace, source: Any, settings: dict[str, Any],
         table.add_column(column, justify="left" if column in ("model", "metric") else "right")
     for row in records(result.table):
         table.add_row(*(_cell(row[c]) for c in result.table.columns))
-    console.print(table)
+    print_table(console, table)
     for note in result.notes:
         console.print(f"note: {note}")
     console.print(f"leaderboard: {result.path / 'compare.csv'}, {result.path / 'compare.html'}")
@@ -268,7 +273,7 @@ def run_advise(args: argparse.Namespace, source: Any, settings: dict[str, Any], 
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in advice.bakeoff:
         table.add_row(*(_cell(row.get(c)) for c in shown))
-    console.print(table)
+    print_table(console, table)
     for note in advice.notes:
         console.print(f"note: {note}")
     console.print(f"[bold]verdict: {advice.verdict}[/bold]")

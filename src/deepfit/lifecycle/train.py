@@ -59,6 +59,7 @@ from deepfit.training.callbacks import (
     DeadReLU,
     EarlyStopping,
     GradientHealth,
+    HistoryFile,
     LossNotDecreasing,
     NonFiniteGuard,
     OverfittingGap,
@@ -299,7 +300,9 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
         scheduler=scheduler, scheduler_interval=interval, clip_norm=t.clip_norm,
         precision=t.precision, compile=t.compile, monitor=monitor,
         metrics=metric_fn(task, prepared.target.mean, prepared.target.std),
-        callbacks=[*callbacks, ProgressBar(t.progress)], augment=augment,
+        # last: the history row and the progress line hold the columns the others add to the logs
+        callbacks=[*callbacks, HistoryFile(run_dir / "history.csv"), ProgressBar(t.progress, t.log_every)],
+        augment=augment,
     )
     if checkpoint is not None:
         trainer.load_checkpoint_state(checkpoint)

@@ -11,6 +11,7 @@ from deepfit.training.callbacks.guards import (
     NonFiniteGuard,
     OverfittingGap,
 )
+from deepfit.training.callbacks.history_file import HistoryFile
 from deepfit.training.callbacks.progress import ProgressBar
 from deepfit.training.callbacks.time_budget import TimeBudget
 from deepfit.training.callbacks.unfreeze import GradualUnfreezing
@@ -22,6 +23,7 @@ __all__ = [
     "EarlyStopping",
     "GradientHealth",
     "GradualUnfreezing",
+    "HistoryFile",
     "LossNotDecreasing",
     "NonFiniteGuard",
     "OverfittingGap",

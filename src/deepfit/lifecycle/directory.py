@@ -29,6 +29,7 @@ from deepfit.errors import SettingsError
 from deepfit.evaluation.full_metrics import Evaluation
 from deepfit.lifecycle.predictor import Predictor
 from deepfit.lifecycle.resume import run_record
+from deepfit.lifecycle.seen_rows import seen_counts, warn_if_seen
 from deepfit.modalities import get_modality, load_source
 from deepfit.training.state import TrainState
 
@@ -110,13 +111,17 @@ def load(run_dir: str | Path, device: str = "cpu", verify: bool = True) -> Predi
 
 
 def evaluate(run_dir: str | Path, source: Any, y: Any = None, *, verify: bool = True) -> dict[str, float]:
-    """Metrics of a saved run on labelled data (a file, a DataFrame with the target, or X and y)."""
+    """Metrics of a saved run on labelled data (a file, a DataFrame with the target, or X and y).
+    Rows the model was trained or early-stopped on are counted and warned about (seen_rows.py)."""
     predictor = load(run_dir, verify=verify)
     saved = run_record(Path(run_dir))["data"]
     reading = predictor.modality.held_out_reading(predictor.preprocessor)  # the training size…
     data = load_source(source, target=saved["target"], task=predictor.task, y=y, notes=Notes(),
                        held_out=True, window=saved.get("window"), horizon=saved.get("horizon"),
                        modality=saved.get("modality"), data_root=saved.get("data_root"), **reading)
+    if not hasattr(data.X, "chunks"):  # rows in memory: say when the model has seen them
+        counts = seen_counts(Path(run_dir), predictor.features(data.X, Notes(live=False)))
+        warn_if_seen(counts, len(data.X), Notes())
     return predictor.evaluate(data.X, data.y)
 
 

@@ -50,6 +50,7 @@ from deepfit.lifecycle.prepare import (
     prepare_config,
 )
 from deepfit.lifecycle.resume import CHECKPOINTS, resume_checkpoint, resume_settings
+from deepfit.lifecycle.seen_rows import save_seen_rows
 from deepfit.modalities import get_modality
 from deepfit.models import resolve_settings
 from deepfit.models.transfer import build_model, check_weights
@@ -216,6 +217,7 @@ def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, note
     if cfg.train.weights:  # the architecture built, layer groups, their LRs, the stages
         record["model"].update(transfer_record(predictor.model, predictor.architecture, cfg.train))
     record["status"] = "finished"  # save_run adds the timings, and writes config.json last
+    save_seen_rows(run_dir, prepared.tensors)  # so that evaluating on them is said
     save_run(run_dir, predictor, record, state, metrics, evaluation if cfg.train.report else None)
     return Run(run_dir, record, metrics, state.history, predictor, notes)
 

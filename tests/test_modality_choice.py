@@ -132,5 +132,5 @@ def test_advise_tries_a_sequence_model_on_a_signal_table(tmp_path):
     advice = deepfit.advise(X, y, out=tmp_path / "adv", budget_seconds=6, epochs=8, threads=1)
     models = {r["model"] for r in advice.bakeoff}
     assert {"mlp", "cnn1d", "gradient_boosting", "linear"} <= models
-    assert any("cnn1d read each row as a sequence beside mlp" in r for r in advice.reasons)
+    assert any("the data suggested cnn1d beside mlp" in r for r in advice.reasons)
     assert advice.evidence["network"] in ("mlp", "cnn1d")

@@ -193,6 +193,8 @@ def _add_shared(p: argparse.ArgumentParser) -> None:
                               "every model (default 0)"), ("--image-size", int, "images: resize to this side")):
         p.add_argument(flag, type=kind, help=what)
     p.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: chosen for each "
+                   "model's size, as train does)")
     p.add_argument("--out", help="output directory (default runs/<command>-<source>-<timestamp>)")
 
 
@@ -216,7 +218,8 @@ def _add_compare_advise(sub: Any) -> None:
 
 
 SHARED_KEYS = ("target", "task", "modality", "data_root", "download", "val_size", "test_size",
-               "epochs", "patience", "batch_size", "seed", "image_size", "device", "window", "horizon")
+               "epochs", "patience", "batch_size", "seed", "image_size", "device", "window", "horizon",
+               "threads")
 
 
 def _shared(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:

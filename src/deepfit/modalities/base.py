@@ -76,6 +76,12 @@ class Modality:
         """The spec of dense samples of `shape`; the last axis is the channels by default."""
         return InputSpec(shape[-1], shape[-1], modality=self.name, shape=shape)
 
+    def alternatives(self, data: Any) -> dict[str, str]:
+        """Models of another modality worth trying on these data, each with the modality that
+        reads the same source for it ({model: modality}; advise tries them beside the default
+        network on the same split). None by default."""
+        return {}
+
     def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
         """Findings of this modality's own checks (checks.findings.Finding); none by default."""
         return []

@@ -14,7 +14,7 @@ from deepfit.errors import PredictInputError
 from deepfit.modalities.base import FEW_LABELS, Modality
 from deepfit.modalities.tabular.audit import audit_table
 from deepfit.modalities.tabular.preprocess import Preprocessor
-from deepfit.modalities.tabular.reader import read_tabular
+from deepfit.modalities.tabular.reader import read_tabular, table_signal
 from deepfit.models.registry import InputSpec
 
 
@@ -38,6 +38,11 @@ class Tabular(Modality):
 
     def input_spec_of(self, shape: tuple[int, ...]) -> InputSpec:
         return InputSpec(shape[0], shape[0])
+
+    def alternatives(self, data: Any) -> dict[str, str]:
+        """cnn1d on each row read as a sequence, when the table looks like one ordered signal
+        (data/kinds.py: signal_like)."""
+        return {"cnn1d": "sequence"} if table_signal(data.X) is not None else {}
 
     def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
         return audit_table(data, splits, test_data, seed=seed)

@@ -34,7 +34,6 @@ from deepfit.errors import DeepfitError, SettingsError, TrainingInterrupted
 from deepfit.lifecycle.prepare import Prepared, prepare_config
 from deepfit.lifecycle.train import fit_prepared, resolve_device
 from deepfit.modalities import get_modality
-from deepfit.modalities.tabular.reader import table_signal
 from deepfit.models import resolve_settings
 from deepfit.tools.advise.report import write_advice
 from deepfit.tools.advise.result import Advice, Item
@@ -47,7 +46,6 @@ DEFAULT_BUDGET = 120.0  # seconds for the whole bake-off when --budget-seconds i
 NET_SHARE = 0.6  # of the budget, for the network's three fits (each in proportion to its rows)
 MAX_BAKEOFF_ROWS = 20_000  # training rows the bake-off uses at most (the curve runs below it)
 BUDGET_SETTINGS = ("max_seconds", "epochs", "patience")
-SEQUENCE_NET = "cnn1d"  # tried beside the table's network when its rows look like a signal
 
 
 def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
@@ -66,8 +64,8 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         data = prepared.data
         net = cfg.model.name or get_modality(data.modality).default_model
         nets = {net: prepared}
-        if cfg.model.name is None and data.modality == "tabular":  # a signal: a sequence model too
-            nets.update(_as_sequences(source, y, cfg, prepared))
+        if cfg.model.name is None:  # a table that is a signal: a sequence model too, say
+            nets.update(_alternatives(source, y, cfg, prepared))
         ratio = prepared.imbalance.ratio if prepared.imbalance is not None else None
         metric, why = ranking_metric(data.task, ratio, cfg.train.monitor)
         _say_plan(list(nets), min(prepared.sizes["train"], MAX_BAKEOFF_ROWS), budget)
@@ -93,23 +91,25 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
     return advice
 
 
-def _as_sequences(source: Any, y: Any, cfg: Any, prepared: Prepared) -> dict[str, Prepared]:
-    """{SEQUENCE_NET: the data read as sequences (each row one sequence)} when the table looks
-    like one ordered signal (data/kinds.py: signal_like) and reads so with the very same split
-    (same training and test rows); else {} (logged when the reading fails)."""
-    if table_signal(prepared.data.X) is None:
-        return {}
-    as_sequences = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, modality="sequence"))
-    try:
-        sequences = prepare_config(source, y, as_sequences, Notes(live=False),
-                                   models={SEQUENCE_NET: {}})
-    except DeepfitError as exc:
-        logger.info(f"advise: the table looks like a signal, but reading its rows as sequences "
-                    f"failed ({exc}); {SEQUENCE_NET} is not tried")
-        return {}
-    same = (all(torch.equal(sequences.tensors[k][1], prepared.tensors[k][1]) for k in ("train", "val"))
-            and np.array_equal(sequences.test_frame[1].to_numpy(), prepared.test_frame[1].to_numpy()))
-    return {SEQUENCE_NET: sequences} if same else {}
+def _alternatives(source: Any, y: Any, cfg: Any, prepared: Prepared) -> dict[str, Prepared]:
+    """{model: the data read as its modality} for the models of another modality the data's
+    own suggests (Modality.alternatives: cnn1d for a table that looks like one ordered signal),
+    each read with the very same split (the same training, validation and test rows); a
+    reading that fails or splits otherwise is left out (logged)."""
+    found = {}
+    for model, modality in get_modality(prepared.data.modality).alternatives(prepared.data).items():
+        other = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, modality=modality))
+        try:
+            read = prepare_config(source, y, other, Notes(live=False), models={model: {}})
+        except DeepfitError as exc:
+            logger.info(f"advise: reading the data as {modality} for {model} failed ({exc}); "
+                        f"{model} is not tried")
+            continue
+        same = (all(torch.equal(read.tensors[k][1], prepared.tensors[k][1]) for k in ("train", "val"))
+                and np.array_equal(read.test_frame[1].to_numpy(), prepared.test_frame[1].to_numpy()))
+        if same:
+            found[model] = read
+    return found
 
 
 def _choose_network(rows: list[dict], net: str) -> tuple[str, list[str]]:
@@ -120,9 +120,10 @@ def _choose_network(rows: list[dict], net: str) -> tuple[str, list[str]]:
         return net, []
     best = max(full, key=lambda r: r["val_score"])
     scores = ", ".join(f"{r['model']} {r['val_score']:.3f}" for r in full)
-    return best["model"], [f"the table's rows look like one ordered signal, so {SEQUENCE_NET} read "
-                           f"each row as a sequence beside {net}; by validation score ({scores}) "
-                           f"the network is {best['model']}"]
+    others = ", ".join(r["model"] for r in full if r["model"] != net)
+    return best["model"], [f"the data suggested {others} beside {net} (for a table that looks "
+                           f"like one ordered signal: each row read as a sequence); by validation "
+                           f"score ({scores}) the network is {best['model']}"]
 
 
 def _say_plan(nets: list[str], n_train: int, budget: float) -> None:

@@ -95,3 +95,21 @@ def test_image_arrays_are_recognised_as_seen_too(tmp_path):
     run = deepfit.train(X, y, epochs=1, threads=1, report=False, progress=False, out=tmp_path / "r")
     counts = seen_counts(run.path, run.predictor.features(X))
     assert counts["train"] + counts["val"] >= 0.8 * len(X) and counts["train"] > counts["val"] > 0
+
+
+def test_a_resumed_run_does_not_say_as_asked_for_what_it_inferred(tmp_path):
+    """The task inferred at the start is inferred again on resume (same data): its note must
+    not turn into "(as asked)"; a task that was asked for stays "as asked"."""
+    import json
+
+    import deepfit
+
+    for asked in (None, "classification"):
+        out = tmp_path / f"r-{asked}"
+        deepfit.train("iris", epochs=2, threads=1, report=False, progress=False, out=out, task=asked)
+        record = json.loads((out / "config.json").read_text())
+        (out / "config.json").write_text(json.dumps(record | {"status": "running"}))  # as if killed
+        run = deepfit.train(resume=out, task="classification")  # the inferred task given: no clash
+        said = [d for d in run.notes.decisions if d.startswith("task")]
+        assert said == (["task: classification (as asked)"] if asked else
+                        [d for d in said if "inferred" in d]) and said

@@ -63,7 +63,9 @@ def config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: P
             imbalance_ratio=found.ratio if np.isfinite(found.ratio) else None)
         record["train"]["imbalance_method"] = found.method
     record["train"]["device"] = str(device)
-    record["settings"] = {**cfg.flat(), **model_settings, "target": data.target, "task": data.task}
+    # the task as asked (None: inferred, and inferred again from the same data on resume, so
+    # that its note stays true); the one found is data.task
+    record["settings"] = {**cfg.flat(), **model_settings, "target": data.target}
     record["versions"] = {"deepfit": __version__, "torch": torch.__version__}
     return record | notes.to_dict()
 

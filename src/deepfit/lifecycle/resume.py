@@ -44,7 +44,10 @@ def resume_settings(run_dir: Path, source: Any, given: dict[str, Any]) -> tuple[
         source = record["data"]["source"]
         if source is None:
             raise SettingsError("this run was trained on in-memory data: pass the same data again")
-    conflicts = _conflicts(saved, {k: v for k, v in given.items() if v is not None})
+    given = {k: v for k, v in given.items() if v is not None}
+    if saved.get("task") is None and given.get("task") == record["data"].get("task"):
+        del given["task"]  # the task the run inferred: the same data infer it again
+    conflicts = _conflicts(saved, given)
     if conflicts:
         raise SettingsError(f"cannot resume {run_dir} with other settings: {'; '.join(conflicts)}")
     return source, {**saved, **given}

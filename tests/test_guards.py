@@ -40,7 +40,7 @@ def test_a_tiny_dataset_that_overfits_is_flagged(tmp_path):
                         lr=1e-2, progress=False, out=tmp_path / "run")
     assert any(w.startswith("overfitting: validation loss") for w in run.config["warnings"])
     assert {c["criterion"]: c["passed"] for c in run.metrics["checklist"]}[
-        "validation/training loss gap < 2x"] in (True, False)
+        "validation loss within 0.1 or 2x of the training loss"] in (True, False)
 
 
 def test_a_loss_that_does_not_decrease_is_flagged(tmp_path):
@@ -54,8 +54,10 @@ def test_a_clean_run_passes_its_checklist(tmp_path):
     run = deepfit.train("breast_cancer", progress=False, out=tmp_path / "run")
     checklist = {c["criterion"]: c for c in run.metrics["checklist"]}
     assert set(checklist) == {"training loss decreased", "validation loss stabilised",
-                              "validation/training loss gap < 2x", "no NaN/Inf",
+                              "validation loss within 0.1 or 2x of the training loss", "no NaN/Inf",
                               "test close to validation", "better than the trivial predictor"}
     assert checklist["training loss decreased"]["passed"] and checklist["no NaN/Inf"]["passed"]
     assert checklist["better than the trivial predictor"]["passed"]
-    assert not any(w.startswith(("non-finite", "dead ReLU")) for w in run.config["warnings"])
+    assert all(c["passed"] for c in checklist.values())
+    assert not any(w.startswith(("non-finite", "dead ReLU", "loss not decreasing", "overfitting"))
+                   for w in run.config["warnings"])

@@ -32,7 +32,7 @@ def run_checklist(prepared: Any, state: Any, metrics: dict, evaluation: Any,
     codes = evaluation.target.reshape(-1).tolist() if task == "classification" else []
     reference = trivial_reference(task, counts, codes, prepared.target.classes)
     items = success_checklist(state.history, state.best_epoch, metrics, task, state.warnings,
-                              reference)
+                              reference, n_val=prepared.sizes.get("val"))
     for item in items:
         if item.get("severity") == "error":
             causes = likely_causes(prepared.preprocessor, prepared.sizes["train"],

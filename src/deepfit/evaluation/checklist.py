@@ -1,5 +1,27 @@
 """The guide's success criteria, evaluated at the end of every run: a checklist with evidence.
 
+Each rule was set on real runs, good ones and planted bad ones (tests/test_guard_calibration.py):
+every item passes on the good runs, and each planted fault fails the item that names it.
+
+    training loss decreased     the training loss averaged over the last (up to) 3 epochs is
+                                1% or more below its average over the first 3: one epoch's
+                                noise (dropout, augmentation) does not decide it
+    validation loss stabilised  the best validation loss fell by no more than 5% (or 0.01, near
+                                zero loss) over the last 5 epochs: the run did not stop while still improving.
+                                Early stopping ends a run with `patience` epochs past the best,
+                                where the validation loss wanders up a little: that is expected
+                                (the best epoch's weights are kept), not a failure
+    validation loss within 0.1 or 2x of the training loss
+                                at the best epoch; a gap counts only when it is both more than
+                                GAP_FLOOR (loss units: nats for cross-entropy, the standardised
+                                target's variance for MSE) and more than GAP_RATIO x: near zero
+                                loss a ratio means nothing (0.02 against 0.0006 is "37x")
+    no NaN/Inf
+    test close to validation    |test - validation| within TEST_VS_VAL or 3 standard errors of
+                                the difference on these numbers of rows, whichever is larger
+                                (on 86 + 86 rows an accuracy moves by 0.05 by chance alone)
+    better than the trivial predictor
+
 An item may carry `"severity": "error"` when it fails: "better than the trivial predictor" does,
 since a model no better than always answering the majority class (or the training mean) must
 never look like a success (`trivial_item`)."""
@@ -10,44 +32,100 @@ import math
 from typing import Any
 
 # test and validation scores further apart than this suggest the validation split was not
-# representative, or was used too much for decisions
+# representative, or was used too much for decisions; on small splits, Z standard errors
 TEST_VS_VAL = {"accuracy": 0.05, "r2": 0.1}
+Z = 3.0
+# a validation/training loss gap counts when it is above both (the guards' OverfittingGap too)
+GAP_FLOOR, GAP_RATIO = 0.1, 2.0
+SMOOTH, TREND = 3, 0.01  # epochs averaged at each end of the training loss; less than 1%: no change
+# still improving: the best validation loss fell by more than 5% and 0.01 over the last 5 epochs
+TAIL, LEVEL, LEVEL_FLOOR = 5, 0.05, 0.01
+
+
+def loss_trend(train: list[float]) -> tuple[float, float, int]:
+    """(mean of the first w, mean of the last w, w): w = min(SMOOTH, len // 2), at least 1."""
+    w = max(1, min(SMOOTH, len(train) // 2))
+    return sum(train[:w]) / w, sum(train[-w:]) / w, w
+
+
+def is_gap(val: float, train: float) -> bool:
+    """Whether a validation loss is above a training loss by a gap that means something."""
+    return val - train > GAP_FLOOR and val > GAP_RATIO * train
 
 
 def success_checklist(history: list[dict[str, float]], best_epoch: int, test: dict[str, float],
-                      task: str, warnings: list[str],
-                      reference: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                      task: str, warnings: list[str], reference: dict[str, Any] | None = None,
+                      n_val: int | None = None) -> list[dict[str, Any]]:
     """The checklist items (criterion, passed, evidence[, severity]). `reference`: the trivial
-    predictor's numbers on the test rows (`trivial_reference`); with it, the trivial item."""
-    first, last = history[0], history[-1]
+    predictor's numbers on the test rows (`trivial_reference`); with it, the trivial item.
+    `n_val`: the validation rows, for the sampling error of "test close to validation"."""
     best = history[max(best_epoch, 1) - 1]
-    items = []
-
-    def add(criterion: str, passed: bool, evidence: str) -> None:
-        items.append({"criterion": criterion, "passed": bool(passed), "evidence": evidence})
-
-    add("training loss decreased", last["train_loss"] < first["train_loss"],
-        f"{first['train_loss']:.4g} at epoch 1, {last['train_loss']:.4g} at epoch {len(history)}")
-    tail = [h["val_loss"] for h in history[-3:]]
-    spread = (max(tail) - min(tail)) / max(abs(min(tail)), 1e-12) if len(tail) > 1 else 0.0
-    add("validation loss stabilised", len(history) >= 3 and spread < 0.1,
-        f"last {len(tail)} validation losses vary by {spread:.1%}")
-    gap = best["val_loss"] / best["train_loss"] if best["train_loss"] > 0 else math.inf
-    add("validation/training loss gap < 2x", gap < 2.0, f"{gap:.2f}x at the best epoch ({best_epoch})")
     finite = all(math.isfinite(h["train_loss"]) and math.isfinite(h["val_loss"]) for h in history)
-    add("no NaN/Inf", finite and not any(w.startswith("non-finite") for w in warnings),
-        "all losses finite" if finite else "non-finite losses occurred")
+    items = [_decreased(history), _stabilised(history), _gap(best, best_epoch),
+             _item("no NaN/Inf", finite and not any(w.startswith("non-finite") for w in warnings),
+                   "all losses finite" if finite else "non-finite losses occurred")]
     metric = "accuracy" if task == "classification" else "r2"
     val_score, test_score = best.get(f"val_{metric}"), test.get(metric)
     if val_score is not None and test_score is not None:
         diff = abs(test_score - val_score)
-        add("test close to validation", diff <= TEST_VS_VAL[metric],
-            f"test {metric} {test_score:.4g} vs validation {val_score:.4g} (|diff| {diff:.3g}, "
-            f"tolerance {TEST_VS_VAL[metric]})")
+        se = _diff_se(metric, val_score, test_score, n_val, test.get("n"))
+        tolerance = max(TEST_VS_VAL[metric], Z * se)
+        why = (f"{Z:g} standard errors on {n_val} and {test.get('n')} rows"
+               if tolerance > TEST_VS_VAL[metric] else "the fixed tolerance")
+        items.append(_item("test close to validation", diff <= tolerance,
+                           f"test {metric} {test_score:.4g} vs validation {val_score:.4g} (|diff| "
+                           f"{diff:.3g}, tolerance {tolerance:.3g}: {why})"))
     trivial = trivial_item(test, task, reference) if reference is not None else None
     if trivial is not None:
         items.append(trivial)
     return items
+
+
+def _item(criterion: str, passed: bool, evidence: str) -> dict[str, Any]:
+    return {"criterion": criterion, "passed": bool(passed), "evidence": evidence}
+
+
+def _decreased(history: list[dict[str, float]]) -> dict[str, Any]:
+    train = [h["train_loss"] for h in history]
+    if len(train) < 2:
+        return _item("training loss decreased", False, f"a single epoch ({train[0]:.4g})")
+    first, last, w = loss_trend(train)
+    return _item("training loss decreased", last < (1 - TREND) * first,
+                 f"{first:.4g} averaged over the first {w} epochs, {last:.4g} over the last {w}")
+
+
+def _stabilised(history: list[dict[str, float]]) -> dict[str, Any]:
+    val = [h["val_loss"] for h in history]
+    if len(val) < 2:
+        return _item("validation loss stabilised", False, "a single epoch: nothing to compare")
+    tail = min(TAIL, len(val) - 1)
+    before, best = min(val[:-tail]), min(val)
+    drop = before - best if math.isfinite(before - best) else math.inf
+    passed = drop <= max(LEVEL * before, LEVEL_FLOOR)
+    at = val.index(best) + 1
+    evidence = (f"best {best:.4g} at epoch {at} of {len(val)}; over the last {tail} epochs it fell "
+                f"by {drop:.3g}" + ("" if passed else " and was still falling: more epochs would help"))
+    return _item("validation loss stabilised", passed, evidence)
+
+
+def _gap(best: dict[str, float], best_epoch: int) -> dict[str, Any]:
+    val, train = best["val_loss"], best["train_loss"]
+    times = f"{val / train:.2f}x" if train > 0 else "inf x"
+    return _item(f"validation loss within {GAP_FLOOR:g} or {GAP_RATIO:g}x of the training loss",
+                 not is_gap(val, train),
+                 f"at the best epoch ({best_epoch}): validation {val:.4g}, training {train:.4g} "
+                 f"({val - train:+.3g}, {times})")
+
+
+def _diff_se(metric: str, val: float, test: float, n_val: Any, n_test: Any) -> float:
+    """The standard error of test − validation from sampling alone: for accuracy binomial, at
+    the pooled rate; for R², (1 − R²)·√(2/n) per split (normal errors). 0 without the counts."""
+    if not (isinstance(n_val, int) and isinstance(n_test, int) and n_val > 0 and n_test > 0):
+        return 0.0
+    if metric == "accuracy":
+        p = min(max((val * n_val + test * n_test) / (n_val + n_test), 0.0), 1.0)
+        return math.sqrt(p * (1 - p) * (1 / n_val + 1 / n_test))
+    return math.sqrt(2 * (max(1 - val, 0.0) ** 2 / n_val + max(1 - test, 0.0) ** 2 / n_test))
 
 
 def trivial_reference(task: str, train_counts: list[int] | None, test_codes: Any,

@@ -88,10 +88,10 @@ def test_nan_and_blank_images_are_found(tmp_path, capsys):
     X[7] = 0.5  # a flat grey image
     data = load_source(X, y=y)
     assert data.modality == "image"
-    assert found(audit_data(data), "blank", "warning")[0].subject == "row 7"
+    assert found(audit_data(data), "blank", "warning")[0].subject == "image 7"
     data.X = data.X.copy()
     data.X[5, 0, 2, 3] = np.nan  # past the reader (a Dataset built by hand): the audit says it
-    assert found(audit_data(data), "non_finite", "error")[0].subject == "row 5"
+    assert found(audit_data(data), "non_finite", "error")[0].subject == "image 5"
     X[5, 0, 2, 3] = np.nan  # from a file: the image reader refuses it, naming the image
     np.savez(tmp_path / "nan.npz", X=X, y=y)
     with pytest.raises(DataFormatError, match=r"NaN or infinite values \(image\(s\) 5\)"):
@@ -126,7 +126,7 @@ def test_the_same_image_with_two_labels_is_label_noise():
     X[40] = X[3]  # class 0's image, labelled class 1
     findings = audit_data(load_source(X, y=y))
     conflicting = found(findings, "conflicting_labels", "warning")
-    assert conflicting and conflicting[0].subject == "rows 3, 40"
+    assert conflicting and conflicting[0].subject == "images 3, 40"
 
 
 def test_an_image_folder_is_checked_through_the_cli(tmp_path, capsys):

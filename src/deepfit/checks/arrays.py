@@ -4,7 +4,9 @@ words, its channel axis, its severities) and its own checks (modalities/*/audit.
 
     non_finite        NaN or Inf values (the kind says how bad: images refuse them, sequences
                       have them set to their channel's mean)
-    blank             samples holding one value throughout (a blank image, a flat sequence)
+    blank             samples holding one value throughout (a flat sequence), or, for a kind
+                      that says so, one value in each channel (a blank image: one flat colour);
+                      found in the pass that reads the samples (a streamed folder's only one)
     constant_channel  a channel with one value in every sample: it carries nothing
     duplicates, conflicting_labels, split_leak
                       checks/rows.py's row checks with one key per sample (a hash of its
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from deepfit.checks.findings import Finding, names
-from deepfit.checks.rows import duplicate_rows, row_keys, rows_text, split_leakage
+from deepfit.checks.rows import duplicate_rows, positions_text, row_keys, split_leakage
 from deepfit.data.dataset import Dataset, Streamed
 from deepfit.data.split import Splits
 
@@ -42,7 +44,10 @@ class ArrayKind:
     noun: one sample ("image"); channel_axis: the channels' axis in a batch [N, ...] (1 for
     [N, C, H, W], -1 for [N, T, C]); non_finite: (severity, consequence, fix) of NaN or Inf
     values; blank_always_warns: a blank sample warns however few (else only above BLANK_SHARE);
-    blank_kind: what a blank sample holds, in words; before(data, stats): the modality's findings
+    blank_kind: what a blank sample holds, in words; blank_by_channel: a sample is blank when each
+    of its channels holds one value (a flat colour), not only all its values; blank_why, blank_fix:
+    what blank samples mean and what to do; subject(data, positions): the samples at these
+    positions named for a finding ("rows 3, 7"; an image folder's file names); before(data, stats): the modality's findings
     from the one pass of statistics; same_samples(data, keys): findings when the samples'
     keys say more than duplicates (every image the same), which then replace the duplicate
     check; ordered(data, splits): the checks of windows of one series (split_gap set)."""
@@ -54,6 +59,10 @@ class ArrayKind:
         "repair or drop those samples")
     blank_always_warns: bool = False
     blank_kind: str = "one value throughout"
+    blank_by_channel: bool = False
+    blank_why: str = "nothing in them tells the classes or values apart"
+    blank_fix: str = "drop them if they are failed captures or padding; keep them only if blank is a real case"
+    subject: Check = positions_text
     before: Check = _none
     same_samples: Check = _none
     ordered: Check = _none
@@ -69,13 +78,13 @@ def audit_arrays(data: Dataset, splits: Splits | None, test_data: Dataset | None
         return []
     independent = data.split_gap is None
     stats = _stats(_chunks(data.X), kind.channel_axis, keys=independent)
-    findings = kind.before(data, stats) + non_finite(stats, kind)
-    findings += blank_samples(stats, kind) + constant_channels(stats, kind)
+    findings = kind.before(data, stats) + non_finite(data, stats, kind)
+    findings += blank_samples(data, stats, kind) + constant_channels(stats, kind)
     if independent:  # independent samples
         keys = stats["keys"]  # one hash per sample, of its bytes (a large set: hashed once)
-        findings += kind.same_samples(data, keys) or duplicate_rows(data, keys)
+        findings += kind.same_samples(data, keys) or duplicate_rows(data, keys, kind.subject)
         if splits is not None:
-            findings += split_leakage(data, splits, test_data, keys)
+            findings += split_leakage(data, splits, test_data, keys, kind.subject)
         return findings
     return findings + kind.ordered(data, splits)
 
@@ -91,9 +100,10 @@ def _chunks(X: Any) -> Iterator[np.ndarray]:
 
 
 def _stats(chunks: Iterable[np.ndarray], channel_axis: int, keys: bool = False) -> dict[str, np.ndarray]:
-    """Per sample: non-finite count, min and max, and (`keys`) a hash of its bytes; per channel:
-    min and max (NaN ignored). One pass over the chunks."""
-    bad, lo, hi, c_lo, c_hi, hashes = [], [], [], [], [], []
+    """Per sample: non-finite count, min and max, whether each channel holds one value ("flat"),
+    and (`keys`) a hash of its bytes; per channel: min and max (NaN ignored). One pass over the
+    chunks."""
+    bad, lo, hi, c_lo, c_hi, hashes, flat_ = [], [], [], [], [], [], []
     for chunk in chunks:
         axis = channel_axis % chunk.ndim
         other = tuple(a for a in range(chunk.ndim) if a != axis)
@@ -110,38 +120,39 @@ def _stats(chunks: Iterable[np.ndarray], channel_axis: int, keys: bool = False) 
             hi.append(np.nanmax(flat, axis=1))
             c_lo.append(np.nanmin(chunk, axis=other))
             c_hi.append(np.nanmax(chunk, axis=other))
+            by_channel = np.moveaxis(chunk, axis, 1).reshape(len(chunk), chunk.shape[axis], -1)
+            flat_.append((np.nanmin(by_channel, axis=2) == np.nanmax(by_channel, axis=2)).all(axis=1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         n = sum(len(v) for v in lo)
         return {"bad": np.concatenate(bad) if bad else np.zeros(n, dtype=np.int64),
                 "keys": np.concatenate(hashes) if hashes else None,
-                "min": np.concatenate(lo), "max": np.concatenate(hi),
+                "min": np.concatenate(lo), "max": np.concatenate(hi), "flat": np.concatenate(flat_),
                 "channel_min": np.nanmin(np.stack(c_lo), axis=0),
                 "channel_max": np.nanmax(np.stack(c_hi), axis=0)}
 
 
-def non_finite(stats: dict[str, np.ndarray], kind: ArrayKind) -> list[Finding]:
+def non_finite(data: Dataset, stats: dict[str, np.ndarray], kind: ArrayKind) -> list[Finding]:
     samples = np.flatnonzero(stats["bad"])
     if not len(samples):
         return []
     severity, consequence, fix = kind.non_finite
     message = (f"{int(stats['bad'].sum())} NaN or infinite value(s) in {len(samples)} "
                f"{kind.plural(len(samples))}: {consequence}")
-    return [Finding("non_finite", severity, message, rows_text(samples), float(len(samples)), fix)]
+    return [Finding("non_finite", severity, message, kind.subject(data, samples), float(len(samples)), fix)]
 
 
-def blank_samples(stats: dict[str, np.ndarray], kind: ArrayKind) -> list[Finding]:
-    """Samples whose every (finite) value is the same."""
-    blank = np.flatnonzero(stats["min"] == stats["max"])
+def blank_samples(data: Dataset, stats: dict[str, np.ndarray], kind: ArrayKind) -> list[Finding]:
+    """Samples whose every (finite) value is the same (`blank_by_channel`: in each channel)."""
+    blank = np.flatnonzero(stats["flat"] if kind.blank_by_channel else stats["min"] == stats["max"])
     if not len(blank):
         return []
     share = len(blank) / len(stats["min"])
     severity = "warning" if share > BLANK_SHARE or kind.blank_always_warns else "info"
     return [Finding(
-        "blank", severity, f"{len(blank)} {kind.plural(len(blank))} ({share:.1%}) hold "
-        f"{kind.blank_kind}: nothing in them tells the classes or values apart", rows_text(blank),
-        float(len(blank)),
-        "drop them if they are failed captures or padding; keep them only if blank is a real case")]
+        "blank", severity, f"{len(blank)} {kind.plural(len(blank))} ({share:.1%}) "
+        f"{'holds' if len(blank) == 1 else 'hold'} {kind.blank_kind}: {kind.blank_why}",
+        kind.subject(data, blank), float(len(blank)), kind.blank_fix)]
 
 
 def constant_channels(stats: dict[str, np.ndarray], kind: ArrayKind) -> list[Finding]:

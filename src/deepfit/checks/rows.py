@@ -1,11 +1,14 @@
 """The data checks every modality shares: sample size, class balance and sizes, and the row
 checks on one key per sample (duplicates, conflicting labels, rows shared across splits). Each
-takes the loaded `Dataset` and returns findings; a sample's key is a hash of its values."""
+takes the loaded `Dataset` and returns findings; a sample's key is a hash of its values. Their
+fix texts are what holds for any data; the data's modality replaces those it has better advice
+for (Modality.fixes, applied by checks/audit.py), and names its samples (`noun`, `subject`)."""
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -29,20 +32,24 @@ DUPLICATE_SHARE = 0.01
 FEW_PER_CLASS = 10  # rows of a class below which it can hardly be learnt or measured
 
 
-BOOSTING_FIX = ("compare with gradient boosting (e.g. sklearn's HistGradientBoostingClassifier/"
-                "Regressor), which is usually as good or better on small tables; or use transfer "
-                "learning from a model pretrained on similar data")
+SMALL_DATA_FIX = ("collect more labelled samples if you can; start from a model pretrained on "
+                  "similar data (transfer learning), and compare the network with simpler models "
+                  "(deepfit compare)")
+# what a finding names samples by: (data, their row positions) → "rows 3, 7"
+Subject = Callable[[Dataset, np.ndarray], str]
 
 
-def sample_size(data: Dataset) -> list[Finding]:
+def sample_size(data: Dataset, noun: str = "row") -> list[Finding]:
+    """`noun`: one sample of these data, in the message ("row", "image", "sequence")."""
     n = len(data)
+    counted = f"{n:,} {noun if n == 1 else noun + 's'}"
     if n >= RULE_OF_THUMB_ROWS:
-        return [Finding("samples", "info", f"{n:,} rows: at or above the rule of thumb of "
+        return [Finding("samples", "info", f"{counted}: at or above the rule of thumb of "
                         f"{RULE_OF_THUMB_ROWS:,} samples for deep learning", "", n)]
     severity = "warning" if n < FEW_ROWS else "info"
-    message = (f"{n:,} rows: fewer than the rule of thumb of {RULE_OF_THUMB_ROWS:,} samples for "
+    message = (f"{counted}: fewer than the rule of thumb of {RULE_OF_THUMB_ROWS:,} samples for "
                "deep learning; a neural network may overfit or trail simpler models here")
-    return [Finding("samples", severity, message, "", n, BOOSTING_FIX)]
+    return [Finding("samples", severity, message, "", n, SMALL_DATA_FIX)]
 
 
 def class_balance(data: Dataset) -> list[Finding]:
@@ -62,7 +69,7 @@ def class_balance(data: Dataset) -> list[Finding]:
     return [Finding("imbalance", "warning", message, subject, ratio, fix)]
 
 
-def class_sizes(data: Dataset, parts: int = 3) -> list[Finding]:
+def class_sizes(data: Dataset, parts: int = 3, noun: str = "row") -> list[Finding]:
     """Classes too small to learn, or to be in every split (`parts`: train, validation, test)."""
     if data.task != "classification":
         return []
@@ -72,17 +79,17 @@ def class_sizes(data: Dataset, parts: int = 3) -> list[Finding]:
     if len(tiny):
         findings.append(Finding(
             "class_size", "error",
-            f"{len(tiny)} class(es) have fewer rows than the {parts} splits need "
+            f"{len(tiny)} class(es) have fewer {noun}s than the {parts} splits need "
             f"({_counts(tiny)}): they cannot be in training and evaluation both",
             names(list(tiny.index)), float(tiny.min()),
             "collect more examples of them, merge them into a related class, or drop them"))
     if len(few):
         findings.append(Finding(
             "class_size", "warning",
-            f"{len(few)} class(es) have fewer than {FEW_PER_CLASS} rows ({_counts(few)}): too few "
+            f"{len(few)} class(es) have fewer than {FEW_PER_CLASS} {noun}s ({_counts(few)}): too few "
             "to learn them well or to measure how well they are learnt",
             names(list(few.index)), float(few.min()),
-            "collect more examples of them (or augment), and read their per-class metrics with care"))
+            "collect more examples of them, and read their per-class metrics with care"))
     return findings
 
 
@@ -114,8 +121,14 @@ def rows_text(positions: np.ndarray, limit: int = 6) -> str:
     return ("rows " if len(positions) > 1 else "row ") + names([int(p) for p in positions], limit)
 
 
-def duplicate_rows(data: Dataset, keys: np.ndarray | None = None) -> list[Finding]:
-    """`keys`: row_keys(data.X) when the caller has them already."""
+def positions_text(data: Dataset, positions: np.ndarray) -> str:
+    """The default Subject: rows by position."""
+    return rows_text(positions)
+
+
+def duplicate_rows(data: Dataset, keys: np.ndarray | None = None,
+                   subject: Subject = positions_text) -> list[Finding]:
+    """`keys`: row_keys(data.X) when the caller has them already; `subject` names the rows."""
     frame = pd.DataFrame({"x": row_keys(data.X) if keys is None else keys, "y": _label_keys(data.y)})
     exact = np.flatnonzero(frame.duplicated().to_numpy())
     findings = []
@@ -125,9 +138,8 @@ def duplicate_rows(data: Dataset, keys: np.ndarray | None = None) -> list[Findin
             "duplicates", "warning" if share >= DUPLICATE_SHARE else "info",
             f"{len(exact)} row(s) ({share:.1%}) repeat an earlier row exactly (features and "
             "target); repeated rows weigh more in training and can land in several splits",
-            rows_text(exact), float(len(exact)),
-            "drop exact duplicates before training (DataFrame.drop_duplicates()) unless they are "
-            "genuine repeated observations"))
+            subject(data, exact), float(len(exact)),
+            "drop exact duplicates before training unless they are genuine repeated observations"))
     labels = frame.groupby("x")["y"].nunique()
     conflicting = np.flatnonzero(frame["x"].isin(labels.index[labels > 1]).to_numpy())
     if len(conflicting):
@@ -135,13 +147,13 @@ def duplicate_rows(data: Dataset, keys: np.ndarray | None = None) -> list[Findin
             "conflicting_labels", "warning",
             f"{len(conflicting)} row(s) share their features with a row of another target value: "
             "label noise, or features that miss what decides the target",
-            rows_text(conflicting), float(len(conflicting)),
+            subject(data, conflicting), float(len(conflicting)),
             "check those labels; no model can get all of them right"))
     return findings
 
 
 def split_leakage(data: Dataset, splits: Splits, test_data: Dataset | None = None,
-                  keys: np.ndarray | None = None) -> list[Finding]:
+                  keys: np.ndarray | None = None, subject: Subject = positions_text) -> list[Finding]:
     """Validation or test rows whose features equal a row of an earlier split (and rows of an
     explicit --test file equal to a training or validation row)."""
     keys = row_keys(data.X) if keys is None else keys
@@ -170,9 +182,9 @@ def split_leakage(data: Dataset, splits: Splits, test_data: Dataset | None = Non
                "so early stopping and the test metrics are too optimistic"
                + ("" if severity == "error" else
                   f"; below {threshold:.1%}, within the metrics' sampling noise, hence a warning"))
-    fix = ("drop duplicate rows before training (DataFrame.drop_duplicates(subset=feature "
-           "columns)), or keep all copies of a row in one split (split by group)")
-    subject = "; ".join(part for part in (
-        rows_text(leaked) if len(leaked) else "", f"{n_file} row(s) of the --test file" if n_file else ""
+    fix = ("drop duplicate samples before training, or keep all copies of one in one split "
+           "(split by group)")
+    named = "; ".join(part for part in (
+        subject(data, leaked) if len(leaked) else "", f"{n_file} row(s) of the --test file" if n_file else ""
     ) if part)
-    return [Finding("split_leak", severity, message, subject, float(n_leaked), fix)]
+    return [Finding("split_leak", severity, message, named, float(n_leaked), fix)]

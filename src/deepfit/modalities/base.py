@@ -12,7 +12,8 @@ benchmark and predict ask `get_modality(name)` for what differs:
                     columns); saved as {"kind": name, ...}
     models          default_model; the models that accept it declare it (models.registry)
     audit           audit(data, splits, test_data, seed): its own findings, after the ones every
-                    modality shares (checks/audit.py)
+                    modality shares (checks/audit.py); noun (one sample, in their messages);
+                    fixes (its advice in place of a shared check's fix text, by check name)
     batches         channels_last (memory format on a GPU); augment(data_cfg, pre, notes): the
                     training batches' augmentation or None
     benchmarks      layout, natural_shape, quick_shape, example_input(shape), synthetic_rows
@@ -56,6 +57,10 @@ class Modality:
     enough_rows: ClassVar[int] = 10_000  # labelled rows deep learning usually needs (advise)
     channels_last: ClassVar[bool] = False  # the model in channels_last memory on a GPU
     guide_rows: ClassVar[tuple[GuideRow, ...]] = ()  # advise's matrix rows for it, in order
+    noun: ClassVar[str] = "sample"  # one sample, in the check's messages: "row", "image" …
+    # the check's advice for these data: check name → the fix text that replaces the shared one
+    # (checks/rows.py's hold for any data) in that check's findings (checks/audit.py)
+    fixes: ClassVar[dict[str, str]] = {}
 
     def create_preprocessor(self) -> Any:
         """A new, unfitted preprocessor."""

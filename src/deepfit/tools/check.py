@@ -56,8 +56,11 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     rows = splits.train if splits is not None else np.arange(len(data))
     X_train, y_train = _take(data.X, rows), data.y.iloc[rows]
     pre = get_modality(data.modality).create_preprocessor().fit(X_train, notes)
-    # how the data were read and prepared (decimal commas, names stripped, task, encodings …)
-    findings = from_notes(notes.decisions, notes.warnings) + findings
+    # how the data were read and prepared (decimal commas, names stripped, task, encodings …);
+    # a note an audit finding restates with its subject (unreadable files, named) is shown once
+    restated = {f.message for f in findings}
+    findings = [f for f in from_notes(notes.decisions, notes.warnings)
+                if f.message not in restated] + findings
     encoder = TargetEncoder(data.task).fit(y_train)
     # the batch's rows first, then only they are transformed (a large image set stays as it is)
     picked = sanity_batch(torch.arange(len(rows)), torch.arange(len(rows)), seed=cfg.train.seed)[0].numpy()

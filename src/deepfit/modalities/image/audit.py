@@ -1,6 +1,10 @@
 """The image audit: the array checks (checks/arrays.py) with images' words and severities, and
 what only images have: how a folder's files were read, and every image the same.
 
+    unreadable_files  a folder's files that cannot be read (not an image, truncated, empty),
+                      skipped by training: a warning naming each by its path in the folder
+    blank             (checks/arrays.py) images of one flat colour, a warning naming them: by
+                      file name for a folder, by index ("images 12, 40") for arrays
     exif_orientation, bit_depth, split_layout
                       how a folder's files were read (info): images turned by their EXIF tag,
                       files of more than 8 bits and their values, the folder's own splits
@@ -13,14 +17,37 @@ from __future__ import annotations
 import numpy as np
 
 from deepfit.checks.arrays import ArrayKind, audit_arrays
-from deepfit.checks.findings import Finding
+from deepfit.checks.findings import Finding, names
 from deepfit.data.dataset import Dataset
 from deepfit.data.split import Splits
+from deepfit.modalities.image.files import SHOWN, skipped_message
+
+
+def unreadable(data: Dataset) -> list[Finding]:
+    """A folder's files that failed the check or the decoding (data.skipped_files, each
+    'name (why)'), named; the same message as training's warning, which it replaces in a check."""
+    skipped = data.skipped_files or []
+    if not skipped:
+        return []
+    files = (data.reading or {}).get("skipped") or skipped
+    return [Finding("unreadable_files", "warning", skipped_message(skipped), names(files, SHOWN),
+                    float(len(skipped)), "training leaves them out: remove them, or repair them "
+                    "(re-export or re-download the originals) to train on them")]
+
+
+def image_names(data: Dataset, positions: np.ndarray) -> str:
+    """The images at these row positions: a folder's file names, else their indices."""
+    files = (data.reading or {}).get("files")
+    if files is None and hasattr(data.X, "files"):  # streamed: the files themselves
+        files = [data.X.name(f) for f in data.X.files]
+    if files is not None and len(files) == len(data):
+        return names([files[int(i)] for i in positions], SHOWN)
+    return ("images " if len(positions) > 1 else "image ") + names([int(i) for i in positions])
 
 
 def reading(data: Dataset, stats: dict[str, np.ndarray]) -> list[Finding]:
     """How a folder of image files was read (modalities/image/files.py), as info findings."""
-    facts, findings = data.reading or {}, []
+    facts, findings = data.reading or {}, unreadable(data)
     if facts.get("exif_rotated"):
         n = facts["exif_rotated"]
         findings.append(Finding("exif_orientation", "info", f"{n} image(s) carry an EXIF "
@@ -60,8 +87,11 @@ IMAGES = ArrayKind(
     noun="image", channel_axis=1,
     non_finite=("error", "they reach the model and make the loss NaN",
                 "drop or repair those images (re-export them; check the conversion to floats)"),
-    blank_always_warns=True, blank_kind="a single flat colour",
-    before=reading, same_samples=identical)
+    blank_always_warns=True, blank_kind="a single flat colour", blank_by_channel=True,
+    blank_why="a blank image teaches nothing, and usually means a failed export or capture",
+    blank_fix=("look at them: re-export or re-capture them, or remove them; keep them only if a "
+               "blank image is a real case the model must learn"),
+    subject=image_names, before=reading, same_samples=identical)
 
 
 def audit_images(data: Dataset, splits: Splits | None, test_data: Dataset | None) -> list[Finding]:

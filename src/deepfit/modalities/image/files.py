@@ -21,7 +21,7 @@ workers.
 - Unreadable files: every file is checked up front with PIL's open + verify (its header, and for
   PNG every chunk's checksum; nothing is decoded, so the check is cheap even when streaming).
   A file that fails is skipped and named, with the count, in the log and in config.json
-  (data.skipped_files, data.skipped_count). With the cache, a file that passes the check but
+  (data.skipped_files, data.skipped_count), and by `deepfit check` (the "unreadable_files" finding). With the cache, a file that passes the check but
   fails to decode is skipped and named as well; streamed, such a file is found only when a batch
   reaches it, and the run stops with an ImageDecodeError that names it (a check that decodes
   everything would cost what streaming saves).
@@ -162,7 +162,9 @@ def read_image_folder(path: Path, image_size: int | tuple[int, int] | None, note
     (modalities/image/layout.py) → (uint8 [N, C, H, W] decoded (uint16 or float32 for a folder of
     deeper files), or ImageFiles to stream; the class name of each image; the skipped files,
     each 'name (why)'; how the files were read: {'splits': {split: rows} for a split layout,
-    'folders', 'exif_rotated', 'deep' (files of more than 8 bits), 'modes'})."""
+    'folders', 'exif_rotated', 'deep' (files of more than 8 bits), 'modes', 'files': each
+    image's file name relative to `path`, in row order (the audit names images by them),
+    'skipped': the skipped files' names})."""
     layout = find_layout(path, IMAGE_SUFFIXES, notes)
     files = layout.files
     if not files:
@@ -190,17 +192,19 @@ def read_image_folder(path: Path, image_size: int | tuple[int, int] | None, note
     if stream:
         _warn_skipped(skipped, path, notes)
         images = ImageFiles([f for f, _, _ in readable], channels, (h, w), root=path, dtype=dtype)
-        kept, named = readable, _named(skipped, path)
+        kept = readable
     else:
         X, decoded, failed = decode_images([f for f, _, _ in readable], channels, (h, w), dtype)
         _warn_skipped(skipped + failed, path, notes)
         if not decoded:
             raise DataFormatError(f"{path} holds no readable image: every file failed to decode")
         found = {f: (label, part) for f, label, part in readable}
-        images, kept, named = X, [(f, *found[f]) for f in decoded], _named(skipped + failed, path)
+        images, kept, skipped = X, [(f, *found[f]) for f in decoded], skipped + failed
+    reading.update(files=[_name(f, path) for f, _, _ in kept],
+                   skipped=[_name(f, path) for f, _ in skipped])
     if layout.folders:
         reading.update(splits=part_rows([part for _, _, part in kept]), folders=layout.folders)
-    return images, [label for _, label, _ in kept], named, reading
+    return images, [label for _, label, _ in kept], _named(skipped, path), reading
 
 
 def decode_dtype(modes: set[str]) -> np.dtype:
@@ -250,7 +254,7 @@ def _check(path: Path) -> tuple[str, tuple[int, int], int | None] | str:
             im.verify()
             return (*found, _orientation(im))
     except Exception as exc:  # PIL raises many kinds for a bad file
-        return _reason(exc)
+        return _reason(exc, path)
 
 
 def _orientation(im: Any) -> int | None:
@@ -297,7 +301,7 @@ def decode_file(path: Path, channels: int, size: tuple[int, int],
             im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             array = np.asarray(im, dtype=np.uint8)
     except Exception as exc:
-        return _reason(exc)
+        return _reason(exc, path)
     return array.transpose(2, 0, 1) if array.ndim == 3 else array[None]
 
 
@@ -323,21 +327,36 @@ def hw(size: int | tuple[int, int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:120]
+def _reason(exc: BaseException, path: Path) -> str:
+    """Why `path` could not be read, without its path (the file is named beside the reason)."""
+    try:
+        if path.stat().st_size == 0:
+            return "empty: 0 bytes"
+    except OSError:
+        pass
+    text = " ".join(str(exc).replace(f"'{path}'", "").replace(str(path), "").split())
+    if text.startswith("cannot identify image file"):  # PIL knows no image format in its bytes
+        return "not an image: no format PIL reads"
+    return (text or type(exc).__name__)[:120]
+
+
+def _name(f: Path, root: Path) -> str:
+    return str(f.relative_to(root) if f.is_relative_to(root) else f)
 
 
 def _named(skipped: list, root: Path) -> list[str]:
-    return [f"{f.relative_to(root) if f.is_relative_to(root) else f} ({why})" for f, why in skipped]
+    return [f"{_name(f, root)} ({why})" for f, why in skipped]
+
+
+def skipped_message(named: list[str]) -> str:
+    """The warning of a folder's unreadable files (each 'name (why)'), the first SHOWN named."""
+    more = f"; … ({len(named)} in all)" if len(named) > SHOWN else ""
+    return f"skipped {len(named)} unreadable image file(s): {'; '.join(named[:SHOWN])}{more}"
 
 
 def _warn_skipped(skipped: list, root: Path, notes: Notes) -> None:
-    if not skipped:
-        return
-    names = _named(skipped, root)
-    more = f"; and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-    notes.warn(f"skipped {len(skipped)} unreadable image file(s): {'; '.join(names[:SHOWN])}{more}")
+    if skipped:
+        notes.warn(skipped_message(_named(skipped, root)))
 
 
 def _median_side(sizes: list[tuple[int, int]]) -> int:

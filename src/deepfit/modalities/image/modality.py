@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ from deepfit.errors import PredictInputError
 from deepfit.modalities.base import FEW_LABELS, Modality
 from deepfit.modalities.image.audit import audit_images
 from deepfit.modalities.image.augment import make_augment
-from deepfit.modalities.image.files import SHOWN
+from deepfit.modalities.image.files import SHOWN, skipped_message
 from deepfit.modalities.image.preprocess import ImagePreprocessor
 from deepfit.modalities.image.reader import read_images, read_named_set
 from deepfit.models.registry import InputSpec
@@ -30,6 +30,16 @@ class Image(Modality):
     quick_shape = (3, 8, 8)
     readers = (("named_sets", read_named_set, 10), ("images", read_images, 20))
     channels_last = True
+    noun = "image"
+    fixes: ClassVar[dict[str, str]] = {
+        "samples": ("fine-tune a network pretrained on many images rather than train one from "
+                    "scratch (--model transfer:resnet18 --weights DEFAULT), keep augmentation on "
+                    "(--augment light, the default, or strong), and collect more images if you can"),
+        "duplicates": ("delete the repeated files (one picture saved under two names) or drop the "
+                       "repeats from the array, unless they are genuine repeated captures"),
+        "split_leak": ("delete the repeated files, or keep all copies of a picture in one split "
+                       "(a folder's own train/ val/ test/ subfolders are used as they are)"),
+    }
     guide_rows = (
         (lambda n, interp: n < FEW_LABELS, "transfer_learning",
          "images with few labels (< 10,000) → fine-tune a pretrained network (transfer learning)"),
@@ -80,8 +90,7 @@ class Image(Modality):
             return None
         images, failed = predictor.preprocessor.image_files(path)
         if failed:
-            Notes().warn(f"skipped {len(failed)} unreadable image file(s): "
-                         + "; ".join(f"{images.name(f)} ({why})" for f, why in failed[:20]))
+            Notes().warn(skipped_message([f"{images.name(f)} ({why})" for f, why in failed]))
         if not len(images):
             raise PredictInputError(f"{path}: none of its image files can be read")
         frame = predictor.predict_frame(images)

@@ -131,4 +131,6 @@ def held_out_images(X: Any, y: pd.Series, reading: dict, source: Any,
     notes.decide(f"{Path(source).name}: its {reading['folders']['test']}/ folder's {len(rows)} images "
                  "are the held-out set")
     kept = {k: v for k, v in reading.items() if k not in ("splits", "folders")}
+    if "files" in kept:  # each image's file name, in row order: the test/ rows'
+        kept["files"] = [kept["files"][int(i)] for i in rows]
     return X[rows], y.iloc[rows].reset_index(drop=True), kept

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -20,6 +20,13 @@ class Sequence(Modality):
     natural_shape = (64, 8)
     quick_shape = (16, 3)
     readers = (("sequences", read_sequences, 30),)
+    noun = "sequence"
+    fixes: ClassVar[dict[str, str]] = {
+        "samples": ("keep the network small (--model cnn1d or gru, e.g. --set width=16 --set "
+                    "depth=2), and compare it with gradient boosting on the flattened sequences: "
+                    "deepfit compare DATA --models cnn1d,gru --baselines; summary features of each "
+                    "channel (mean, spread, trend) in a table are a strong baseline too"),
+    }
     guide_rows = (
         (lambda n, interp: n >= FEW_LABELS, "deep_learning",
          "images or sequences with many labels (≥ 10,000) → deep learning"),

@@ -4,7 +4,7 @@ DataFrames, arrays or scikit-learn's bundled sets."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,16 @@ class Tabular(Modality):
     unstructured = False
     baselines = True  # on tables, gradient boosting is the model to beat
     enough_rows = 100_000
+    noun = "row"
+    fixes: ClassVar[dict[str, str]] = {
+        "samples": ("compare with gradient boosting, usually as good or better on small tables: "
+                    "deepfit compare DATA --target Y trains scikit-learn's HistGradientBoosting"
+                    "Classifier/Regressor and a linear model beside the network, on the same split"),
+        "duplicates": ("drop exact duplicates before training (DataFrame.drop_duplicates()) unless "
+                       "they are genuine repeated observations"),
+        "split_leak": ("drop duplicate rows before training (DataFrame.drop_duplicates(subset="
+                       "feature columns)), or keep all copies of a row in one split (split by group)"),
+    }
     guide_rows = (
         (lambda n, interp: n < FEW_LABELS, "gradient_boosting",
          "tabular, < 10,000 rows → gradient boosting or a linear model"),

@@ -46,14 +46,14 @@ def _fails_fast(argv: list[str], capsys, root, *expected) -> str:
 
 def test_a_new_class_in_the_test_file_fails_before_training(files, capsys):
     line = _fails_fast(["train", str(files["train"]), "--target", "label", "--test",
-                        str(files["new_class"])], capsys, files["root"], "'maybe'", "4 row(s)",
+                        str(files["new_class"])], capsys, files["root"], "'maybe'", "4 rows",
                        "never had")
     assert "test_new.csv" in line
 
 
 def test_a_test_file_missing_a_feature_column_is_named(files, capsys):
     _fails_fast(["train", str(files["train"]), "--target", "label", "--test", str(files["no_b"])],
-                capsys, files["root"], "lacks 1 feature column(s)", "'b'", "test_no_b.csv")
+                capsys, files["root"], "lacks 1 feature column", "'b'", "test_no_b.csv")
 
 
 def test_a_batch_of_one_with_batchnorm_fails_before_training(files, capsys):

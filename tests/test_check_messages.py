@@ -54,7 +54,7 @@ def test_check_names_the_unreadable_and_blank_files_and_no_good_one(tmp_path, ca
     unreadable = only(findings, "unreadable_files")
     assert unreadable["severity"] == "warning" and unreadable["evidence"] == 3
     assert unreadable["subject"].split(", ") == UNREADABLE
-    assert "skipped 3 unreadable image file(s)" in unreadable["message"]
+    assert "skipped 3 unreadable image files" in unreadable["message"]
     assert "dog/empty.png (empty: 0 bytes)" in unreadable["message"]
     assert "cat/bad.jpg (not an image" in unreadable["message"]
     assert str(tmp_path) not in unreadable["message"]  # names in the folder, not PIL's full paths

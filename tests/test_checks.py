@@ -61,7 +61,7 @@ def test_clean_frame_has_no_error():
 def test_breast_cancer_has_no_error_and_exits_0(capsys):
     assert main(["check", "breast_cancer"]) == 0
     out, _ = capsys.readouterr()
-    assert "deepfit check: breast_cancer" in out and "0 error(s)" in out
+    assert "deepfit check: breast_cancer" in out and "0 errors" in out
     assert "overfit_batch" in out and "gradient_flow" in out
 
 

@@ -61,7 +61,7 @@ def test_console_exits_quickly_with_the_commands_code_and_all_its_output():
     before = "import atexit\natexit.register(lambda: print('atexit ran', file=sys.stderr))"
     done = _console("check", "iris", before=before)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.rstrip().splitlines()[-1].endswith("note(s)")  # the summary, last line
+    assert done.stdout.rstrip().splitlines()[-1].endswith(" notes")  # the summary, last line
     assert "atexit ran" in done.stderr
 
 

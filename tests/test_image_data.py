@@ -38,7 +38,7 @@ def test_folder_of_mixed_images_is_read_and_the_corrupt_file_named(tmp_path):
     assert data.modality == "image" and data.task == "classification"
     assert data.X.shape == (12, 3, 16, 16) and data.X.dtype == np.uint8  # colour present: RGB
     assert sorted(data.y.unique()) == ["cat", "dog"] and (data.y == "cat").sum() == 6
-    assert any("skipped 1 unreadable image file(s): cat/broken.png" in w for w in notes.warnings)
+    assert any("skipped 1 unreadable image file: cat/broken.png" in w for w in notes.warnings)
     assert any("resized to 16×16 (their median side" in d for d in notes.decisions)
 
 

@@ -103,7 +103,7 @@ def test_streamed_training_gives_the_weights_of_the_cached_one(folder, tmp_path,
         data = json.loads((run.path / "config.json").read_text())["data"]
         assert data["streamed"] == (loader == "stream")
         assert data["skipped_count"] == 1 and data["skipped_files"][0].startswith("mid/broken.png (")
-        assert any(w.startswith("skipped 1 unreadable image file(s): mid/broken.png")
+        assert any(w.startswith("skipped 1 unreadable image file: mid/broken.png")
                    for w in run.config["warnings"])
 
 

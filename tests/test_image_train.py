@@ -100,7 +100,7 @@ def test_a_folder_of_pngs_trains_end_to_end_and_names_the_corrupt_file(tmp_path,
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["name"] == "cnn"  # the default for images
-    assert any(w.startswith("skipped 1 unreadable image file(s): square/corrupt.png") for w in config["warnings"])
+    assert any(w.startswith("skipped 1 unreadable image file: square/corrupt.png") for w in config["warnings"])
     assert config["data"]["shape"] == [80, 3, 16, 16]  # colour among the modes: RGB
     assert json.loads((out / "metrics.json").read_text())["accuracy"] >= 0.8
     capsys.readouterr()

@@ -93,7 +93,7 @@ def test_header_and_text_spaces_are_stripped_and_errors_quote_names(tmp_path):
     read = read_table(path, notes)
     assert list(read.columns) == ["a", "b", "city", "y"]
     assert set(read["city"]) == {"Paris"} and read["b"].dtype.kind == "i"
-    assert any("column name(s) ' b ', ' city'" in d for d in notes.decisions)
+    assert any("column names ' b ', ' city'" in d for d in notes.decisions)
     with pytest.raises(TargetError, match=r"columns: 'a', 'b', 'city', 'y'"):
         load_source(path, target="label")
     (tmp_path / "clash.csv").write_text("a, a,y\n1,2,3\n")
@@ -164,7 +164,7 @@ def test_codes_read_as_floats_predict_like_the_clean_file(tmp_path, keep_logging
     expected = [known[str(c)] for c in new["code"]]
     assert codes[0].tolist() == expected
     assert codes[1][others].tolist() == [expected[i] for i in others]
-    assert len(notes.warnings) == 1 and "1 value(s) never seen" in notes.warnings[0]  # the blank
+    assert len(notes.warnings) == 1 and "1 value never seen" in notes.warnings[0]  # the blank
 
 
 def test_a_category_has_one_text_whatever_its_dtype():
@@ -188,7 +188,7 @@ def test_mostly_unknown_categories_warn_naming_the_column():
     assert "'blue', 'pink'" in warning and "'green', 'red'" in warning
     few = Notes(live=False)
     pre.transform(pd.DataFrame({"colour": ["pink", "red", "red"]}), few)
-    assert "1 value(s) never seen" in few.warnings[0]
+    assert "1 value never seen" in few.warnings[0]
 
 
 def test_check_reports_how_the_file_was_read(tmp_path):
@@ -199,6 +199,6 @@ def test_check_reports_how_the_file_was_read(tmp_path):
     reading = [f.message for f in findings if f.check == "reading"]
     assert all(f.severity == "info" for f in findings if f.check == "reading")
     assert any("'price', 'rate', 'label' written with a decimal comma" in m for m in reading)
-    assert any("stripped the spaces around column name(s) ' rate'" in m for m in reading)
+    assert any("stripped the spaces around column name ' rate'" in m for m in reading)
     assert any("whole numbers written as floats" in m for m in reading)
     assert from_notes(["d"], ["w"])[1].severity == "warning"

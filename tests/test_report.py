@@ -228,6 +228,6 @@ def test_the_data_table_holds_the_modalitys_own_facts():
               "series": {"channels": ["sales", "temp"], "target": "sales", "window": 24,
                          "horizon": 3, "time_column": "date"}}
     shown = page(series)
-    assert "24 rows in, 3 step(s) ahead" in shown and "2: sales, temp" in shown and "date" in shown
+    assert "24 rows in, 3 steps ahead" in shown and "2: sales, temp" in shown and "date" in shown
     assert "unreadable" not in page({"name": "t", "modality": "tabular"})
     assert "image files" not in page({"name": "a", "modality": "image"})  # arrays, not a folder

@@ -24,6 +24,7 @@ import numpy as np
 
 from deepfit.checks.findings import Finding, names
 from deepfit.checks.rows import duplicate_rows, positions_text, row_keys, split_leakage
+from deepfit.core.words import plural, verb_for
 from deepfit.data.dataset import Dataset, Streamed
 from deepfit.data.split import Splits
 
@@ -137,7 +138,7 @@ def non_finite(data: Dataset, stats: dict[str, np.ndarray], kind: ArrayKind) -> 
     if not len(samples):
         return []
     severity, consequence, fix = kind.non_finite
-    message = (f"{int(stats['bad'].sum())} NaN or infinite value(s) in {len(samples)} "
+    message = (f"{plural(int(stats['bad'].sum()), 'NaN or infinite value')} in {len(samples)} "
                f"{kind.plural(len(samples))}: {consequence}")
     return [Finding("non_finite", severity, message, kind.subject(data, samples), float(len(samples)), fix)]
 
@@ -162,7 +163,7 @@ def constant_channels(stats: dict[str, np.ndarray], kind: ArrayKind) -> list[Fin
         return []  # one channel, one value everywhere: every sample is blank, and blank says it
     return [Finding(
         "constant_channel", "warning",
-        f"{len(constant)} of {n_channels} channel(s) hold one value in every {kind.noun}: "
+        f"{len(constant)} of {plural(n_channels, 'channel')} {verb_for(len(constant), 'hold')} one value in every {kind.noun}: "
         "they carry no information", names([f"channel {c}" for c in constant]),
         float(len(constant)),
         "drop those channels (or columns of the series), or check how they were recorded")]

@@ -21,6 +21,7 @@ from torch import nn
 
 from deepfit.checks.findings import Finding
 from deepfit.core.notes import Notes
+from deepfit.core.words import noun_for, plural
 from deepfit.data.batches import drops_last_row
 from deepfit.errors import DeepfitError, SettingsError
 
@@ -41,14 +42,14 @@ def held_out_findings(train: Any, test: Any, preprocessor: Any, target: Any,
         missing = [c for c in train.X.columns if c not in test.X.columns]
         if missing:
             return [Finding("test_file", "error",
-                            f"{label} lacks {len(missing)} feature column(s) the training data have: "
+                            f"{label} lacks {plural(len(missing), 'feature column')} the training data have: "
                             f"{quoted(missing)}", quoted(missing), float(len(missing)),
                             "give the test file the same columns as the training data "
                             "(names are compared exactly, spaces included)")]
     unseen, rows = unseen_classes(target, test.y)
     if unseen:
         return [Finding("test_file", "error",
-                        f"{label} holds {rows} row(s) of class(es) the training data never had: "
+                        f"{label} holds {plural(rows, 'row')} of {noun_for(len(unseen), 'class')} the training data never had: "
                         f"{quoted(unseen)}; a model cannot predict a class it never saw",
                         quoted(unseen), float(rows),
                         "add rows of those classes to the training data, or leave them out of "

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.checks.findings import Finding, names
+from deepfit.core.words import plural, verb_for
 from deepfit.data.dataset import Dataset
 from deepfit.data.split import Splits
 
@@ -79,14 +80,14 @@ def class_sizes(data: Dataset, parts: int = 3, noun: str = "row") -> list[Findin
     if len(tiny):
         findings.append(Finding(
             "class_size", "error",
-            f"{len(tiny)} class(es) have fewer {noun}s than the {parts} splits need "
+            f"{plural(len(tiny), 'class', 'have')} fewer {noun}s than the {parts} splits need "
             f"({_counts(tiny)}): they cannot be in training and evaluation both",
             names(list(tiny.index)), float(tiny.min()),
             "collect more examples of them, merge them into a related class, or drop them"))
     if len(few):
         findings.append(Finding(
             "class_size", "warning",
-            f"{len(few)} class(es) have fewer than {FEW_PER_CLASS} {noun}s ({_counts(few)}): too few "
+            f"{plural(len(few), 'class', 'have')} fewer than {FEW_PER_CLASS} {noun}s ({_counts(few)}): too few "
             "to learn them well or to measure how well they are learnt",
             names(list(few.index)), float(few.min()),
             "collect more examples of them, and read their per-class metrics with care"))
@@ -136,7 +137,7 @@ def duplicate_rows(data: Dataset, keys: np.ndarray | None = None,
         share = len(exact) / len(frame)
         findings.append(Finding(
             "duplicates", "warning" if share >= DUPLICATE_SHARE else "info",
-            f"{len(exact)} row(s) ({share:.1%}) repeat an earlier row exactly (features and "
+            f"{plural(len(exact), 'row')} ({share:.1%}) {verb_for(len(exact), 'repeat')} an earlier row exactly (features and "
             "target); repeated rows weigh more in training and can land in several splits",
             subject(data, exact), float(len(exact)),
             "drop exact duplicates before training unless they are genuine repeated observations"))
@@ -145,7 +146,7 @@ def duplicate_rows(data: Dataset, keys: np.ndarray | None = None,
     if len(conflicting):
         findings.append(Finding(
             "conflicting_labels", "warning",
-            f"{len(conflicting)} row(s) share their features with a row of another target value: "
+            f"{plural(len(conflicting), 'row', 'share')} their features with a row of another target value: "
             "label noise, or features that miss what decides the target",
             subject(data, conflicting), float(len(conflicting)),
             "check those labels; no model can get all of them right"))
@@ -185,6 +186,6 @@ def split_leakage(data: Dataset, splits: Splits, test_data: Dataset | None = Non
     fix = ("drop duplicate samples before training, or keep all copies of one in one split "
            "(split by group)")
     named = "; ".join(part for part in (
-        subject(data, leaked) if len(leaked) else "", f"{n_file} row(s) of the --test file" if n_file else ""
+        subject(data, leaked) if len(leaked) else "", f"{plural(n_file, 'row')} of the --test file" if n_file else ""
     ) if part)
     return [Finding("split_leak", severity, message, named, float(n_leaked), fix)]

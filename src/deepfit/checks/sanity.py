@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from deepfit.checks.findings import Finding, names
+from deepfit.core.words import plural
 from deepfit.models import InputSpec, OutputSpec
 from deepfit.training.losses import DEFAULT_LOSS, create_loss
 
@@ -94,9 +95,9 @@ def _output_shape(model: nn.Module, X: torch.Tensor, spec: OutputSpec, name: str
     if shape != expected:
         return [Finding("output_shape", "error",
                         f"the output has shape {list(shape)}; the loss needs {list(expected)} "
-                        f"({spec.n_outputs} output(s) for {spec.task})", name,
+                        f"({plural(spec.n_outputs, 'output')} for {spec.task})", name,
                         float(shape[-1]) if shape else None,
-                        f"give the model's last layer {spec.n_outputs} output(s) and no extra "
+                        f"give the model's last layer {plural(spec.n_outputs, 'output')} and no extra "
                         "dimensions")]
     return [Finding("output_shape", "info", f"the output has shape {list(shape)}, as the loss "
                     "needs", name, float(shape[-1]))]

@@ -24,6 +24,7 @@ from deepfit._version import __version__
 from deepfit.cli.output import make_console, print_table
 from deepfit.cli.tools import TOOLS, add_tools, run_tool, set_pairs
 from deepfit.config import SCHEDULES, TASKS, WAIT_POLICY
+from deepfit.core.words import plural
 from deepfit.errors import DeepfitError, SettingsError, TrainingInterrupted, printable
 
 
@@ -287,8 +288,8 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
                           *(Text(printable(part)) for part in (f.subject, f.message, f.fix)))
         print_table(console, table)
         counts = {s: sum(f.severity == s for f in findings) for s in SEVERITY_STYLES}
-        console.print(f"{counts['error']} error(s), {counts['warning']} warning(s), "
-                      f"{counts['info']} note(s)")
+        console.print(f"{plural(counts['error'], 'error')}, {plural(counts['warning'], 'warning')}, "
+                      f"{plural(counts['info'], 'note')}")
     return 1 if has_errors(findings) else 0
 
 

@@ -26,6 +26,7 @@ import torch
 from deepfit.config import TASKS
 from deepfit.core.io import read_json
 from deepfit.core.memory import available_memory
+from deepfit.core.words import noun_for, plural
 from deepfit.errors import DeepfitError, IntegrityError, RunDirError
 
 # The largest sizes a saved architecture may ask for: far above any model deepfit trains, far
@@ -141,8 +142,8 @@ def check_architecture(model: torch.nn.Module, shapes: dict[str, tuple[int, ...]
     missing = sorted(set(expected) - set(shapes))
     unexpected = sorted(set(shapes) - set(expected))
     wrong = [k for k in expected if k in shapes and shapes[k] != expected[k]]
-    problems = ([f"{len(missing)} tensor(s) missing from the weights (first: {missing[0]})"] if missing else []) \
-        + ([f"{len(unexpected)} tensor(s) the architecture has not (first: {unexpected[0]})"] if unexpected else []) \
+    problems = ([f"{plural(len(missing), 'tensor')} missing from the weights (first: {missing[0]})"] if missing else []) \
+        + ([f"{plural(len(unexpected), 'tensor')} the architecture has not (first: {unexpected[0]})"] if unexpected else []) \
         + ([f"{wrong[0]} is {list(expected[wrong[0]])} in the architecture, {list(shapes[wrong[0]])} in "
             f"the weights ({len(wrong)} such)"] if wrong else [])
     if problems:
@@ -221,7 +222,7 @@ def from_record(cls: type, record: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(record) - set(fields))
     if unknown:
-        raise RunDirError(f"{where} has unknown key(s): {', '.join(map(repr, unknown[:5]))}")
+        raise RunDirError(f"{where} has unknown {noun_for(len(unknown), 'key')}: {', '.join(map(repr, unknown[:5]))}")
     for name, f in fields.items():
         if name not in record:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfit.core.words import plural
 from deepfit.errors import DataFormatError, PredictInputError
 
 MOSTLY_NUMERIC = 0.9
@@ -95,7 +96,7 @@ def statistic(stat, values: np.ndarray) -> float:
 
 def examples(values: pd.Series, limit: int = 3) -> str:
     shown = list(dict.fromkeys(map(str, values)))[:limit]
-    return ", ".join(repr(v) for v in shown) + f" in {len(values)} row(s)"
+    return ", ".join(repr(v) for v in shown) + f" in {plural(len(values), 'row')}"
 
 
 def is_missing(value: Any) -> bool:

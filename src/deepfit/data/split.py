@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import plural
 from deepfit.errors import SplitError
 
 
@@ -139,7 +140,7 @@ def split_by_time(n: int, val_size: float, test_size: float, gap: int,
     if notes is not None:
         notes.decide(f"split by time: windows 0–{n_train - 1} train, {val_start}–{val_start + n_val - 1} "
                      "validation" + (f", {test_start}–{n - 1} test" if n_test else "")
-                     + f"; {gap} window(s) left out at each boundary so no window crosses it")
+                     + f"; {plural(gap, 'window')} left out at each boundary so no window crosses it")
     return splits
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import plural
 from deepfit.data.labels import class_labels, whole_numbers
 from deepfit.data.numbers import CLIP_STD, is_missing, mean_std, scale
 from deepfit.errors import PredictInputError, RunDirError, TargetError
@@ -152,7 +153,7 @@ def resolve_task(y: pd.Series, target: str, task: str | None, notes: Notes) -> s
 def check_target(y: pd.Series, target: str, task: str, held_out: bool) -> None:
     n_missing = int(y.isna().sum())
     if n_missing:
-        raise TargetError(f"the target {target!r} has {n_missing} missing value(s); drop or fill those rows")
+        raise TargetError(f"the target {target!r} has {plural(n_missing, 'missing value')}; drop or fill those rows")
     if task == "classification":
         if y.nunique() < 2 and not held_out:
             only = y.iloc[0].item() if isinstance(y.iloc[0], np.generic) else y.iloc[0]

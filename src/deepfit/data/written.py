@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import noun_for, verb_for
 from deepfit.data.numbers import examples
 from deepfit.errors import DataFormatError
 
@@ -113,10 +114,10 @@ def _note_decimal_commas(file: str, chosen: list[str], dotted: list[str],
     how = "as the model was trained" if all(n in written for n in chosen) else "read as numbers"
     commas = [n for n in chosen if n not in dotted]
     if commas:
-        notes.decide(f"{file}: column(s) {', '.join(map(repr, commas))} written with a decimal "
+        notes.decide(f"{file}: {noun_for(len(commas), 'column')} {', '.join(map(repr, commas))} written with a decimal "
                      f"comma (thousands dots allowed); {how}")
     if dotted:
-        notes.warn(f"{file}: column(s) {', '.join(map(repr, dotted))} hold only numbers with "
+        notes.warn(f"{file}: {noun_for(len(dotted), 'column')} {', '.join(map(repr, dotted))} {verb_for(len(dotted), 'hold')} only numbers with "
                    "dots like 1.000, read as thousands (1000) because this file writes decimals "
                    "with a comma; if those dots are decimal points, write them as 1,000")
 
@@ -133,7 +134,7 @@ def _strip_spaces(frame: pd.DataFrame, raw_names: list[str], file: str,
     if spaced:
         frame = frame.set_axis([c.strip() if isinstance(c, str) else c for c in frame.columns],
                                axis=1)
-        notes.decide(f"{file}: stripped the spaces around column name(s) "
+        notes.decide(f"{file}: stripped the spaces around {noun_for(len(spaced), 'column name')} "
                      f"{', '.join(map(repr, spaced))}")
     stripped = []
     for i in range(frame.shape[1]):
@@ -147,6 +148,7 @@ def _strip_spaces(frame: pd.DataFrame, raw_names: list[str], file: str,
             frame.isetitem(i, text)
             stripped.append(repr(str(frame.columns[i])))
     if stripped:
-        notes.decide(f"{file}: stripped the spaces around the values of text column(s) "
+        notes.decide(f"{file}: stripped the spaces around the values of text "
+                     f"{noun_for(len(stripped), 'column')} "
                      f"{', '.join(stripped)}")
     return frame

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import noun_for, plural, verb_for
 from deepfit.data.common import named_columns, names
 from deepfit.data.numbers import as_numbers
 from deepfit.data.tables import read_table
@@ -78,18 +79,18 @@ def channel_values(frame: pd.DataFrame, info: dict[str, Any], notes: Notes) -> n
     missing = [c for c in channels if c not in frame.columns]
     if missing:
         raise PredictInputError(
-            f"the series lacks {len(missing)} column(s) the model was trained on: "
+            f"the series lacks {plural(len(missing), 'column')} the model was trained on: "
             f"{names(missing)} (it reads {names(channels)}); columns found: {names(frame.columns)}")
     if len(frame) < window:
-        raise PredictInputError(f"the series has {len(frame)} row(s); the model reads windows of "
+        raise PredictInputError(f"the series has {plural(len(frame), 'row')}; the model reads windows of "
                                 f"{window} rows, so it needs at least {window}")
     table = pd.DataFrame({c: as_numbers(frame[c], c) for c in channels})  # named error on text
     empty = [c for c in channels if table[c].isna().all()]
     if empty:
-        raise PredictInputError(f"column(s) {names(empty)} of the series hold no numbers")
+        raise PredictInputError(f"{noun_for(len(empty), 'column')} {names(empty)} of the series {verb_for(len(empty), 'hold')} no numbers")
     n_missing = int(table.isna().sum().sum())
     if n_missing:
-        notes.warn(f"{n_missing} missing or infinite value(s) in the series filled with the "
+        notes.warn(f"{plural(n_missing, 'missing or infinite value')} in the series filled with the "
                    "previous row's value (the first rows with the next one's), as in training")
         table = table.ffill().bfill()
     return table.to_numpy(dtype=np.float64)

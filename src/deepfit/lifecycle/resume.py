@@ -12,6 +12,7 @@ from typing import Any
 from deepfit.config import RESUMABLE_CHANGES, split_settings
 from deepfit.core.io import read_json, remove_temporary_files
 from deepfit.core.notes import Notes
+from deepfit.core.words import plural
 from deepfit.errors import DeepfitError, RunDirError, SettingsError, printable
 from deepfit.models import resolve_settings
 from deepfit.training.checkpoint import usable_checkpoint
@@ -38,7 +39,7 @@ def resume_settings(run_dir: Path, source: Any, given: dict[str, Any]) -> tuple[
     if given.get("threads") is not None and started and int(given["threads"]) != int(started):
         raise SettingsError(
             f"cannot resume {run_dir} with --threads {given['threads']}: it was started with "
-            f"{started} thread(s), and another count splits the sums differently, so the weights "
+            f"{plural(started, 'thread')}, and another count splits the sums differently, so the weights "
             "would not be those of an uninterrupted run; leave --threads out")
     if source is None:
         source = record["data"]["source"]
@@ -99,7 +100,7 @@ def resume_checkpoint(run_dir: Path, fingerprint: str, device: Any, notes: Notes
         raise SettingsError(f"cannot resume {run_dir}: the data differ from those it was trained on")
     removed = remove_temporary_files(run_dir)  # of a final save that was interrupted
     if removed:
-        notes.decide(f"removed {len(removed)} temporary file(s) of an interrupted write: {', '.join(removed)}")
+        notes.decide(f"removed {plural(len(removed), 'temporary file')} of an interrupted write: {', '.join(removed)}")
     checkpoint, problems = usable_checkpoint(run_dir / CHECKPOINTS)
     if checkpoint is None and problems:
         raise RunDirError(f"cannot resume {run_dir}: no checkpoint is usable: {'; '.join(problems)}")

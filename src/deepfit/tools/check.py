@@ -36,7 +36,7 @@ from deepfit.models import InputSpec, OutputSpec, create, resolve_settings
 
 def check(source: Any = None, y: Any = None, *, target: str | None = None, model: str | None = None,
           models: list[str] | str | None = None, **settings: Any) -> list[Finding]:
-    """Findings about the data and the model(s) these settings would train, errors first.
+    """Findings about the data and the models these settings would train, errors first.
     `models` (a list, or names separated by commas) checks several models (default: the data's
     default model, mlp for tables, cnn1d for sequences, cnn for images); settings that are the
     training run's (val_size, seed, window, horizon, modality, image_size, hidden, …) are taken as

@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import noun_for
 from deepfit.errors import DataFormatError, PredictInputError
 from deepfit.modalities.image.files import hw
 
@@ -47,7 +48,7 @@ def to_nchw(X: np.ndarray, where: str) -> np.ndarray:
     if X.dtype.kind == "f" and not np.isfinite(X).all():
         bad = np.flatnonzero(~np.isfinite(X).all(axis=(1, 2, 3)))
         shown = ", ".join(map(str, bad[:10])) + (f", … ({len(bad)} in all)" if len(bad) > 10 else "")
-        raise DataFormatError(f"{where}the images hold NaN or infinite values (image(s) {shown}); "
+        raise DataFormatError(f"{where}the images hold NaN or infinite values ({noun_for(len(bad), 'image')} {shown}); "
                               "drop or repair them")
     if X.dtype in (np.uint8, np.uint16):
         return np.ascontiguousarray(X)

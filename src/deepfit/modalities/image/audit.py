@@ -18,6 +18,7 @@ import numpy as np
 
 from deepfit.checks.arrays import ArrayKind, audit_arrays
 from deepfit.checks.findings import Finding, names
+from deepfit.core.words import plural
 from deepfit.data.dataset import Dataset
 from deepfit.data.split import Splits
 from deepfit.modalities.image.files import SHOWN, skipped_message
@@ -50,13 +51,13 @@ def reading(data: Dataset, stats: dict[str, np.ndarray]) -> list[Finding]:
     facts, findings = data.reading or {}, unreadable(data)
     if facts.get("exif_rotated"):
         n = facts["exif_rotated"]
-        findings.append(Finding("exif_orientation", "info", f"{n} image(s) carry an EXIF "
+        findings.append(Finding("exif_orientation", "info", f"{plural(n, 'image', 'carry')} an EXIF "
                                 "orientation tag: each is turned as a viewer shows it", "", float(n)))
     if facts.get("deep"):
         n, lo, hi = facts["deep"], stats["min"].min(), stats["max"].max()
         how = ("scaled to 8 bits by the training split's range (saved with the model)"
                if facts.get("dtype") == "uint16" else "standardised as float values")
-        findings.append(Finding("bit_depth", "info", f"{n} image(s) have more than 8 bits (modes "
+        findings.append(Finding("bit_depth", "info", f"{plural(n, 'image', 'have')} more than 8 bits (modes "
                                 f"{', '.join(facts['modes'])}), values {lo:g} to {hi:g}: {how}",
                                 "", float(n)))
     if facts.get("splits"):

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import plural
 from deepfit.data.dataset import Streamed
 from deepfit.errors import DataFormatError, ImageDecodeError
 from deepfit.modalities.image.cache import stream_folder
@@ -220,17 +221,17 @@ def _reading_facts(headers: dict, modes: set[str], dtype: np.dtype, notes: Notes
     rotated = sum(1 for header in headers.values() if header[2] not in (None, 1))
     deep = sum(1 for header in headers.values() if header[0] in DEEP_MODES + FLOAT_MODES)
     if rotated:
-        notes.decide(f"{rotated} image(s) carry an EXIF orientation tag: turned as a viewer shows "
+        notes.decide(f"{plural(rotated, 'image', 'carry')} an EXIF orientation tag: turned as a viewer shows "
                      "them (ImageOps.exif_transpose)")
     if dtype == np.uint16:
-        notes.decide(f"{deep} image(s) of more than 8 bits (modes {', '.join(sorted(modes & set(DEEP_MODES)))}): "
+        notes.decide(f"{plural(deep, 'image')} of more than 8 bits (modes {', '.join(sorted(modes & set(DEEP_MODES)))}): "
                      "decoded as 16-bit values, scaled to 8 bits by the training split's range")
         if deep < len(headers):
-            notes.warn(f"{len(headers) - deep} 8-bit image(s) beside {deep} of more than 8 bits: "
+            notes.warn(f"{plural(len(headers) - deep, '8-bit image')} beside {deep} of more than 8 bits: "
                        "all are scaled by one range, so the 8-bit ones come out dark; give the "
                        "folder one bit depth")
     elif dtype == np.float32:
-        notes.decide(f"{deep} image(s) hold floats (mode F): decoded as float32 values, "
+        notes.decide(f"{plural(deep, 'image', 'hold')} floats (mode F): decoded as float32 values, "
                      "standardised as they are (no 8-bit step)")
     return {"exif_rotated": rotated, "deep": deep, "modes": sorted(modes), "dtype": dtype.name}
 
@@ -351,7 +352,7 @@ def _named(skipped: list, root: Path) -> list[str]:
 def skipped_message(named: list[str]) -> str:
     """The warning of a folder's unreadable files (each 'name (why)'), the first SHOWN named."""
     more = f"; … ({len(named)} in all)" if len(named) > SHOWN else ""
-    return f"skipped {len(named)} unreadable image file(s): {'; '.join(named[:SHOWN])}{more}"
+    return f"skipped {plural(len(named), 'unreadable image file')}: {'; '.join(named[:SHOWN])}{more}"
 
 
 def _warn_skipped(skipped: list, root: Path, notes: Notes) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import noun_for
 from deepfit.errors import DataFormatError
 
 SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -97,12 +98,12 @@ def _check_classes(classes_of: dict[str, list[str]], splits: dict[str, Path], pa
         folder = _rel(splits[part], path)
         new = sorted(set(classes_of[part]) - train)
         if new:
-            raise DataFormatError(f"{folder}/ holds class folder(s) that {_rel(splits['train'], path)}/ "
+            raise DataFormatError(f"{folder}/ holds {noun_for(len(new), 'class folder')} that {_rel(splits['train'], path)}/ "
                                   f"lacks: {', '.join(new[:10])}; the model can only learn classes "
                                   "it trains on: add their training images, or remove them")
         missing = sorted(train - set(classes_of[part]))
         if missing:
-            notes.warn(f"{folder}/ has no folder for class(es) {', '.join(missing[:10])}: they are "
+            notes.warn(f"{folder}/ has no folder for {noun_for(len(missing), 'class')} {', '.join(missing[:10])}: they are "
                        f"never {'validated' if part == 'val' else 'tested'}")
 
 

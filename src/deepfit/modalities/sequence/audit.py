@@ -14,6 +14,7 @@ import pandas as pd
 from deepfit.checks.arrays import ArrayKind, audit_arrays
 from deepfit.checks.findings import Finding
 from deepfit.checks.rows import rows_text
+from deepfit.core.words import plural, verb_for
 from deepfit.data.dataset import Dataset
 from deepfit.data.split import Splits
 
@@ -42,7 +43,7 @@ def window_overlap(splits: Splits, span: int, n_windows: int) -> list[Finding]:
     where = "; ".join(f"{pair}: {rows_text(rows, 4)}" for pair, rows in shared.items())
     return [Finding(
         "window_overlap", "error",
-        f"{n_shared} row(s) of the series are read by windows of two splits ({where}): the model "
+        f"{plural(n_shared, 'row')} of the series {verb_for(n_shared, 'are')} read by windows of two splits ({where}): the model "
         "is evaluated on values it trained on, so the metrics are too optimistic",
         where, float(n_shared),
         "split a time series by time with a gap of window + horizon - 1 windows at each "
@@ -61,14 +62,14 @@ def time_order(times: pd.Series, column: str) -> list[Finding]:
         first = int(back[0])
         findings.append(Finding(
             "time_order", "error",
-            f"the time column {column!r} goes back in time at {len(back)} row(s), first at row "
+            f"the time column {column!r} goes back in time at {plural(len(back), 'row')}, first at row "
             f"{first} ({present[first]} after {present[present.index.get_loc(first) - 1]}): "
             "windows follow the file's order, so they would mix times", rows_text(back.to_numpy()),
             float(len(back)), f"sort the file by {column!r} before training"))
     if len(repeat):
         findings.append(Finding(
             "time_order", "warning",
-            f"the time column {column!r} repeats its previous value at {len(repeat)} row(s): "
+            f"the time column {column!r} repeats its previous value at {plural(len(repeat), 'row')}: "
             "several series interleaved, or duplicated rows", rows_text(repeat.to_numpy()),
             float(len(repeat)), "keep one series per file (one row per time), or drop the repeats"))
     return findings

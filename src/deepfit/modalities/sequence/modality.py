@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from deepfit.core.words import plural
 from deepfit.modalities.base import FEW_LABELS, Modality
 from deepfit.modalities.sequence.audit import audit_sequences
 from deepfit.modalities.sequence.preprocess import SequencePreprocessor
@@ -43,7 +44,7 @@ class Sequence(Modality):
         if not series:
             return {}
         channels = series.get("channels", [])
-        return {"windows": f"{series.get('window')} rows in, {series.get('horizon')} step(s) "
+        return {"windows": f"{series.get('window')} rows in, {plural(series.get('horizon'), 'step')} "
                            "ahead, split by time",
                 "channels": f"{len(channels)}: " + ", ".join(map(str, channels[:20]))
                             + (" …" if len(channels) > 20 else ""),

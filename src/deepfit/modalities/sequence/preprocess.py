@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import plural
 from deepfit.data.numbers import CLIP_STD
 from deepfit.errors import DataFormatError, PredictInputError, RunDirError
 from deepfit.modalities.sequence.reader import MODALITY, sequence_array
@@ -28,7 +29,7 @@ class SequencePreprocessor:
         finite = np.isfinite(X)
         n_bad = int((~finite).sum())
         if n_bad:
-            (notes or Notes()).warn(f"{n_bad} missing or infinite value(s) in the training "
+            (notes or Notes()).warn(f"{plural(n_bad, 'missing or infinite value')} in the training "
                                     "sequences: set to their channel's mean")
         masked = np.where(finite, X, np.nan)
         if np.isnan(masked).all(axis=(0, 1)).any():
@@ -45,7 +46,7 @@ class SequencePreprocessor:
             z = (X.astype(np.float64) - np.asarray(self.mean)) / np.asarray(self.std)
         bad = ~np.isfinite(z)
         if bad.any():
-            (notes or Notes()).warn(f"{int(bad.sum())} missing or infinite value(s) set to their "
+            (notes or Notes()).warn(f"{plural(int(bad.sum()), 'missing or infinite value')} set to their "
                                     "channel's training mean")
             z[bad] = 0.0
         return np.clip(z, -CLIP_STD, CLIP_STD).astype(np.float32)
@@ -61,7 +62,7 @@ class SequencePreprocessor:
         if X.ndim == 2 and C == 1:
             X = X[:, :, None]
         if X.ndim != 3 or X.shape[1:] != (T, C):
-            raise PredictInputError(f"expected sequences of {T} steps × {C} channel(s) "
+            raise PredictInputError(f"expected sequences of {T} steps × {plural(C, 'channel')} "
                                     f"([N, {T}, {C}]), got an array of shape {X.shape}")
         if X.dtype.kind not in "biuf":
             raise PredictInputError(f"sequences must be numeric, not {X.dtype}")

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import plural
 from deepfit.data.common import as_array, named_columns, names, npz_arrays, npz_shape
 from deepfit.data.dataset import Dataset, source_name
 from deepfit.data.kinds import image_like, npz_image_like
@@ -113,7 +114,7 @@ def load_sequences(source: Any, *, target: str | None = None, task: str | None =
     if len(X) != len(y_array):
         raise DataFormatError(f"{where}X has {len(X)} sequences but y has {len(y_array)}")
     y_data, target, task = _target(y_array, target or "target", task, notes, held_out)
-    notes.decide(f"sequences: {X.shape[0]} of {X.shape[1]} steps × {X.shape[2]} channel(s)")
+    notes.decide(f"sequences: {X.shape[0]} of {X.shape[1]} steps × {plural(X.shape[2], 'channel')}")
     return Dataset(X, y_data, name, target, task, modality=MODALITY)
 
 
@@ -206,8 +207,8 @@ def _windows(frame: pd.DataFrame, name: str, target: str | None, task: str | Non
               "time_column": time_column,  # and how the file wrote its numbers (data/written.py)
               "written": dict(frame.attrs.get(WRITTEN, {}))}
     if not held_out:
-        notes.decide(f"time series: {n} windows of {window} rows × {len(channels)} channel(s) "
-                     f"({names(channels)}); each forecasts {target!r} {horizon} step(s) "
+        notes.decide(f"time series: {n} windows of {window} rows × {plural(len(channels), 'channel')} "
+                     f"({names(channels)}); each forecasts {target!r} {plural(horizon, 'step')} "
                      "ahead; rows taken in the file's order")
         notes.decide("task: regression (forecasting)")
     return Dataset(X, y_data, name, target, "regression", modality=MODALITY,
@@ -277,17 +278,17 @@ def _numeric_columns(frame: pd.DataFrame, target: str, notes: Notes) -> tuple[np
     if target not in kept:
         raise TargetError(f"the series to forecast, {target!r}, must hold numbers")
     if left_out:
-        notes.decide(f"left out {len(left_out)} non-numeric column(s): {names(left_out)}")
+        notes.decide(f"left out {plural(len(left_out), 'non-numeric column')}: {names(left_out)}")
     table = pd.DataFrame(kept)
     empty = [c for c in table.columns if table[c].isna().all()]
     if target in empty:
         raise TargetError(f"the target {target!r} holds no numbers")
     if empty:
-        notes.warn(f"left out {len(empty)} column(s) with no values: {names(empty)}")
+        notes.warn(f"left out {plural(len(empty), 'column')} with no values: {names(empty)}")
         table = table.drop(columns=empty)
     n_missing = int(table.isna().sum().sum())
     if n_missing:
-        notes.warn(f"{n_missing} missing or infinite value(s) filled with the previous row's value "
+        notes.warn(f"{plural(n_missing, 'missing or infinite value')} filled with the previous row's value "
                    "(the first rows with the next one's)")
         table = table.ffill().bfill()
     return table.to_numpy(dtype=np.float64), [str(c) for c in table.columns]

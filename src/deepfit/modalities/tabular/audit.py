@@ -16,6 +16,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from deepfit.checks.findings import Finding, names
 from deepfit.checks.rows import duplicate_rows, row_keys, split_leakage
 from deepfit.checks.useless import ID_LIKE_MIN, ID_LIKE_SHARE
+from deepfit.core.words import noun_for, plural
 from deepfit.data.dataset import Dataset
 from deepfit.data.numbers import column_numbers
 from deepfit.data.split import Splits
@@ -62,7 +63,7 @@ def missing_values(X: pd.DataFrame) -> list[Finding]:
     if len(some):
         findings.append(Finding(
             "missing", "info",
-            f"{len(some)} column(s) have missing values (at most {some.iloc[0]:.1%}); deepfit fills "
+            f"{plural(len(some), 'column', 'have')} missing values (at most {some.iloc[0]:.1%}); deepfit fills "
             "numbers with the training median plus a missing-indicator column, and treats a "
             "missing category as a category of its own",
             names(list(map(str, some.index))), float(some.iloc[0]),
@@ -88,13 +89,13 @@ def constant_columns(X: pd.DataFrame, *, seed: int = 0) -> list[Finding]:
     if constant:
         findings.append(Finding(
             "constant", "warning",
-            f"{len(constant)} column(s) hold a single value: they carry no information",
+            f"{plural(len(constant), 'column', 'hold')} a single value: they carry no information",
             names(constant), float(len(constant)), f"drop {names(constant, 3)}"))
     if near:
         top = max(share for _, share in near)
         findings.append(Finding(
             "near_constant", "info",
-            f"{len(near)} column(s) hold one value in at least {NEAR_CONSTANT_SHARE:.0%} of the rows "
+            f"{plural(len(near), 'column', 'hold')} one value in at least {NEAR_CONSTANT_SHARE:.0%} of the rows "
             f"(up to {top:.2%}); they can help only through their rare values",
             names([n for n, _ in near]), top,
             "keep them if the rare values matter (a flag); otherwise drop them"))
@@ -107,7 +108,7 @@ def date_columns(X: pd.DataFrame) -> list[Finding]:
     if not found:
         return []
     read = "; ".join(f"{n!r} ({'datetimes' if f == DATETIME64 else f})" for n, f in found.items())
-    return [Finding("dates", "info", f"{len(found)} date column(s) expanded into numeric features "
+    return [Finding("dates", "info", f"{plural(len(found), 'date column')} expanded into numeric features "
                     f"({DATE_PARTS}; hour and minute when a value has a time), fitted on the "
                     f"training split; a missing date is imputed and flagged: {read}",
                     names(list(found)), float(len(found)), "nothing needed")]
@@ -285,7 +286,7 @@ def id_like_columns(X: pd.DataFrame) -> list[Finding]:
     if not flagged:
         return []
     return [Finding("id_like", "warning",
-                    "column(s) with nearly one value per row, read as categories: free text or an "
+                    f"{noun_for(len(flagged), 'column')} with nearly one value per row, read as categories: free text or an "
                     f"ID, nothing a model can learn from as categories ({'; '.join(counts)})",
                     names(flagged), float(len(flagged)),
                     "drop them (an ID), or turn free text into features yourself")]

@@ -22,6 +22,7 @@ import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import noun_for, plural
 from deepfit.errors import DataFormatError, PredictInputError
 
 PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "elapsed_days")
@@ -137,7 +138,7 @@ def as_dates(column: pd.Series, fmt: str, name: str) -> pd.Series:
         shown = ", ".join(repr(v) for v in list(dict.fromkeys(text[bad].astype(str)))[:3])
         raise PredictInputError(f"column {name!r} should hold dates in the format the training "
                                 f"data were read in ({fmt}) but holds {shown} in "
-                                f"{int(bad.sum())} row(s); if this file writes them otherwise "
+                                f"{plural(int(bad.sum()), 'row')}; if this file writes them otherwise "
                                 "(day and month swapped, say), write them as the training file did")
     return dates
 
@@ -172,7 +173,7 @@ def fit_dates(X: pd.DataFrame, notes: Notes) -> list[DateColumn]:
         taken = [p for p in col.part_names if p in X.columns]
         if taken:
             raise DataFormatError(f"column {name!r} holds dates, whose features would be named "
-                                  f"like the existing column(s) {', '.join(map(repr, taken))}")
+                                  f"like the existing {noun_for(len(taken), 'column')} {', '.join(map(repr, taken))}")
         found.append(col)
         notes.decide(_describe(col, how[1], X[name]))
     return found

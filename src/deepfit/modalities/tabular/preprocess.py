@@ -17,6 +17,7 @@ import pandas as pd
 
 import deepfit.modalities.tabular.dates as date_columns
 from deepfit.core.notes import Notes
+from deepfit.core.words import noun_for, plural
 from deepfit.data.numbers import (
     CLIP_STD,
     as_numbers,
@@ -82,7 +83,7 @@ class Preprocessor:
             else:
                 n_inf = int(np.isinf(values).sum())
                 if n_inf:
-                    notes.warn(f"column {name!r}: {n_inf} infinite value(s) treated as missing")
+                    notes.warn(f"column {name!r}: {plural(n_inf, 'infinite value')} treated as missing")
                 self.numeric.append(_fit_numeric(name, values))
         if not self.columns:
             raise DataFormatError("no feature column has a usable value in the training split")
@@ -93,7 +94,7 @@ class Preprocessor:
         date_columns.one_indicator(self.numeric, self.dates)
         n_imputed = sum(c.indicator for c in self.numeric)
         if n_imputed:
-            notes.decide(f"{n_imputed} numeric column(s) with missing values: median imputation "
+            notes.decide(f"{plural(n_imputed, 'numeric column')} with missing values: median imputation "
                          "plus a missing-indicator column each")
         return self
 
@@ -101,7 +102,7 @@ class Preprocessor:
     def transform(self, X: pd.DataFrame, notes: Notes | None = None) -> np.ndarray:
         absent = [c for c in self.columns if c not in X.columns]
         if absent:
-            raise PredictInputError("missing column(s) the model was trained on: "
+            raise PredictInputError(f"missing {noun_for(len(absent), 'column')} the model was trained on: "
                                     f"{', '.join(map(repr, absent))}")
         X = date_columns.expand_dates(X, self.dates)
         n = len(X)
@@ -149,7 +150,7 @@ class Preprocessor:
                     "slot; is this column written as it was in the training data?")
             else:
                 (notes or Notes()).warn(
-                    f"column {col.name!r}: {n_unknown} value(s) never seen in training "
+                    f"column {col.name!r}: {plural(n_unknown, 'value')} never seen in training "
                     f"(e.g. {unseen}) mapped to the unknown slot")
         return codes
 
@@ -215,7 +216,7 @@ def _standardise(col: NumericColumn, values: np.ndarray, notes: Notes | None) ->
     n_far = int((np.abs(z) > CLIP_STD).sum())
     if n_far:
         (notes or Notes()).warn(
-            f"column {col.name!r}: {n_far} value(s) more than {CLIP_STD:g} standard deviations "
+            f"column {col.name!r}: {plural(n_far, 'value')} more than {CLIP_STD:g} standard deviations "
             "from the training mean; clipped")
     return np.clip(z, -CLIP_STD, CLIP_STD)
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import plural
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
 from deepfit.data.common import array_frame, as_array, named_columns, names
 from deepfit.data.dataset import Dataset, source_name
@@ -105,7 +106,7 @@ def _clean_features(frame: pd.DataFrame, notes: Notes) -> pd.DataFrame:
     all its rows, as numbers or as categories, so that every split reads it the same way."""
     empty = [c for c in frame.columns if _all_missing(frame[c])]
     if empty:
-        notes.warn(f"dropped {len(empty)} column(s) with no values at all: {names(empty)}")
+        notes.warn(f"dropped {plural(len(empty), 'column')} with no values at all: {names(empty)}")
         frame = frame.drop(columns=empty)
         if frame.shape[1] == 0:
             raise DataFormatError("every feature column is empty")

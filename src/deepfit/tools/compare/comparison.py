@@ -28,6 +28,7 @@ import pandas as pd
 from deepfit.config import DataConfig, TrainConfig, field_names, split_settings
 from deepfit.core.io import default_run_dir, new_run_dir, write_json, write_text
 from deepfit.core.notes import Notes, logger
+from deepfit.core.words import plural
 from deepfit.data.dataset import source_name
 from deepfit.errors import SettingsError, TrainingInterrupted
 from deepfit.lifecycle.prepare import Prepared, prepare_config
@@ -210,7 +211,7 @@ def budget_cut(name: str, stop_reason: str | None, epochs: int) -> str | None:
     its score is what it reached in the time, and may say little about the model."""
     if not (stop_reason or "").startswith("time budget"):
         return None
-    return (f"{name} was cut short by the time budget after {epochs} epoch(s) ({stop_reason}); "
+    return (f"{name} was cut short by the time budget after {plural(epochs, 'epoch')} ({stop_reason}); "
             "its score is what it reached in that time: raise --budget-seconds to judge it")
 
 

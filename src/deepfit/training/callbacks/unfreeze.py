@@ -21,6 +21,7 @@ import logging
 
 from torch import nn
 
+from deepfit.core.words import plural
 from deepfit.training.callbacks.base import Callback
 from deepfit.training.optim import describe_groups
 
@@ -80,7 +81,7 @@ class GradualUnfreezing(Callback):
     def describe(self) -> str:
         names = [name for name, _ in self.groups]
         every = ("all at once" if self.unfreeze_every == 0
-                 else f"one group every {self.unfreeze_every} epoch(s), from the top")
-        return (f"stage 1: the head alone for {self.freeze_epochs} epoch(s), the body frozen (its "
+                 else f"one group every {plural(self.unfreeze_every, 'epoch')}, from the top")
+        return (f"stage 1: the head alone for {plural(self.freeze_epochs, 'epoch')}, the body frozen (its "
                 f"BatchNorm statistics too); stage 2: unfreeze {every}; groups from the input: "
                 f"{', '.join(names)}")

@@ -130,3 +130,23 @@ def test_messages_count_the_data_s_own_samples(tmp_path):
     findings = check(X, y=np.arange(50) % 2, width=8, depth=1)
     samples = next(f for f in findings if f.check == "samples")
     assert samples.message.startswith("50 sequences:")
+
+
+def test_a_streamed_folder_names_files_that_fail_only_when_decoded(tmp_path):
+    """A truncated JPEG passes PIL's header check and fails in the decoding: a streamed check
+    names it beside the others (not a stop at the first), neither blank nor a duplicate."""
+    folder = planted_folder(tmp_path / "pets")
+    jpeg = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
+        jpeg, "JPEG")
+    for name in ("cat/cut1.jpg", "dog/cut2.jpg"):
+        (folder / name).write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 3])
+    findings = check(folder, loader="stream", widths=(4,), hidden=8)
+    by_check = {f.check: f for f in findings}
+    named = by_check["unreadable_files"].subject.split(", ")
+    assert sorted(named) == sorted([*UNREADABLE, "cat/cut1.jpg", "dog/cut2.jpg"])
+    assert by_check["unreadable_files"].evidence == 5
+    assert sorted(by_check["blank"].subject.split(", ")) == BLANK
+    assert "duplicates" not in by_check
+    stop = by_check["undecodable"]  # and training would stop at the first: an error, said
+    assert stop.severity == "error" and "training would stop: cannot decode cat/cut1.jpg" in stop.message

@@ -78,7 +78,11 @@ def audit_arrays(data: Dataset, splits: Splits | None, test_data: Dataset | None
     if len(data) == 0:
         return []
     independent = data.split_gap is None
-    stats = _stats(_chunks(data.X), kind.channel_axis, keys=independent)
+    failed: list[tuple[int, str, str]] = []  # streamed samples that fail to decode: named, not fatal
+    stats = _stats(_chunks(data.X, failed), kind.channel_axis, keys=independent)
+    if failed:
+        _leave_out(stats, [row for row, _, _ in failed])
+    stats["failed"] = [(name, why) for _, name, why in failed]
     findings = kind.before(data, stats) + non_finite(data, stats, kind)
     findings += blank_samples(data, stats, kind) + constant_channels(stats, kind)
     if independent:  # independent samples
@@ -90,10 +94,11 @@ def audit_arrays(data: Dataset, splits: Splits | None, test_data: Dataset | None
     return findings + kind.ordered(data, splits)
 
 
-def _chunks(X: Any) -> Iterator[np.ndarray]:
-    """The samples CHUNK at a time; streamed samples (an image folder) are read chunk by chunk."""
+def _chunks(X: Any, failed: list[tuple[int, str, str]]) -> Iterator[np.ndarray]:
+    """The samples CHUNK at a time; streamed samples (an image folder) are read chunk by chunk,
+    those that fail to decode going to `failed` (Streamed.chunks)."""
     if isinstance(X, Streamed):
-        yield from X.chunks(CHUNK)
+        yield from X.chunks(CHUNK, failed=failed)
         return
     X = np.asarray(X)
     for i in range(0, len(X), CHUNK):
@@ -131,6 +136,15 @@ def _stats(chunks: Iterable[np.ndarray], channel_axis: int, keys: bool = False) 
                 "min": np.concatenate(lo), "max": np.concatenate(hi), "flat": np.concatenate(flat_),
                 "channel_min": np.nanmin(np.stack(c_lo), axis=0),
                 "channel_max": np.nanmax(np.stack(c_hi), axis=0)}
+
+
+def _leave_out(stats: dict[str, Any], rows: list[int]) -> None:
+    """Samples that could not be read (zeros in the chunks) neither blank nor duplicates: each
+    gets a key of its own and values that are not one flat colour."""
+    stats["flat"][rows] = False
+    stats["min"][rows], stats["max"][rows] = 0, 1
+    if stats["keys"] is not None:
+        stats["keys"][rows] = np.arange(len(rows), dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
 
 
 def non_finite(data: Dataset, stats: dict[str, np.ndarray], kind: ArrayKind) -> list[Finding]:

@@ -39,8 +39,10 @@ class Streamed(abc.ABC):
     def nbytes(self) -> int: ...
 
     @abc.abstractmethod
-    def chunks(self, size: int) -> Iterator[np.ndarray]:
-        """The samples in order, as arrays of at most `size` rows."""
+    def chunks(self, size: int, failed: list[tuple[int, str, str]] | None = None) -> Iterator[np.ndarray]:
+        """The samples in order, as arrays of at most `size` rows. A sample that cannot be read
+        raises a named DeepfitError; with a `failed` list, it is appended there instead, as
+        (its row, its name, why), and its row holds zeros (the audit names them all)."""
 
     @abc.abstractmethod
     def fingerprint(self) -> bytes:

@@ -28,7 +28,7 @@ from deepfit.core.notes import Notes
 from deepfit.data.dataset import Dataset, written_numbers
 from deepfit.data.split import Splits, split_data
 from deepfit.data.targets import TargetEncoder
-from deepfit.errors import SettingsError, SplitError
+from deepfit.errors import ImageDecodeError, SettingsError, SplitError
 from deepfit.lifecycle.prepare import reading_settings
 from deepfit.modalities import get_modality, load_source
 from deepfit.models import InputSpec, OutputSpec, create, resolve_settings
@@ -55,12 +55,20 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     findings += audit_data(data, splits, test_data, seed=cfg.train.seed)
     rows = splits.train if splits is not None else np.arange(len(data))
     X_train, y_train = _take(data.X, rows), data.y.iloc[rows]
-    pre = get_modality(data.modality).create_preprocessor().fit(X_train, notes)
+    try:
+        pre = get_modality(data.modality).create_preprocessor().fit(X_train, notes)
+    except ImageDecodeError as exc:  # a streamed file that fails only when decoded (named above)
+        pre = None
+        findings.append(Finding("undecodable", "error", f"training would stop: {exc}",
+                                "", 1.0, "remove or repair the files unreadable_files names; the "
+                                "model checks run once the folder decodes"))
     # how the data were read and prepared (decimal commas, names stripped, task, encodings …);
     # a note an audit finding restates with its subject (unreadable files, named) is shown once
-    restated = {f.message for f in findings}
+    restated = [f.message for f in findings]
     findings = [f for f in from_notes(notes.decisions, notes.warnings)
-                if f.message not in restated] + findings
+                if not any(m.startswith(f.message) for m in restated)] + findings
+    if pre is None:
+        return by_severity(findings)
     encoder = TargetEncoder(data.task).fit(y_train)
     # the batch's rows first, then only they are transformed (a large image set stays as it is)
     picked = sanity_batch(torch.arange(len(rows)), torch.arange(len(rows)), seed=cfg.train.seed)[0].numpy()

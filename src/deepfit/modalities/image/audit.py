@@ -24,15 +24,23 @@ from deepfit.data.split import Splits
 from deepfit.modalities.image.files import SHOWN, skipped_message
 
 
-def unreadable(data: Dataset) -> list[Finding]:
+def unreadable(data: Dataset, failed: list[tuple[str, str]] | None = None) -> list[Finding]:
     """A folder's files that failed the check or the decoding (data.skipped_files, each
-    'name (why)'), named; the same message as training's warning, which it replaces in a check."""
-    skipped = data.skipped_files or []
-    if not skipped:
+    'name (why)'), and `failed` ((name, why) of a streamed folder's files that passed the check
+    but failed to decode in the audit's pass), named; the message starts as training's warning,
+    which it replaces in a check."""
+    skipped, failed = data.skipped_files or [], failed or []
+    if not skipped and not failed:
         return []
-    files = (data.reading or {}).get("skipped") or skipped
-    return [Finding("unreadable_files", "warning", skipped_message(skipped), names(files, SHOWN),
-                    float(len(skipped)), "training leaves them out: remove them, or repair them "
+    files = ((data.reading or {}).get("skipped") or skipped) + [name for name, _ in failed]
+    message = skipped_message(skipped) if skipped else ""
+    if failed:
+        late = "; ".join(f"{name} ({why})" for name, why in failed[:SHOWN])
+        message += ("; and " if skipped else "") + (
+            f"{plural(len(failed), 'file')} that passed the check but cannot be decoded: {late}"
+            + (f"; … ({len(failed)} in all)" if len(failed) > SHOWN else ""))
+    return [Finding("unreadable_files", "warning", message, names(files, SHOWN),
+                    float(len(skipped) + len(failed)), "training leaves them out: remove them, or repair them "
                     "(re-export or re-download the originals) to train on them")]
 
 
@@ -48,7 +56,7 @@ def image_names(data: Dataset, positions: np.ndarray) -> str:
 
 def reading(data: Dataset, stats: dict[str, np.ndarray]) -> list[Finding]:
     """How a folder of image files was read (modalities/image/files.py), as info findings."""
-    facts, findings = data.reading or {}, unreadable(data)
+    facts, findings = data.reading or {}, unreadable(data, stats.get("failed"))
     if facts.get("exif_rotated"):
         n = facts["exif_rotated"]
         findings.append(Finding("exif_orientation", "info", f"{plural(n, 'image', 'carry')} an EXIF "

@@ -100,13 +100,22 @@ class ImageFiles(Streamed):
     def name(self, f: Path) -> str:
         return str(f.relative_to(self.root)) if self.root and f.is_relative_to(self.root) else str(f)
 
-    def chunks(self, size: int = CHUNK) -> Iterator[np.ndarray]:
-        """The images in order, uint8 [≤ size, C, H, W] at a time (decoded by threads)."""
+    def chunks(self, size: int = CHUNK, failed: list[tuple[int, str, str]] | None = None) -> Iterator[np.ndarray]:
+        """The images in order, uint8 [≤ size, C, H, W] at a time (decoded by threads). A file
+        that fails to decode raises ImageDecodeError; with a `failed` list it is appended there
+        as (row, name, why) and its image is zeros (Streamed.chunks)."""
         for i in range(0, len(self.files), size):
-            X, _, failed = decode_images(self.files[i : i + size], self.channels, self.size,
-                                         self.dtype)
-            if failed:
-                raise ImageDecodeError(decode_failure(self.name(failed[0][0]), failed[0][1]))
+            part = self.files[i : i + size]
+            X, _, bad = decode_images(part, self.channels, self.size, self.dtype)
+            if bad and failed is None:
+                raise ImageDecodeError(decode_failure(self.name(bad[0][0]), bad[0][1]))
+            if bad:
+                rows = {f: i + j for j, f in enumerate(part)}
+                failed.extend((rows[f], self.name(f), why) for f, why in bad)
+                whole = np.zeros((len(part), *X.shape[1:]), X.dtype)
+                gone = {f for f, _ in bad}
+                whole[[j for j, f in enumerate(part) if f not in gone]] = X
+                X = whole
             yield X
 
     def decode(self) -> np.ndarray:

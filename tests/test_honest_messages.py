@@ -113,3 +113,43 @@ def test_a_resumed_run_does_not_say_as_asked_for_what_it_inferred(tmp_path):
         said = [d for d in run.notes.decisions if d.startswith("task")]
         assert said == (["task: classification (as asked)"] if asked else
                         [d for d in said if "inferred" in d]) and said
+
+
+def test_evaluate_says_nothing_of_a_task_it_was_not_asked(tmp_path, keep_logging):
+    import logging
+
+    import deepfit
+
+    run = deepfit.train("iris", epochs=1, threads=1, report=False, progress=False, out=tmp_path / "r")
+    said: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: said.append(record.getMessage())
+    logger = logging.getLogger("deepfit")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    deepfit.evaluate(run.path, "iris")
+    assert said and not any("as asked" in m for m in said)  # the seen-rows warning, say
+
+
+def test_one_of_a_kind_reads_in_the_singular(tmp_path):
+    import pandas as pd
+
+    from deepfit.tools.check import check
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "b": 1.0, "c": rng.normal(size=80)})
+    frame["y"] = np.where(frame.a > 0, "p", "q")
+    frame.loc[3, "c"] = np.nan
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    messages = [f.message for f in check(tmp_path / "t.csv", target="y")]
+    assert any(m.startswith("1 column holds a single value: it carries no information") for m in messages)
+    assert not any("1 columns" in m or "1 rows" in m or "column each" in m for m in messages)
+
+
+def test_compare_prints_counts_as_whole_numbers(tmp_path, capsys):
+    assert main(["compare", "iris", "--models", "mlp", "--epochs", "3", "--threads", "1",
+                 "--out", str(tmp_path / "c"), "-q"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.strip("│ ").startswith("mlp"))
+    cells = [c.strip() for c in row.split("│") if c.strip()]
+    assert "3" in cells and not any(c.endswith(".0000") and c.split(".")[0] == "3" for c in cells)

@@ -13,6 +13,7 @@ import deepfit
 from deepfit.cli import main
 from deepfit.core.notes import Notes
 from deepfit.data.kinds import image_like, signal_like
+from deepfit.errors import CheckFailed, DataFormatError, PredictInputError, SettingsError
 from deepfit.modalities.load import load_source
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -134,3 +135,66 @@ def test_advise_tries_a_sequence_model_on_a_signal_table(tmp_path):
     assert {"mlp", "cnn1d", "gradient_boosting", "linear"} <= models
     assert any("the data suggested cnn1d beside mlp" in r for r in advice.reasons)
     assert advice.evidence["network"] in ("mlp", "cnn1d")
+
+
+def test_a_sequence_model_on_a_csv_reads_new_rows_by_column_name(tmp_path):
+    """Trained on a CSV's rows as sequences, predict and evaluate select the step columns by
+    name (shuffled columns, the target or an ID beside them change nothing); one missing is
+    named; the saved preprocessor keeps the names."""
+    X, y = _signals(n=300)
+    frame = pd.DataFrame(X, columns=[f"t{i}" for i in range(40)]).assign(label=np.where(y, "a", "b"))
+    frame.to_csv(tmp_path / "sig.csv", index=False)
+    run = deepfit.train(str(tmp_path / "sig.csv"), target="label", model="cnn1d", epochs=2,
+                        threads=1, report=False, progress=False, out=tmp_path / "r")
+    assert run.predictor.preprocessor.steps == [f"t{i}" for i in range(40)]
+    plain = deepfit.predict(run.path, frame.drop(columns="label"))
+    shuffled = frame[list(np.random.default_rng(0).permutation(frame.columns))].assign(id=1)
+    assert plain.equals(deepfit.predict(run.path, shuffled))
+    assert plain.equals(deepfit.load(run.path).predict_frame(frame))  # the target column beside
+    shuffled.to_csv(tmp_path / "shuffled.csv", index=False)
+    assert deepfit.evaluate(run.path, str(tmp_path / "shuffled.csv")) == \
+        deepfit.evaluate(run.path, str(tmp_path / "sig.csv"))
+    with pytest.raises(PredictInputError, match="missing column the model was trained on: 't7'"):
+        deepfit.predict(run.path, frame.drop(columns=["t7"]))
+
+
+def test_one_column_of_another_scale_is_not_part_of_a_signal():
+    X, _ = _signals()
+    with_id = np.column_stack([np.arange(len(X)), X])  # an ID first: 40 steps and a counter
+    assert signal_like(X) is not None and signal_like(with_id) is None
+
+
+def test_a_modality_the_data_cannot_be_read_as_is_a_named_error(tmp_path):
+    X, y = _signals(n=100)
+    with pytest.raises(SettingsError, match="reads as tabular data, not as the image data asked for"):
+        deepfit.train(X, y, modality="image", out=tmp_path / "r")
+    with pytest.raises(SettingsError, match="reads as tabular data, not as the image data"):
+        deepfit.train(X, y, model="cnn", out=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_image_arrays_need_one_label_per_image():
+    X, y = _images()
+    with pytest.raises(DataFormatError, match=r"one label per image, got shape \[10\] for 120 images"):
+        _read(X, y[:10])
+
+
+def test_square_whole_numbers_0_255_are_images_and_nan_images_are_a_check_finding(tmp_path, capsys):
+    X, y = _images()
+    data, notes = _read(X.astype(np.int64), y)  # pixels read from a CSV as int64
+    assert data.modality == "image" and any("whole numbers 0-255" in d for d in notes.decisions)
+    floats = X.astype(np.float32) / 255
+    floats[3, 2, 2] = np.nan
+    np.savez(tmp_path / "nan.npz", X=floats, y=y)
+    assert main(["check", str(tmp_path / "nan.npz"), "--json"]) == 1  # a finding, not a stop
+    found = [f for f in __import__("json").loads(capsys.readouterr().out) if f["check"] == "non_finite"]
+    assert found and found[0]["severity"] == "error" and found[0]["subject"] == "image 3"
+    with pytest.raises(CheckFailed, match="1 NaN or infinite value in 1 image"):  # no step taken
+        deepfit.train(str(tmp_path / "nan.npz"), epochs=1, out=tmp_path / "r")
+
+
+def test_check_refuses_a_transfer_model_without_weights_as_train_does(tmp_path, capsys):
+    X, y = _images()
+    np.savez(tmp_path / "imgs.npz", X=X, y=y)
+    assert main(["check", str(tmp_path / "imgs.npz"), "--model", "transfer:resnet18"]) == 2
+    assert "fine-tunes a pretrained network, but no --weights" in capsys.readouterr().err

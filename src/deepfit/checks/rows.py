@@ -178,7 +178,7 @@ def split_leakage(data: Dataset, splits: Splits, test_data: Dataset | None = Non
     # (the standard error of an accuracy near 50% on this many rows), and by at least 1%.
     threshold = max(0.01, 0.5 / math.sqrt(n_eval))
     severity = "error" if share >= threshold else "warning"
-    message = (f"{n_leaked} of the {n_eval} validation/test rows ({share:.1%}) have an exact copy "
+    message = (f"{n_leaked} of the {n_eval} validation/test rows ({share:.1%}) {verb_for(n_leaked, 'have')} an exact copy "
                "(same features) in an earlier split: the model is evaluated on rows it trained on, "
                "so early stopping and the test metrics are too optimistic"
                + ("" if severity == "error" else

@@ -174,6 +174,8 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--modality", metavar="{tabular,sequence,image}",
                    help="read the data as this kind (default: from the data and the model)")
     p.add_argument("--image-size", type=int, help="images: resize to this side in pixels")
+    p.add_argument("--weights", help="with --model transfer:<name>: the weights training would "
+                   "start from (DEFAULT, a file, a run directory, or none), checked to be there")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
 
 

@@ -248,7 +248,7 @@ def run_compare(args: argparse.Namespace, source: Any, settings: dict[str, Any],
     for column in result.table.columns:
         table.add_column(column, justify="left" if column in ("model", "metric") else "right")
     for row in records(result.table):
-        table.add_row(*(_cell(row[c]) for c in result.table.columns))
+        table.add_row(*(_cell(row[c], c) for c in result.table.columns))
     print_table(console, table)
     for note in result.notes:
         console.print(f"note: {note}")
@@ -275,7 +275,7 @@ def run_advise(args: argparse.Namespace, source: Any, settings: dict[str, Any], 
     for column in shown:
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in advice.bakeoff:
-        table.add_row(*(_cell(row.get(c)) for c in shown))
+        table.add_row(*(_cell(row.get(c), c) for c in shown))
     print_table(console, table)
     for note in advice.notes:
         console.print(f"note: {note}")
@@ -287,9 +287,14 @@ def run_advise(args: argparse.Namespace, source: Any, settings: dict[str, Any], 
     return 0
 
 
-def _cell(value: Any) -> str:
-    if value is None:
+COUNTS = ("best_epoch", "epochs_run", "params", "train_rows")  # whole numbers, in a float column
+
+
+def _cell(value: Any, column: str = "") -> str:
+    if value is None or (isinstance(value, float) and value != value):
         return "n/a"
+    if column in COUNTS and isinstance(value, (int, float)):
+        return f"{int(value):,}"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) >= 1e4 or (value and abs(value) < 1e-3) else f"{value:.4f}"
     return str(value)

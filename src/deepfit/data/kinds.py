@@ -3,19 +3,20 @@ readers share (images vs sequences for 3-D arrays, a table that looks like a sig
 
 `image_like`: a 3-D array [N, A, B] is either N images of A × B pixels or N sequences of A steps
 of B channels. Its dtype and values decide: whole 8-bit numbers (uint8) with both sides at least
-MIN_SIDE are pixels; so are square float frames (A = B ≥ MIN_SIDE) whose every value lies in
-[0, 1], the range images are scaled to. Anything else stays a sequence. (A 4-D array is images
+MIN_SIDE are pixels; so are square frames (A = B ≥ MIN_SIDE) of floats whose every (finite)
+value lies in [0, 1], the range images are scaled to, or of integers in 0-255 (8-bit pixels
+read from a CSV, say, as int64). Anything else stays a sequence. (A 4-D array is images
 always; a 2-D one a table.)
 
 `signal_like`: a table [N, F] whose columns are one ordered signal sampled F times (a sensor
 trace, a spectrum, a flattened time series) rather than F separate measurements: many columns
-(F ≥ MIN_SIGNAL_COLUMNS), all numbers, similar scales (90th / 10th percentile of the columns'
-standard deviations ≤ MAX_SCALE_RATIO), and neighbouring columns correlated (mean lag-1
+(F ≥ MIN_SIGNAL_COLUMNS), all numbers, similar scales (the largest of the columns' standard deviations at most MAX_SCALE_RATIO
+times the smallest: one column of another scale, an ID, rules it out), and neighbouring columns correlated (mean lag-1
 correlation ≥ MIN_NEIGHBOUR_CORR) clearly more than columns far apart (by ≥ MIN_LOCALITY: the
 mean |correlation| at 8 lags from F/4 to F/2, so that a periodic signal, whose
 correlation comes back at each period, is not taken for a common factor). A common factor that correlates every column with every
 other (lag-1 and far alike) is not a signal. Calibrated on scikit-learn's bundled sets (none
-qualifies: breast cancer's and digits' scales differ 30-5,000×; wine, diabetes and iris have too
+qualifies: breast cancer's and digits' scales differ far more than 10×; wine, diabetes and iris have too
 few columns) and on generated sines, bumps and random walks (all qualify; white noise and
 make_classification do not).
 """
@@ -31,7 +32,7 @@ from deepfit.data.common import npz_arrays, npz_header
 
 MIN_SIDE = 8
 MIN_SIGNAL_COLUMNS = 16
-MAX_SCALE_RATIO = 5.0
+MAX_SCALE_RATIO = 10.0
 MIN_NEIGHBOUR_CORR = 0.3
 MIN_LOCALITY = 0.15
 SAMPLE_ROWS = 2000  # rows the signal statistics look at (the first ones: deterministic)
@@ -44,10 +45,15 @@ def image_like(X: np.ndarray) -> str | None:
         return None
     if X.dtype == np.uint8:  # (the values are not looked at: an empty X of the dtype will do)
         return "uint8 values, as pixels are"
-    if X.dtype.kind == "f" and X.shape[1] == X.shape[2] and X.size:
-        lo, hi = np.nanmin(X), np.nanmax(X)
-        if lo >= 0.0 and hi <= 1.0:
+    if X.dtype.kind in "fiu" and X.shape[1] == X.shape[2] and X.size:
+        finite = X[np.isfinite(X)] if X.dtype.kind == "f" else X
+        if not finite.size:
+            return None
+        lo, hi = finite.min(), finite.max()
+        if X.dtype.kind == "f" and lo >= 0.0 and hi <= 1.0:
             return "square frames of values in [0, 1], as images scaled to that range are"
+        if X.dtype.kind in "iu" and lo >= 0 and hi <= 255 and hi > 1:
+            return "square frames of whole numbers 0-255, as 8-bit pixels are"
     return None
 
 
@@ -60,7 +66,7 @@ def npz_image_like(path: Path) -> str | None:
     shape, dtype = header
     if dtype == np.uint8:
         return image_like(np.empty((0, *shape[1:]), np.uint8))
-    if dtype.kind == "f" and shape[1] == shape[2]:
+    if dtype.kind in "fiu" and shape[1] == shape[2]:
         return image_like(npz_arrays(path, need=("X",))["X"])
     return None
 
@@ -96,7 +102,7 @@ def signal_like(values: Any) -> dict[str, float] | None:
     varying = sd > 0
     if varying.mean() < 0.9:
         return None
-    scale = float(np.percentile(sd[varying], 90) / np.percentile(sd[varying], 10))
+    scale = float(sd[varying].max() / sd[varying].min())
     if scale > MAX_SCALE_RATIO:
         return None
     Z = (X - X.mean(axis=0)) / np.where(varying, sd, 1.0)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from deepfit.core.notes import Notes
-from deepfit.data.dataset import Dataset
-from deepfit.errors import DataFormatError
+from deepfit.data.dataset import Dataset, source_name
+from deepfit.errors import DataFormatError, SettingsError
 
 
 @dataclass(frozen=True)
@@ -102,5 +102,10 @@ def read_source(request: ReadRequest) -> Dataset:
     for entry in _READERS:
         data = entry.read(request)
         if data is not None:
+            if request.modality is not None and data.modality != request.modality:
+                raise SettingsError(
+                    f"{source_name(request.source)} reads as {data.modality} data, not as the "
+                    f"{request.modality} data asked for (by --modality, or by the model named); "
+                    f"leave --modality out, or name a model for {data.modality} data")
             return data
     raise DataFormatError(f"no reader takes a source of type {type(request.source).__name__}")

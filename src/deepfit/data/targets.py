@@ -172,7 +172,8 @@ def labelled_target(y: pd.Series, target: str, task: str | None, notes: Notes,
     """(the target cleaned, as class labels for classification, and its task): clean_target,
     resolve_task, class_labels and check_target, the steps every reader's 1-D target takes."""
     y = clean_target(y.reset_index(drop=True), target)
-    task = resolve_task(y, target, task, notes)
+    # held-out rows take the model's task: nothing was asked, nothing to say
+    task = task if held_out and task is not None else resolve_task(y, target, task, notes)
     y = class_labels(y, task, notes)
     check_target(y, target, task, held_out)
     return y, task

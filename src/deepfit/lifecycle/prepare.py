@@ -157,7 +157,7 @@ def imbalance_of(prepared: Prepared, t: Any, notes: Notes) -> imb.Imbalance:
 
 def _encode(data: Dataset, splits: Splits, test_data: Dataset | None, notes: Notes) -> Prepared:
     X_train, y_train = take(data.X, splits.train), data.y.iloc[splits.train]
-    pre = get_modality(data.modality).create_preprocessor().fit(X_train, notes)
+    pre = get_modality(data.modality).create_preprocessor(data).fit(X_train, notes)
     target = TargetEncoder(data.task).fit(y_train)
     if data.task == "classification":
         counts = y_train.value_counts()

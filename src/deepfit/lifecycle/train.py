@@ -275,7 +275,9 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
         _load_initial_weights(model, initial, t.init_weights)
         notes.decide(f"initial weights from {t.init_weights}")
     if t.from_scratch:
-        notes.decide(f"{name} starts from random weights, as asked (--weights none)")
+        notes.decide(f"{name} starts from random weights, as asked (--weights none)"
+                     if name.startswith("transfer:") else f"--weights none changes nothing: {name} "
+                     "starts from random weights anyway (only transfer:<name> models are pretrained)")
     train, val = _batches(prepared, t, device, notes, drop_single=has_batchnorm(model))
     if t.precision == "fp16" and device.type == "cpu":
         notes.warn("fp16 on the CPU works (autocast with a GradScaler) but is slow there and "
@@ -311,7 +313,9 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
         notes.decide(f"resumed at epoch {trainer.state.epoch + 1}, batch {trainer.state.batch_in_epoch}")
     with stop_on_signals(trainer), timings.stage("steps"):
         state = trainer.fit(train, val)
-    notes.decide(state.stop_reason or f"trained for all {t.epochs} epochs")
+    if state.stop_reason not in state.warnings:  # a guard's stop is said once, as its warning
+        notes.decide(state.stop_reason or (f"trained for all {t.epochs:,} epochs" if t.epochs != 1
+                                           else "trained for the one epoch asked"))
     for warning in state.warnings:
         notes.warnings.append(warning)  # logged already, when the guard raised it
     if state.best_score is None:

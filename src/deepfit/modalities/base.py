@@ -62,8 +62,9 @@ class Modality:
     # (checks/rows.py's hold for any data) in that check's findings (checks/audit.py)
     fixes: ClassVar[dict[str, str]] = {}
 
-    def create_preprocessor(self) -> Any:
-        """A new, unfitted preprocessor."""
+    def create_preprocessor(self, data: Any = None) -> Any:
+        """A new, unfitted preprocessor (for `data`, the Dataset it will be fitted on, when a
+        modality's preprocessor needs to know how they were read)."""
         return self.preprocessor()
 
     def example_input(self, shape: tuple[int, ...] | None = None) -> InputSpec:

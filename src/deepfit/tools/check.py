@@ -28,10 +28,11 @@ from deepfit.core.notes import Notes
 from deepfit.data.dataset import Dataset, written_numbers
 from deepfit.data.split import Splits, split_data
 from deepfit.data.targets import TargetEncoder
-from deepfit.errors import ImageDecodeError, SettingsError, SplitError
+from deepfit.errors import DataFormatError, ImageDecodeError, SettingsError, SplitError
 from deepfit.lifecycle.prepare import reading_settings
 from deepfit.modalities import get_modality, load_source
 from deepfit.models import InputSpec, OutputSpec, create, resolve_settings
+from deepfit.models.transfer import check_weights
 
 
 def check(source: Any = None, y: Any = None, *, target: str | None = None, model: str | None = None,
@@ -43,6 +44,8 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     `train` takes them, so the data are read and split as training would read and split them."""
     names_given = _model_names(model, models) if (model or models) else None
     cfg = split_settings({**settings, "target": target, "model": names_given[0] if names_given else None})
+    for name in names_given or []:  # a transfer model without weights, as train refuses it
+        check_weights(name, cfg.train.weights, cfg.train.from_scratch)
     notes = Notes(live=False)  # the decisions of loading are not printed by a check
     data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes,
                        **reading_settings(cfg))
@@ -56,12 +59,18 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     rows = splits.train if splits is not None else np.arange(len(data))
     X_train, y_train = _take(data.X, rows), data.y.iloc[rows]
     try:
-        pre = get_modality(data.modality).create_preprocessor().fit(X_train, notes)
+        pre = get_modality(data.modality).create_preprocessor(data).fit(X_train, notes)
     except ImageDecodeError as exc:  # a streamed file that fails only when decoded (named above)
         pre = None
         findings.append(Finding("undecodable", "error", f"training would stop: {exc}",
                                 "", 1.0, "remove or repair the files unreadable_files names; the "
                                 "model checks run once the folder decodes"))
+    except DataFormatError as exc:  # data an error finding already names (NaN images, say)
+        if not any(f.severity == "error" for f in findings):
+            raise
+        pre = None
+        findings.append(Finding("model_checks", "info", f"the model checks were not run: {exc}",
+                                "", 0.0, "fix the error-level findings first"))
     # how the data were read and prepared (decimal commas, names stripped, task, encodings …);
     # a note an audit finding restates with its subject (unreadable files, named) is shown once
     restated = [f.message for f in findings]

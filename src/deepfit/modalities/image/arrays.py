@@ -27,10 +27,12 @@ def digits_labels() -> pd.Series:
     return pd.Series(load_digits().target, name="target")
 
 
-def to_nchw(X: np.ndarray, where: str) -> np.ndarray:
+def to_nchw(X: np.ndarray, where: str, finite: bool = True) -> np.ndarray:
     """[N, H, W], [N, H, W, C] or [N, C, H, W] (C in 1, 3, 4) → [N, C, H, W]: uint16 as it is
     (images of more than 8 bits: ImagePreprocessor scales them by the training range), as uint8
-    when the values are whole numbers in 0-255, else float32."""
+    when the values are whole numbers in 0-255, else float32. `finite`: NaN or infinite values
+    are a DataFormatError naming the images (training data leave them to the audit instead,
+    whose error-level finding names them and stops the run before any step)."""
     if X.ndim == 3:
         X = X[:, None]
     elif X.ndim == 4:
@@ -45,7 +47,7 @@ def to_nchw(X: np.ndarray, where: str) -> np.ndarray:
                               "[N, H, W, C] or [N, C, H, W]")
     if X.dtype.kind not in "biuf":
         raise DataFormatError(f"{where}images must be numbers, not {X.dtype}")
-    if X.dtype.kind == "f" and not np.isfinite(X).all():
+    if finite and X.dtype.kind == "f" and not np.isfinite(X).all():
         bad = np.flatnonzero(~np.isfinite(X).all(axis=(1, 2, 3)))
         shown = ", ".join(map(str, bad[:10])) + (f", … ({len(bad)} in all)" if len(bad) > 10 else "")
         raise DataFormatError(f"{where}the images hold NaN or infinite values ({noun_for(len(bad), 'image')} {shown}); "

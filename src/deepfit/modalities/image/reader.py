@@ -45,6 +45,7 @@ def read_images(request: ReadRequest) -> Dataset | None:
     folder read as held-out data gives its test/ images."""
     notes = request.notes
     images = load_images(request.source, request.y, modality=request.modality,
+                         held_out=request.held_out,
                          image_size=request.image_size, notes=notes, loader=request.loader,
                          cache_limit_mb=request.cache_limit_mb)
     if images is None:
@@ -70,6 +71,7 @@ def read_named_set(request: ReadRequest) -> Dataset | None:
 
 
 def load_images(source: Any, y: Any, *, modality: str | None, image_size: int | tuple[int, int] | None,
+                held_out: bool = False,
                 notes: Notes, loader: str = "auto", cache_limit_mb: float | None = None,
                 ) -> tuple[np.ndarray | ImageFiles, pd.Series, str, list[str] | None, dict | None] | None:
     """(X [N, C, H, W], the raw labels, the source's name, a folder's skipped files or None,
@@ -91,9 +93,13 @@ def load_images(source: Any, y: Any, *, modality: str | None, image_size: int | 
         why = image_like(X) if X.ndim == 3 and modality is None else None
         if not (X.ndim == 4 or (X.ndim == 3 and (wants_images or why))):
             return None
+        labels = np.asarray(y)
+        if labels.ndim != 1 or len(labels) != len(X):
+            raise DataFormatError(f"y must hold one label per image, got shape {list(labels.shape)} "
+                                  f"for {len(X)} images")
         if why:
             notes.decide(image_note(X.shape, why))
-        X = fit_size(to_nchw(X, ""), image_size, notes)
+        X = fit_size(to_nchw(X, "", finite=held_out), image_size, notes)
         return X, pd.Series(np.asarray(y), name="target"), "arrays", None, None
     if not isinstance(source, (str, Path)):
         return None
@@ -114,7 +120,7 @@ def load_images(source: Any, y: Any, *, modality: str | None, image_size: int | 
         if arrays["y"].ndim != 1 or len(arrays["y"]) != len(X):
             raise DataFormatError(f"{path}: y must hold one label per image, got shape "
                                   f"{arrays['y'].shape} for {len(X)} images")
-        X = fit_size(to_nchw(X, f"{path}: "), image_size, notes)
+        X = fit_size(to_nchw(X, f"{path}: ", finite=held_out), image_size, notes)
         return X, pd.Series(arrays["y"], name="target"), path.stem, None, None
     if str(source) == "digits" and wants_images and not path.exists():
         return fit_size(digits_images(), image_size, notes), digits_labels(), "digits", None, None

@@ -35,6 +35,13 @@ class Sequence(Modality):
          "sequences with few labels (< 10,000) → try both: a small network and gradient boosting"),
     )
 
+    def create_preprocessor(self, data: Any = None) -> SequencePreprocessor:
+        """A table's rows read as sequences: the preprocessor keeps the step columns' names
+        (Dataset.reading["steps"]), so new rows are read by name."""
+        pre = SequencePreprocessor()
+        pre.steps = list((getattr(data, "reading", None) or {}).get("steps") or []) or None
+        return pre
+
     def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
         return audit_sequences(data, splits, test_data)
 

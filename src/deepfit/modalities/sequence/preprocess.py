@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from deepfit.core.notes import Notes
-from deepfit.core.words import plural
+from deepfit.core.words import noun_for, plural
 from deepfit.data.numbers import CLIP_STD
 from deepfit.errors import DataFormatError, PredictInputError, RunDirError
 from deepfit.modalities.sequence.reader import MODALITY, sequence_array
@@ -17,9 +18,12 @@ from deepfit.modalities.sequence.reader import MODALITY, sequence_array
 class SequencePreprocessor:
     """Per-channel standardisation fitted on the training sequences; missing or infinite values
     become the channel's mean (0 after standardising). Input [N, T, C] (or [N, T] with one
-    channel, or one sequence [T, C]); output float32 [N, T, C]."""
+    channel, or one sequence [T, C]); output float32 [N, T, C]. Fitted on a table's rows read as
+    sequences, it keeps the step columns' names (`steps`): a DataFrame given later is read by
+    them, in the training's order, other columns (the target, an ID) left out."""
 
     def __init__(self) -> None:
+        self.steps: list[str] | None = None
         self.length = 0
         self.mean: list[float] = []
         self.std: list[float] = []
@@ -52,6 +56,8 @@ class SequencePreprocessor:
         return np.clip(z, -CLIP_STD, CLIP_STD).astype(np.float32)
 
     def _shaped(self, X: Any) -> np.ndarray:
+        if self.steps and isinstance(X, pd.DataFrame):
+            X = self._steps_of(X)
         try:
             X = np.asarray(X)
         except (ValueError, TypeError) as exc:
@@ -68,6 +74,23 @@ class SequencePreprocessor:
             raise PredictInputError(f"sequences must be numeric, not {X.dtype}")
         return X
 
+    def _steps_of(self, frame: pd.DataFrame) -> np.ndarray:
+        """A table's step columns, by the training's names and in its order, as numbers [N, T]."""
+        names = [str(c) for c in frame.columns]
+        missing = [s for s in self.steps if s not in names]
+        if missing:
+            raise PredictInputError(f"missing {noun_for(len(missing), 'column')} the model was "
+                                    f"trained on: {', '.join(map(repr, missing[:10]))}"
+                                    + (f", … ({len(missing)} in all)" if len(missing) > 10 else ""))
+        frame = frame.set_axis(names, axis=1)
+        out = np.empty((len(frame), len(self.steps)), np.float64)
+        for i, step in enumerate(self.steps):
+            values = pd.to_numeric(frame[step], errors="coerce")
+            if values.isna().sum() > frame[step].isna().sum():
+                raise PredictInputError(f"column {step!r} holds values that are not numbers")
+            out[:, i] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return out
+
     @property
     def columns(self) -> list[str]:
         return [f"channel {i}" for i in range(len(self.mean))]
@@ -78,7 +101,8 @@ class SequencePreprocessor:
                 "shape": (self.length, C)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"length": self.length, "mean": self.mean, "std": self.std}
+        return {"length": self.length, "mean": self.mean, "std": self.std} | (
+            {"steps": self.steps} if self.steps else {})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SequencePreprocessor:
@@ -91,4 +115,11 @@ class SequencePreprocessor:
         pre.length = length
         pre.mean = finite_numbers(d.get("mean"), f"{where}'s 'mean'")
         pre.std = finite_numbers(d.get("std"), f"{where}'s 'std'", positive=True)
+        steps = d.get("steps")
+        if steps is not None:
+            if (not isinstance(steps, list) or len(steps) != length or len(pre.mean) != 1
+                    or not all(isinstance(s, str) for s in steps) or len(set(steps)) != len(steps)):
+                raise RunDirError(f"{where}'s 'steps' must be the {length} distinct names of a "
+                                  "one-channel sequence's columns")
+            pre.steps = steps
         return pre

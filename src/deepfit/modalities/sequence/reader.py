@@ -93,6 +93,7 @@ def load_sequences(source: Any, *, target: str | None = None, task: str | None =
     if window is not None:
         frame = source if isinstance(source, pd.DataFrame) else read_table(Path(source), notes)
         return _windows(frame, name, target, task, window, horizon or 1, notes, held_out)
+    steps: list[str] = []  # a table's step columns, by name (row_sequences)
     if horizon is not None:
         raise SettingsError("--horizon goes with --window (a time series); an .npz's y gives its own")
     if y is not None:
@@ -102,33 +103,41 @@ def load_sequences(source: Any, *, target: str | None = None, task: str | None =
         X, y_array, where = arrays["X"], arrays["y"], f"{source}: "
     elif isinstance(source, pd.DataFrame) or (isinstance(source, (str, Path))
                                               and Path(source).suffix.lower() in TABLE_SUFFIXES):
-        X, y_array, where = row_sequences(source, target, notes, held_out)
+        X, y_array, where, steps = row_sequences(source, target, notes, held_out)
     else:
         raise DataFormatError("sequence data come as an .npz of X [N, T, C] and y, as arrays with "
                               "y=, as a table whose rows are sequences (with --target), or as a "
                               "time series with --window")
-    X = sequence_array(X, where)
+    if not isinstance(X, pd.DataFrame):  # held-out rows of a table stay named (the model selects)
+        X = sequence_array(X, where)
     if y_array.ndim not in (1, 2):
         raise DataFormatError(f"{where}y has shape {y_array.shape}; it is [N] or, for multi-step "
                               "forecasts, [N, H]")
     if len(X) != len(y_array):
         raise DataFormatError(f"{where}X has {len(X)} sequences but y has {len(y_array)}")
     y_data, target, task = _target(y_array, target or "target", task, notes, held_out)
-    notes.decide(f"sequences: {X.shape[0]} of {X.shape[1]} steps × {plural(X.shape[2], 'channel')}")
-    return Dataset(X, y_data, name, target, task, modality=MODALITY)
+    if not held_out:
+        notes.decide(f"sequences: {X.shape[0]} of {X.shape[1]} steps × {plural(X.shape[2], 'channel')}")
+    return Dataset(X, y_data, name, target, task, modality=MODALITY,
+                   reading={"steps": steps} if steps else None)
 
 
 def row_sequences(source: Any, target: str | None, notes: Notes,
-                  held_out: bool) -> tuple[np.ndarray, np.ndarray, str]:
-    """A table (CSV/Parquet file or DataFrame) whose rows are sequences: the target column, and
-    the other columns, all numbers, in the file's order as the T steps of one channel (X [N, T]).
-    Raises TargetError without the target, DataFormatError for a column that is not numbers."""
+                  held_out: bool) -> tuple[Any, np.ndarray, str, list[str]]:
+    """A table (CSV/Parquet file or DataFrame) whose rows are sequences: (X, the target's values,
+    where, the step columns' names). Training: the columns other than the target, all numbers,
+    in the file's order, are the T steps of one channel (X [N, T]); held out, X is those columns
+    as a DataFrame, which the fitted preprocessor reads by the training's names (any order,
+    other columns ignored). Raises TargetError without the target, DataFormatError for a
+    column that is not numbers."""
     frame = source if isinstance(source, pd.DataFrame) else read_table(Path(source), notes)
     frame = named_columns(frame, source_name(source))
     if target is None or target not in frame.columns:
         raise TargetError(f"a table read as sequences (one per row) needs its target column "
                           f"(--target); {source_name(source)} has: {names(frame.columns)}")
     steps = frame.drop(columns=[target])
+    if held_out:
+        return steps, frame[target].to_numpy(), f"{source_name(source)}: ", []
     values = {}
     for col in steps.columns:
         numbers = column_numbers(steps[col], col)
@@ -136,13 +145,12 @@ def row_sequences(source: Any, target: str | None, notes: Notes,
             raise DataFormatError(f"column {col!r} is not numbers: a row read as a sequence holds "
                                   "one number per step (drop the column, or train it as a table)")
         values[col] = np.asarray(numbers, dtype=np.float64)
-    if not held_out:
-        first, last = steps.columns[0], steps.columns[-1]
-        notes.decide(f"each row's {steps.shape[1]} columns ({first!r} … {last!r}, in the file's "
-                     "order) read as one sequence of that many steps; --window W reads the file "
-                     "as a time series instead")
+    first, last = steps.columns[0], steps.columns[-1]
+    notes.decide(f"each row's {steps.shape[1]} columns ({first!r} … {last!r}, in the file's "
+                 "order) read as one sequence of that many steps; --window W reads the file "
+                 "as a time series instead")
     X = np.column_stack(list(values.values())) if values else np.empty((len(frame), 0))
-    return X, frame[target].to_numpy(), f"{source_name(source)}: "
+    return X, frame[target].to_numpy(), f"{source_name(source)}: ", [str(c) for c in steps.columns]
 
 
 def sequence_array(X: Any, where: str = "") -> np.ndarray:

@@ -89,7 +89,8 @@ def constant_columns(X: pd.DataFrame, *, seed: int = 0) -> list[Finding]:
     if constant:
         findings.append(Finding(
             "constant", "warning",
-            f"{plural(len(constant), 'column', 'hold')} a single value: they carry no information",
+            f"{plural(len(constant), 'column', 'hold')} a single value: "
+            f"{'it carries' if len(constant) == 1 else 'they carry'} no information",
             names(constant), float(len(constant)), f"drop {names(constant, 3)}"))
     if near:
         top = max(share for _, share in near)

@@ -95,7 +95,8 @@ class Preprocessor:
         n_imputed = sum(c.indicator for c in self.numeric)
         if n_imputed:
             notes.decide(f"{plural(n_imputed, 'numeric column')} with missing values: median imputation "
-                         "plus a missing-indicator column each")
+                         + ("plus a missing-indicator column" if n_imputed == 1
+                            else "plus a missing-indicator column each"))
         return self
 
     # ----------------------------------------------------------- transform

@@ -87,7 +87,7 @@ def _source_workload(name: str, settings: dict[str, Any], source: Any, target: s
     if data.modality not in kinds:
         raise SettingsError(f"model {name!r} takes {' or '.join(kinds)} data; "
                             f"{source_name(source)} is {data.modality} data")
-    pre = get_modality(data.modality).create_preprocessor().fit(data.X, Notes(live=False))
+    pre = get_modality(data.modality).create_preprocessor(data).fit(data.X, Notes(live=False))
     encoder = TargetEncoder(data.task).fit(data.y)
     rows = np.random.default_rng(seed).permutation(len(data))[np.arange(n_rows) % len(data)]
     X_raw, y_raw = _take(data.X, rows), data.y.iloc[rows]

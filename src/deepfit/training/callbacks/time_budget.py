@@ -32,7 +32,8 @@ class TimeBudget(Callback):
     def on_batch_end(self, trainer, state) -> None:
         if not state.should_stop and self.spent() >= self.max_seconds:
             state.should_stop = True
-            state.stop_reason = (f"time budget: {self.max_seconds:g} s of training spent "
+            state.stop_reason = (f"time budget: {self.max_seconds:.3g} s of wall-clock time spent, "
+                                 "steps and validation passes together "
                                  f"(epoch {state.epoch + 1}, step {state.step})")
 
     def state_dict(self) -> dict:

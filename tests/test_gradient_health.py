@@ -102,3 +102,51 @@ def test_residual_models_say_so():
     assert create("transformer", spec, out).has_skip_connections
     assert not getattr(create("mlp", InputSpec(4, 4), out), "has_skip_connections", False)
     assert not create("gru", spec, out).has_skip_connections
+
+
+# ------------------------------------------------------------- dead units are not vanishing gradients
+def _health_state(first: list[float], train: list[float], val: list[float], lr: float,
+                  ratio: list[float] | None = None):
+    from deepfit.training.state import TrainState
+
+    state = TrainState()
+    ratio = ratio or [f / 0.2 for f in first]
+    state.history = [{"epoch": i + 1, "train_loss": t, "val_loss": v, "grad_norm_first": f,
+                      "grad_norm_last": 0.2, "grad_norm_ratio": r, "lr": lr}
+                     for i, (f, t, v, r) in enumerate(zip(first, train, val, ratio, strict=True))]
+    return state
+
+
+def test_a_gradient_of_exactly_zero_after_a_diverged_lr_is_dead_units_not_depth():
+    """`deepfit train digits --lr 5`: features.0's gradient 0 from epoch 1, the loss at ln 10."""
+    health = GradientHealth()
+    health.plain, health.reference = True, 2.319
+    state = _health_state([0.0] * 3, [42.3, 4.2, 2.4], [5.9, 2.65, 2.35], lr=5.0)
+    said = health._dead(state, {"features.0": 0.0, "features.4": 0.0, "features.8": 0.0,
+                                "head": 0.2})
+    assert said.startswith("no gradient reaches features.8 or the layers below it")
+    assert "exactly 0 in epochs 1–3" in said and "learning rate" in said and "10x lower" in said
+    assert "reached 5" in said and "42.3" in said and "resmlp" not in said
+    # the gradient collapsing to almost 0 after a healthy first epoch, the loss at the prior's
+    state = _health_state([0.07, 1e-9, 1e-9, 1e-9], [16.8, 3.5, 2.5, 2.6], [6.4, 2.45, 2.48, 2.47],
+                          lr=3.0)
+    assert health._dead(state, {"features.0": 1e-9, "head": 0.2}).startswith(
+        "the first layer's gradient (features.0) collapsed")
+
+
+def test_a_deep_plain_model_small_from_the_start_is_still_vanishing_gradients():
+    health = GradientHealth()
+    health.plain, health.reference = True, 0.6931
+    # the 50-layer plain MLP: 1e-21 of the last layer's from epoch 1, the loss at ln 2, lr 1e-3
+    state = _health_state([2e-22, 5e-22, 2e-21], [0.703, 0.700, 0.698], [0.700, 0.698, 0.696],
+                          lr=1e-3)
+    assert health._dead(state, {"features.0": 2e-21, "head": 0.2}) is None
+    assert health._vanishing(state)
+
+
+def test_a_diverged_run_warns_of_dead_units_and_the_lr_not_of_depth(tmp_path):
+    run = deepfit.train("digits", lr=5.0, epochs=12, progress=False, report=False,
+                        checkpoint=False, out=tmp_path / "r")
+    said = {w.split(":")[0]: w for w in run.config["warnings"]}
+    assert "vanishing gradients" not in said and "dead units" in said
+    assert "learning rate" in said["dead units"] and "resmlp" not in said["dead units"]

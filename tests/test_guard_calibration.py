@@ -11,6 +11,7 @@ seconds each); the rules' functions are also tested on histories written out bel
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -19,13 +20,20 @@ import torch
 
 import deepfit
 from deepfit.evaluation.checklist import success_checklist
-from deepfit.training.callbacks.guards import not_decreasing, overfitting, trivial_loss
+from deepfit.training.callbacks.guards import (
+    LR_TOO_HIGH,
+    LossNotDecreasing,
+    expected_trivial_loss,
+    not_decreasing,
+    overfitting,
+    trivial_loss,
+)
 from deepfit.training.losses import MSE, CrossEntropy
 
 pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")
 
 GUARDS = ("non-finite values", "loss not decreasing", "overfitting", "dead ReLU",
-          "vanishing gradients")
+          "vanishing gradients", "dead units")
 DECREASED, STABILISED = "training loss decreased", "validation loss stabilised"
 GAP = "validation loss within 0.1 or 2x of the training loss"
 NAN, CLOSE, TRIVIAL = "no NaN/Inf", "test close to validation", "better than the trivial predictor"
@@ -96,7 +104,8 @@ HUGE = {"hidden": (512, 512), "dropout": 0.0, "weight_decay": 0.0, "lr": 1e-2}
 BAD = {
     "lr far too high: collapses to the prior": (
         "digits", {"lr": 3.0, "epochs": 30},
-        {"loss not decreasing", "dead ReLU", TRIVIAL}, {"overfitting"}),
+        {"loss not decreasing", "dead ReLU", "dead units", TRIVIAL},
+        {"overfitting", "vanishing gradients"}),
     "lr far too low": (
         "digits", {"lr": 1e-7, "epochs": 12},
         {"loss not decreasing", DECREASED, TRIVIAL}, {"overfitting"}),
@@ -122,7 +131,8 @@ BAD = {
         table, {"target": "y", "test_size": 0.0, "test": "shifted.csv"},
         {CLOSE}, {"overfitting", "loss not decreasing"}),
     "lr that produces NaN": (
-        "digits", {"lr": 1e3, "epochs": 10}, {"non-finite values", NAN}, {"overfitting"}),
+        "digits", {"lr": 1e3, "epochs": 10}, {"non-finite values", NAN},
+        {"overfitting", "vanishing gradients"}),
 }
 
 
@@ -178,6 +188,12 @@ def test_the_guards_say_what_they_measured(runs):
     assert "best validation loss" in said and "class frequencies" in said and "labels" in said
     said = guard_warnings(runs("lr far too low"))["loss not decreasing"]
     assert "no better than 2.3" in said  # ln 10: ten classes, equally frequent
+    assert "the learning rate is too low (lr 1e-07)" in said.lower()
+    said = guard_warnings(runs("lr far too high: collapses to the prior"))["loss not decreasing"]
+    assert LR_TOO_HIGH in said.lower() and "10x lower" in said
+    said = guard_warnings(runs("target independent of the features (regression)"))[
+        "loss not decreasing"]
+    assert "predicting the mean without" in said and "class frequencies" not in said
     said = guard_warnings(runs("tiny training set, huge model, no early stopping or "
                                "regularisation"))["overfitting"]
     assert said.startswith("overfitting: validation loss has stayed above") and "fell to" in said
@@ -265,5 +281,89 @@ def test_test_close_to_validation_allows_the_sampling_error_of_small_splits():
     large = success_checklist(h, 1, {"accuracy": 0.9419, "n": 5000}, "classification", [],
                               n_val=5000)
     close = {i["criterion"]: i for i in small}[CLOSE]
-    assert close["passed"] and "3 standard errors on 86 and 86 rows" in close["evidence"]
+    assert close["passed"] and "3 standard errors on 86 validation and 86 test rows" in close["evidence"]
     assert not {i["criterion"]: i for i in large}[CLOSE]["passed"]  # 0.058 off on 5,000 rows
+
+
+def test_on_splits_too_small_to_compare_test_and_validation_the_item_says_so():
+    """5 + 5 rows: 3 standard errors were a "tolerance 1.06" for accuracy, 2.32 for R²."""
+    for task, metric, val, test in (("classification", "accuracy", 0.6, 0.6),
+                                    ("regression", "r2", 0.49, -0.25)):
+        h = [{"train_loss": 0.5, "val_loss": 0.5, f"val_{metric}": val}]
+        close = {i["criterion"]: i for i in success_checklist(
+            h, 1, {metric: test, "n": 5}, task, [], n_val=5)}[CLOSE]
+        assert close["passed"] and "tolerance" not in close["evidence"]
+        assert close["evidence"].startswith("not applicable: too few rows to compare (5 "
+                                            "validation and 5 test rows)")
+
+
+def test_no_count_of_one_in_a_plural():
+    """"averaged over the first 1 epochs … over the last 1", "over the last 1 epochs it fell by 0"."""
+    h = history([2.4, 2.4], [2.3, 2.3])
+    said = " ".join(i["evidence"] for i in items(h, 1).values())
+    assert "in the first epoch" in said and "in the last epoch it did not fall" in said
+    assert not re.search(r"\b1 epochs\b|last 1\b|first 1\b", said), said
+    h = history([2.4, 2.4, 2.41], [2.3, 2.3, 2.31])
+    said = not_decreasing(h, None)
+    assert said.startswith("the training loss has not gone down: 2.4 in the first epoch, 2.41 "
+                           "in the last epoch")
+
+
+def test_the_trivial_loss_of_few_rows_is_corrected_for_fitting_them():
+    """The mean of 5 validation rows scores 4/5 of what it scores on new rows."""
+    values = torch.tensor([1.0, 2.0, 3.0, 6.0, 0.0])
+    assert expected_trivial_loss(MSE(), values) == pytest.approx(float(values.var(unbiased=True)))
+    y = torch.tensor([0, 1] * 5)
+    assert expected_trivial_loss(CrossEntropy(), y) == pytest.approx(math.log(2) + 1 / 20)
+
+
+def small_regression(seed: int):
+    """The newcomer's 30-row CSV: y = x1 + noise (5 validation rows)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=30)
+    return pd.DataFrame({"x1": x, "y": x + rng.normal(0, 0.5, 30)})
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_small_noisy_regression_that_learns_slowly_is_not_called_stuck(tmp_path, seed):
+    run = deepfit.train(small_regression(seed), target="y", epochs=20, progress=False,
+                        report=False, checkpoint=False, out=tmp_path / "r")
+    assert "loss not decreasing" not in guard_warnings(run)
+
+
+def test_an_early_warning_the_end_of_the_run_contradicts_is_withdrawn():
+    from deepfit.training.state import TrainState
+
+    guard = LossNotDecreasing()
+    guard.reference, guard.rows = 1.0, 200
+    state = TrainState()
+    state.history = history([1.2, 1.1, 1.05] + [1.0] * 7, [1.0] * 10)  # stuck at epoch 10
+    state.epoch = 10
+    guard.on_epoch_end(None, state, state.history[-1])
+    assert state.warnings and state.warnings[0].startswith("loss not decreasing: after 10 epochs")
+    state.history += history([0.9, 0.7, 0.5, 0.4, 0.35], [0.9, 0.7, 0.6, 0.55, 0.5])
+    guard.on_fit_end(None, state)
+    assert state.warnings == []
+    # a guard that holds at the end stays
+    state.history = history([1.2, 1.1, 1.05] + [1.0] * 12, [1.0] * 15)
+    state.warnings = []
+    guard.on_epoch_end(None, state, state.history[-1])
+    guard.on_fit_end(None, state)
+    assert len(state.warnings) == 1
+
+
+def test_a_still_falling_or_small_validation_loss_is_judged_at_the_end_only():
+    from deepfit.training.state import TrainState
+
+    guard = LossNotDecreasing()
+    guard.reference, guard.rows = 1.0, 200
+    state = TrainState(epoch=10)
+    state.history = history([1.5 - 0.05 * i for i in range(10)], [1.2 - 0.02 * i for i in range(10)])
+    guard.on_epoch_end(None, state, state.history[-1])  # 1.02 → 1.0 is no better, but falling
+    assert state.warnings == []
+    guard.rows = 5
+    state.history = history([1.2, 1.1, 1.05] + [1.0] * 7, [1.0] * 10)
+    guard.on_epoch_end(None, state, state.history[-1])
+    assert state.warnings == []
+    guard.on_fit_end(None, state)
+    assert len(state.warnings) == 1

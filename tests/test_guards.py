@@ -61,3 +61,36 @@ def test_a_clean_run_passes_its_checklist(tmp_path):
     assert all(c["passed"] for c in checklist.values())
     assert not any(w.startswith(("non-finite", "dead ReLU", "loss not decreasing", "overfitting"))
                    for w in run.config["warnings"])
+
+
+def test_a_nan_validation_loss_names_its_own_epoch_and_is_said_once(tmp_path, caplog):
+    """`deepfit train diabetes --lr 1e4 --clip-norm 0 --schedule none`: epoch 1's validation
+    loss is NaN; the guard said "epoch 2", once as a warning, again as a decision, then in the
+    error. Now: epoch 1, one warning, then the error."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="deepfit"), \
+            pytest.raises(TrainingFailed, match="no usable epoch: non-finite values") as failed:
+        deepfit.train("diabetes", lr=1e4, clip_norm=0.0, schedule="none", epochs=5,
+                      progress=False, out=tmp_path / "run")
+    assert "the validation loss of epoch 1 was NaN/Inf" in str(failed.value)
+    said = [r.getMessage() for r in caplog.records if "NaN/Inf" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("non-finite values: the validation loss of epoch 1")
+
+
+def test_the_guard_counts_the_epoch_under_way_at_a_step_and_the_one_ended_at_its_end():
+    from types import SimpleNamespace
+
+    from deepfit.training.callbacks import NonFiniteGuard
+    from deepfit.training.state import TrainState
+
+    model = torch.nn.Linear(2, 1)
+    trainer = SimpleNamespace(model=model, epoch_loss=torch.tensor(float("nan")),
+                              optimizer=torch.optim.SGD(model.parameters(), lr=0.5))
+    state = TrainState(epoch=2, step=40)  # two epochs done: the step is in epoch 3
+    NonFiniteGuard(every=20).on_batch_end(trainer, state)
+    assert "at step 40 (epoch 3, lr 0.5)" in state.stop_reason
+    state = TrainState(epoch=3, step=60)  # the trainer counted the epoch before its end hooks
+    NonFiniteGuard().on_epoch_end(trainer, state, {"epoch": 3, "train_loss": 1.0,
+                                                   "val_loss": float("inf")})
+    assert "the validation loss of epoch 3 was NaN/Inf (after step 60, lr 0.5)" in state.stop_reason

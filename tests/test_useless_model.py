@@ -84,3 +84,47 @@ def test_the_hints_name_an_all_unseen_column_or_else_the_target():
     assert len(causes) == 1 and "'shop'" in causes[0] and "100%" in causes[0]
     causes = likely_causes(pre, 60, train.iloc[:20])
     assert "may not depend on these features" in causes[0]
+
+
+def test_when_the_training_failed_the_hint_names_the_training_not_the_data():
+    """`deepfit train digits --lr 5`: the guards found the LR; the hint had said "no column was
+    read oddly: the target may not depend on these features"."""
+    from deepfit.checks.useless import failed_training
+
+    stuck = ("loss not decreasing: after 12 epochs the best validation loss (2.332, epoch 7) is "
+             "no better than 2.319 …")
+    history = [{"train_loss": 42.3, "val_loss": 5.9, "lr": 5.0}, {"train_loss": 2.3, "val_loss": 2.3, "lr": 5.0}]
+    pre = Preprocessor().fit(pd.DataFrame({"x": np.arange(60.0)}))
+    for warnings, history_, says in [
+        ([stuck], history, "far too high (lr 5)"),  # the LR named by the history alone
+        (["non-finite values: the training loss became NaN/Inf at step 20 …"], history, "NaN/Inf"),
+        (["dead ReLU: units that never activate …"], [], "died"),
+        (["dead units: no gradient reaches features.8 …"], [], "dead units warning"),
+        (["vanishing gradients: …", "dead ReLU: …"], [], "gradients vanished"),  # depth first
+        ([stuck], [{"train_loss": 2.3, "val_loss": 2.3, "lr": 1e-7}] * 3, "too low"),
+    ]:
+        causes = likely_causes(pre, 60, pd.DataFrame({"x": np.arange(5.0)}), warnings=warnings,
+                               history=history_)
+        assert len(causes) == 1 and causes[0].startswith("the training failed"), warnings
+        assert says in causes[0] and "may not depend" not in causes[0]
+    # a loss stuck at the trivial level at the default LR: the labels, not the training
+    labels = [{"train_loss": 2.3, "val_loss": 2.31, "lr": 1e-3}] * 3
+    assert failed_training([stuck], labels) is None
+    assert failed_training(["constant: 3 columns hold a single value"], history) is None
+
+
+def test_the_hint_for_images_and_sequences_speaks_of_them_not_of_columns():
+    for modality, noun in (("image", "images"), ("sequence", "sequences")):
+        causes = likely_causes(None, 1257, None, modality=modality)
+        assert "column" not in causes[0] and f"what the {noun} show" in causes[0]
+        assert f"1,257 training {noun}" in causes[0]
+    assert "no column was read oddly" in likely_causes(None, 1, None)[0]
+    assert "1 training row)" in likely_causes(None, 1, None)[0]
+
+
+def test_a_diverged_run_is_useless_because_of_the_training(tmp_path):
+    run = deepfit.train("digits", lr=5.0, epochs=12, progress=False, report=False,
+                        checkpoint=False, out=tmp_path / "r")
+    item = _item(run)
+    assert not item["passed"] and item["hint"].startswith("the training failed")
+    assert "learning rate" in item["hint"] and "may not depend" not in item["hint"]

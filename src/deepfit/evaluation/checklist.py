@@ -19,7 +19,10 @@ every item passes on the good runs, and each planted fault fails the item that n
     no NaN/Inf
     test close to validation    |test - validation| within TEST_VS_VAL or 3 standard errors of
                                 the difference on these numbers of rows, whichever is larger
-                                (on 86 + 86 rows an accuracy moves by 0.05 by chance alone)
+                                (on 86 + 86 rows an accuracy moves by 0.05 by chance alone).
+                                Where that tolerance reaches MEANINGLESS (half the range of a
+                                useful score, 0 to 1), the splits are too small for the
+                                comparison to tell anything: the item passes, saying so
     better than the trivial predictor
 
 An item may carry `"severity": "error"` when it fails: "better than the trivial predictor" does,
@@ -31,10 +34,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from deepfit.core.words import plural
+
 # test and validation scores further apart than this suggest the validation split was not
 # representative, or was used too much for decisions; on small splits, Z standard errors
 TEST_VS_VAL = {"accuracy": 0.05, "r2": 0.1}
 Z = 3.0
+MEANINGLESS = 0.5  # a tolerance this wide lets through any two scores of a useful model
 # a validation/training loss gap counts when it is above both (the guards' OverfittingGap too)
 GAP_FLOOR, GAP_RATIO = 0.1, 2.0
 SMOOTH, TREND = 3, 0.01  # epochs averaged at each end of the training loss; less than 1%: no change
@@ -46,6 +52,17 @@ def loss_trend(train: list[float]) -> tuple[float, float, int]:
     """(mean of the first w, mean of the last w, w): w = min(SMOOTH, len // 2), at least 1."""
     w = max(1, min(SMOOTH, len(train) // 2))
     return sum(train[:w]) / w, sum(train[-w:]) / w, w
+
+
+def still_falling(val: list[float]) -> tuple[bool, int, float]:
+    """(whether the best validation loss fell by more than LEVEL of it and LEVEL_FLOOR over the
+    last TAIL epochs, tail, the fall): the run was still improving. Fewer than 2 epochs: not."""
+    if len(val) < 2:
+        return False, 0, 0.0
+    tail = min(TAIL, len(val) - 1)
+    before = min(val[:-tail])
+    drop = before - min(val) if math.isfinite(before - min(val)) else math.inf
+    return drop > max(LEVEL * before, LEVEL_FLOOR), tail, drop
 
 
 def is_gap(val: float, train: float) -> bool:
@@ -67,14 +84,7 @@ def success_checklist(history: list[dict[str, float]], best_epoch: int, test: di
     metric = "accuracy" if task == "classification" else "r2"
     val_score, test_score = best.get(f"val_{metric}"), test.get(metric)
     if val_score is not None and test_score is not None:
-        diff = abs(test_score - val_score)
-        se = _diff_se(metric, val_score, test_score, n_val, test.get("n"))
-        tolerance = max(TEST_VS_VAL[metric], Z * se)
-        why = (f"{Z:g} standard errors on {n_val} and {test.get('n')} rows"
-               if tolerance > TEST_VS_VAL[metric] else "the fixed tolerance")
-        items.append(_item("test close to validation", diff <= tolerance,
-                           f"test {metric} {test_score:.4g} vs validation {val_score:.4g} (|diff| "
-                           f"{diff:.3g}, tolerance {tolerance:.3g}: {why})"))
+        items.append(_close(metric, val_score, test_score, n_val, test.get("n")))
     trivial = trivial_item(test, task, reference) if reference is not None else None
     if trivial is not None:
         items.append(trivial)
@@ -85,27 +95,50 @@ def _item(criterion: str, passed: bool, evidence: str) -> dict[str, Any]:
     return {"criterion": criterion, "passed": bool(passed), "evidence": evidence}
 
 
+def _close(metric: str, val: float, test: float, n_val: Any, n_test: Any) -> dict[str, Any]:
+    diff = abs(test - val)
+    se = _diff_se(metric, val, test, n_val, n_test)
+    tolerance = max(TEST_VS_VAL[metric], Z * se)
+    scores = f"test {metric} {test:.4g} vs validation {val:.4g} (|diff| {diff:.3g}"
+    rows = (f"{n_val:,} validation and {plural(n_test, 'test row')}"
+            if isinstance(n_val, int) and isinstance(n_test, int) else "")
+    if tolerance >= MEANINGLESS:
+        return _item("test close to validation", True,
+                     f"not applicable: too few rows to compare ({rows}): by chance alone the "
+                     f"{metric} of two such splits can differ by {MEANINGLESS:g} or more, so the "
+                     f"comparison cannot tell anything; {scores})")
+    why = f"{Z:g} standard errors on {rows}" if tolerance > TEST_VS_VAL[metric] else "the fixed tolerance"
+    return _item("test close to validation", diff <= tolerance,
+                 f"{scores}, tolerance {tolerance:.3g}: {why})")
+
+
 def _decreased(history: list[dict[str, float]]) -> dict[str, Any]:
     train = [h["train_loss"] for h in history]
     if len(train) < 2:
         return _item("training loss decreased", False, f"a single epoch ({train[0]:.4g})")
     first, last, w = loss_trend(train)
     return _item("training loss decreased", last < (1 - TREND) * first,
-                 f"{first:.4g} averaged over the first {w} epochs, {last:.4g} over the last {w}")
+                 f"{first:.4g} {over(w, 'first')}, {last:.4g} {over(w, 'last')}")
+
+
+def over(w: int, end: str) -> str:
+    """The ends loss_trend compares, in words: 'averaged over the first 3 epochs', or 'in the
+    first epoch' when each end is one epoch."""
+    return f"in the {end} epoch" if w == 1 else f"averaged over the {end} {w} epochs"
 
 
 def _stabilised(history: list[dict[str, float]]) -> dict[str, Any]:
     val = [h["val_loss"] for h in history]
     if len(val) < 2:
         return _item("validation loss stabilised", False, "a single epoch: nothing to compare")
-    tail = min(TAIL, len(val) - 1)
-    before, best = min(val[:-tail]), min(val)
-    drop = before - best if math.isfinite(before - best) else math.inf
-    passed = drop <= max(LEVEL * before, LEVEL_FLOOR)
+    falling, tail, drop = still_falling(val)
+    best = min(val)
     at = val.index(best) + 1
-    evidence = (f"best {best:.4g} at epoch {at} of {len(val)}; over the last {tail} epochs it fell "
-                f"by {drop:.3g}" + ("" if passed else " and was still falling: more epochs would help"))
-    return _item("validation loss stabilised", passed, evidence)
+    last = "in the last epoch" if tail == 1 else f"over the last {tail} epochs"
+    fell = f"it fell by {drop:.3g}" if drop > 0 else "it did not fall"
+    evidence = (f"best {best:.4g} at epoch {at} of {len(val)}; {last} {fell}"
+                + (" and was still falling: more epochs would help" if falling else ""))
+    return _item("validation loss stabilised", not falling, evidence)
 
 
 def _gap(best: dict[str, float], best_epoch: int) -> dict[str, Any]:

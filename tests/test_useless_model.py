@@ -10,6 +10,7 @@ import pytest
 import deepfit
 from deepfit.checks.useless import likely_causes
 from deepfit.evaluation.checklist import chance_tolerance, trivial_item, trivial_reference
+from deepfit.modalities import get_modality
 from deepfit.modalities.tabular.preprocess import Preprocessor
 
 pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")
@@ -82,7 +83,7 @@ def test_the_hints_name_an_all_unseen_column_or_else_the_target():
     test = pd.DataFrame({"shop": ["z", "y"] * 10, "x": np.arange(20.0)})
     causes = likely_causes(pre, 60, test)
     assert len(causes) == 1 and "'shop'" in causes[0] and "100%" in causes[0]
-    causes = likely_causes(pre, 60, train.iloc[:20])
+    causes = likely_causes(pre, 60, train.iloc[:20], modality=get_modality("tabular"))
     assert "may not depend on these features" in causes[0]
 
 
@@ -115,11 +116,12 @@ def test_when_the_training_failed_the_hint_names_the_training_not_the_data():
 
 def test_the_hint_for_images_and_sequences_speaks_of_them_not_of_columns():
     for modality, noun in (("image", "images"), ("sequence", "sequences")):
-        causes = likely_causes(None, 1257, None, modality=modality)
+        causes = likely_causes(None, 1257, None, modality=get_modality(modality))
         assert "column" not in causes[0] and f"what the {noun} show" in causes[0]
         assert f"1,257 training {noun}" in causes[0]
-    assert "no column was read oddly" in likely_causes(None, 1, None)[0]
-    assert "1 training row)" in likely_causes(None, 1, None)[0]
+    tables = get_modality("tabular")
+    assert "no column was read oddly" in likely_causes(None, 1, None, modality=tables)[0]
+    assert "1 training row)" in likely_causes(None, 1, None, modality=tables)[0]
 
 
 def test_a_diverged_run_is_useless_because_of_the_training(tmp_path):

@@ -22,7 +22,6 @@ import pandas as pd
 
 from deepfit.core.notes import Notes
 from deepfit.core.words import plural
-from deepfit.errors import SettingsError
 from deepfit.evaluation.checklist import success_checklist, trivial_reference
 from deepfit.training.callbacks.guards import HIGH_LR, LOW_LR, LR_TOO_HIGH, LR_TOO_LOW
 
@@ -32,9 +31,10 @@ UNSEEN_SHARE = 0.9  # test rows of unknown category at or above this share: noth
 
 
 def run_checklist(prepared: Any, state: Any, metrics: dict, evaluation: Any,
-                  notes: Notes) -> list[dict]:
+                  notes: Notes, modality: Any = None) -> list[dict]:
     """A finished run's success checklist (`prepared`: lifecycle.prepare.Prepared, `state`: the TrainState,
-    `evaluation`: the test split's). A model no better than the trivial predictor is an
+    `evaluation`: the test split's, `modality`: the data's registered Modality, whose words the
+    hint uses). A model no better than the trivial predictor is an
     error-level item with a `hint` (likely_causes) and a warning in `notes`."""
     task = prepared.data.task
     counts = prepared.imbalance.counts if prepared.imbalance is not None else None
@@ -46,7 +46,7 @@ def run_checklist(prepared: Any, state: Any, metrics: dict, evaluation: Any,
         if item.get("severity") == "error":
             causes = likely_causes(prepared.preprocessor, prepared.sizes["train"],
                                    prepared.test_frame[0], warnings=state.warnings,
-                                   history=state.history, modality=prepared.data.modality)
+                                   history=state.history, modality=modality)
             item["hint"] = "; ".join(causes)
             notes.warn(f"the model is no better than the trivial predictor ({item['evidence']}); "
                        f"likely cause: {item['hint']}")
@@ -54,12 +54,13 @@ def run_checklist(prepared: Any, state: Any, metrics: dict, evaluation: Any,
 
 
 def likely_causes(preprocessor: Any, n_train: int, X_test: Any, warnings: list[str] = (),
-                  history: list[dict] = (), modality: str = "tabular") -> list[str]:
+                  history: list[dict] = (), modality: Any = None) -> list[str]:
     """Sentences naming what likely made the model useless: the training, when the run's
     `warnings` and `history` show it failed (`failed_training`); each ID-like or all-unseen
     categorical column of a table (`preprocessor` fitted on `n_train` training rows, `X_test`
     the raw test rows); else, when the training did not fail, the target's independence of
-    the inputs, in the words of the data's `modality`."""
+    the inputs, in the words of the data's `modality` (a registered Modality: its
+    `unrelated_cause`; None: words for any data)."""
     causes = []
     failed = failed_training(warnings, history)
     if failed:
@@ -82,23 +83,11 @@ def likely_causes(preprocessor: Any, n_train: int, X_test: Any, warnings: list[s
     return causes
 
 
-def _independent(n_train: int, modality: str) -> str:
-    if modality == "tabular":
-        return ("no column was read oddly: the target may not depend on these features (or too "
-                f"weakly for {plural(n_train, 'training row')}); `deepfit compare` shows whether "
-                "gradient boosting or a linear model finds more")
-    noun = _noun(modality)
-    return (f"the target may not depend on what the {noun}s show (labels shuffled, or not "
-            f"matched to their {noun}s?), or too weakly for {plural(n_train, 'training ' + noun)}")
-
-
-def _noun(modality: str) -> str:
-    from deepfit.modalities import get_modality  # here: the modalities import this module
-
-    try:
-        return get_modality(modality).noun
-    except SettingsError:  # an unknown name: a hint is no place to fail a finished run
-        return "sample"
+def _independent(n_train: int, modality: Any) -> str:
+    if modality is not None:
+        return modality.unrelated_cause(n_train)
+    return (f"the target may not depend on the inputs (labels shuffled, or not matched to their "
+            f"samples?), or too weakly for {plural(n_train, 'training sample')}")
 
 
 def failed_training(warnings: list[str], history: list[dict] = ()) -> str | None:

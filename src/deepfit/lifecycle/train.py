@@ -210,7 +210,8 @@ def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, note
     with timings.stage("evaluate"):
         evaluation = predictor.evaluation(*prepared.test_frame)
         metrics = evaluation.metrics
-        metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes)
+        metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes,
+                                             get_modality(prepared.data.modality))
     record |= notes.to_dict()
     record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
                            stop_reason=state.stop_reason)

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepfit.core.notes import Notes
+from deepfit.core.words import plural
 from deepfit.data.readers import Reader, register_reader
 from deepfit.data.tables import read_npz_array, read_table
 from deepfit.errors import SettingsError
@@ -81,6 +82,13 @@ class Modality:
     def input_spec_of(self, shape: tuple[int, ...]) -> InputSpec:
         """The spec of dense samples of `shape`; the last axis is the channels by default."""
         return InputSpec(shape[-1], shape[-1], modality=self.name, shape=shape)
+
+    def unrelated_cause(self, n_train: int) -> str:
+        """The likely cause of a useless model when nothing in the data or the training
+        explains it (checks/useless.py), in this data's words."""
+        return (f"the target may not depend on what the {self.noun}s show (labels shuffled, or "
+                f"not matched to their {self.noun}s?), or too weakly for "
+                f"{plural(n_train, 'training ' + self.noun)}")
 
     def alternatives(self, data: Any) -> dict[str, str]:
         """Models of another modality worth trying on these data, each with the modality that

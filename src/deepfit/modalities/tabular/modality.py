@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from deepfit.core.words import plural
 from deepfit.data.tables import read_npz_features, read_table
 from deepfit.errors import PredictInputError
 from deepfit.modalities.base import FEW_LABELS, Modality
@@ -48,6 +49,11 @@ class Tabular(Modality):
 
     def input_spec_of(self, shape: tuple[int, ...]) -> InputSpec:
         return InputSpec(shape[0], shape[0])
+
+    def unrelated_cause(self, n_train: int) -> str:
+        return ("no column was read oddly: the target may not depend on these features (or too "
+                f"weakly for {plural(n_train, 'training row')}); `deepfit compare` shows whether "
+                "gradient boosting or a linear model finds more")
 
     def alternatives(self, data: Any) -> dict[str, str]:
         """cnn1d on each row read as a sequence, when the table looks like one ordered signal

@@ -311,7 +311,8 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
     )
     if checkpoint is not None:
         trainer.load_checkpoint_state(checkpoint)
-        notes.decide(f"resumed at epoch {trainer.state.epoch + 1}, batch {trainer.state.batch_in_epoch}")
+        notes.decide(f"resumed at epoch {trainer.state.epoch + 1}, batch "
+                     f"{trainer.state.batch_in_epoch} (step {trainer.state.step} in all)")
     with stop_on_signals(trainer), timings.stage("steps"):
         state = trainer.fit(train, val)
     if state.stop_reason not in state.warnings:  # a guard's stop is said once, as its warning

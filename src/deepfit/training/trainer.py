@@ -87,7 +87,8 @@ class Trainer:
             if self.stop_requested:
                 state.epoch_seconds += train_seconds
                 self._call("on_interrupt")
-                raise TrainingInterrupted(f"stopped at epoch {state.epoch + 1}, step {state.step}")
+                raise TrainingInterrupted(f"stopped at epoch {state.epoch + 1}, batch "
+                                         f"{state.batch_in_epoch} (step {state.step} in all)")
             logs = {"epoch": state.epoch + 1, "train_loss": train_loss}
             logs.update(self.evaluate(val, prefix="val_"))
             logs["lr"] = self.optimizer.param_groups[0]["lr"]

@@ -153,3 +153,19 @@ def test_compare_prints_counts_as_whole_numbers(tmp_path, capsys):
     row = next(line for line in out.splitlines() if line.strip("│ ").startswith("mlp"))
     cells = [c.strip() for c in row.split("│") if c.strip()]
     assert "3" in cells and not any(c.endswith(".0000") and c.split(".")[0] == "3" for c in cells)
+
+
+@pytest.mark.parametrize("model, settings, message", [
+    ("cnn1d", {"kernel": 4}, "kernel must be an odd number"),
+    ("mlp", {"dropout": 1.5}, r"dropout must be in \[0, 1\)"),
+    ("cnn", {"widths": (0, 8)}, "must be positive"),
+])
+def test_a_model_setting_of_the_wrong_value_stops_before_the_data_are_read(tmp_path, model,
+                                                                            settings, message):
+    """"no-such-data" would be a SourceNotFoundError: the setting's error comes first."""
+    import deepfit
+    from deepfit.errors import SettingsError
+
+    with pytest.raises(SettingsError, match=message):
+        deepfit.train("no-such-data", model=model, out=tmp_path / "r", **settings)
+    assert not (tmp_path / "r").exists()

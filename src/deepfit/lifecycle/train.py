@@ -52,6 +52,7 @@ from deepfit.lifecycle.prepare import (
 from deepfit.lifecycle.resume import CHECKPOINTS, resume_checkpoint, resume_settings
 from deepfit.lifecycle.seen_rows import save_seen_rows
 from deepfit.modalities import get_modality
+from deepfit.modalities.base import check_model_settings
 from deepfit.models import resolve_settings
 from deepfit.models.transfer import build_model, check_weights
 from deepfit.training import imbalance as imb
@@ -105,7 +106,7 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         source, settings = resume_settings(Path(resume), source, settings)
     cfg = split_settings(settings)
     if cfg.model.name is not None:  # bad model settings stop the run before the data are read
-        resolve_settings(cfg.model.name, cfg.model.settings)
+        check_model_settings(cfg.model.name, resolve_settings(cfg.model.name, cfg.model.settings))
     # so do weights that are not there, and a transfer:<name> model without any
     check_weights(cfg.model.name, cfg.train.weights, cfg.train.from_scratch)
     notes = Notes(live=False)  # printed once the inputs are known to be good

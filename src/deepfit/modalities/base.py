@@ -178,3 +178,23 @@ def preprocessor_from_dict(d: dict[str, Any]) -> Any:
     """A preprocessor from its saved form (no `kind`: tabular, as runs saved it at first)."""
     d = dict(d)
     return get_modality(d.pop("kind", "tabular")).preprocessor.from_dict(d)
+
+
+def check_model_settings(name: str, settings: dict[str, Any]) -> None:
+    """Build model `name` on the meta device (shapes only, no memory, no weights) for an example
+    input of its first modality (`natural_shape`), so that a setting of the wrong value
+    (dropout 1.5, a width of 0, an even kernel) is its SettingsError before any data are read.
+    Any other failure is left to the real build, which knows the data's shape."""
+    import torch
+
+    from deepfit.models.registry import OutputSpec, create, modalities
+
+    modality = get_modality(modalities(name)[0])
+    try:
+        spec = modality.example_input()
+        with torch.device("meta"):
+            create(name, spec, OutputSpec("classification", 2), **settings)
+    except SettingsError:
+        raise
+    except Exception:
+        return

@@ -106,7 +106,9 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         source, settings = resume_settings(Path(resume), source, settings)
     cfg = split_settings(settings)
     if cfg.model.name is not None:  # bad model settings stop the run before the data are read
-        check_model_settings(cfg.model.name, resolve_settings(cfg.model.name, cfg.model.settings))
+        resolved = resolve_settings(cfg.model.name, cfg.model.settings)
+        if not (cfg.train.weights and Path(cfg.train.weights).is_dir()):  # a run's: its own
+            check_model_settings(cfg.model.name, resolved)
     # so do weights that are not there, and a transfer:<name> model without any
     check_weights(cfg.model.name, cfg.train.weights, cfg.train.from_scratch)
     notes = Notes(live=False)  # printed once the inputs are known to be good

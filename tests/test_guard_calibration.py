@@ -29,6 +29,7 @@ from deepfit.training.callbacks.guards import (
     trivial_loss,
 )
 from deepfit.training.losses import MSE, CrossEntropy
+from generated import motif_sequences
 
 pytestmark = pytest.mark.usefixtures("one_thread", "keep_logging")
 
@@ -57,17 +58,6 @@ def images(n_per_class: int = 30, classes: int = 3, seed: int = 0):
     X[np.arange(len(y)), 0, 2 * y + 1, :] += 0.7
     return X, y
 
-
-def motif_sequences(n: int = 600, length: int = 32, gap: int = 5, seed: int = 0):
-    """The class is the order of a peak and a dip `gap` steps apart, at a random position."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(0, 0.5, (n, length)).astype(np.float32)
-    y = rng.integers(0, 2, n)
-    for i in range(n):
-        p, sign = rng.integers(0, length - gap), 1 if y[i] else -1
-        X[i, p] += 2 * sign
-        X[i, p + gap] -= 2 * sign
-    return X[:, :, None], np.where(y == 1, "peak_first", "dip_first")
 
 
 def digits(rows: slice = slice(None), shuffle: bool = False):

@@ -4,10 +4,8 @@ overstate what a model does on new data.
 A run saves, in ROWS_FILE, one 64-bit hash per row of its training and validation splits,
 computed on the model's inputs (the rows after the fitted preprocessing, `row_hashes`): the same
 raw row always gives the same input, so `evaluate` hashes its rows the same way and counts how
-many the model saw. The hash is linear over the row's values read as unsigned words (of up to
-MAX_WORDS positions, evenly spaced), with fixed random odd 64-bit multipliers, modulo 2^64:
-vectorised, and two different rows collide with probability about 2^-64 each. Nothing of the
-data can be read back from it.
+many the model saw. The hash is the data audit's (checks/rows.py: row_keys, BLAKE2b of each
+row's bytes, 8 bytes kept); nothing of the data can be read back from it.
 
 Streamed image folders (decoded batch by batch) are not hashed: their rows never sit in memory
 at once; an evaluation then says nothing.
@@ -22,31 +20,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepfit.checks.rows import row_keys
 from deepfit.core.io import atomic_write_bytes
 from deepfit.core.notes import Notes
 
 ROWS_FILE = "seen_rows.npz"
-MAX_WORDS = 4096  # positions of a row that are hashed, evenly spaced (all of a table's row)
-CHUNK_ROWS = 8192
-_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def row_hashes(features: Any) -> np.ndarray:
-    """One uint64 hash per row of `features` [N, ...] (a tensor or an array of numbers)."""
+    """One uint64 hash per row of `features` [N, ...] (a tensor or an array of numbers): the
+    audit's row_keys (checks/rows.py) of the rows' bytes."""
     x = features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else np.asarray(features)
-    n = len(x)
-    x = np.ascontiguousarray(x.reshape(n, -1))
-    words = x.view(_UNSIGNED[x.dtype.itemsize]) if x.dtype.itemsize in _UNSIGNED else x.view(np.uint8)
-    if words.shape[1] > MAX_WORDS:
-        words = words[:, np.linspace(0, words.shape[1] - 1, MAX_WORDS).astype(np.int64)]
-    rng = np.random.default_rng(20261207)
-    multipliers = rng.integers(0, 2**63, words.shape[1], dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    out = np.empty(n, np.uint64)
-    with np.errstate(over="ignore"):
-        for start in range(0, n, CHUNK_ROWS):
-            block = words[start:start + CHUNK_ROWS].astype(np.uint64)
-            out[start:start + CHUNK_ROWS] = (block * multipliers).sum(axis=1, dtype=np.uint64)
-    return out
+    return row_keys(x)
 
 
 def save_seen_rows(run_dir: Path, tensors: dict[str, tuple[Any, Any]]) -> None:

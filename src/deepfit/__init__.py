@@ -30,11 +30,16 @@ _API = {
     "benchmark": "deepfit.tools.benchmark.measure",
     "check": "deepfit.tools.check",
     "compare": "deepfit.tools.compare.comparison",
+    "compress": "deepfit.deploy.compress",
     "evaluate": "deepfit.lifecycle.directory",
+    "explain": "deepfit.tools.explain",
+    "export": "deepfit.deploy.export",
     "load": "deepfit.lifecycle.directory",
+    "lr_find": "deepfit.tools.lr_find",
     "predict": "deepfit.lifecycle.directory",
     "report": "deepfit.lifecycle.directory",
     "train": "deepfit.lifecycle.train",
+    "tune": "deepfit.tools.tune",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly

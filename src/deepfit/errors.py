@@ -86,6 +86,11 @@ class StorageError(DeepfitError):
     lost or the filesystem is read-only (the OSError's reason is in the message)."""
 
 
+class MissingExtraError(DeepfitError):
+    """An optional integration (ONNX, Optuna, FastAPI, TensorBoard, MLflow, Captum) was asked for
+    but its package is not installed; the message names the extra that installs it."""
+
+
 class TrainingInterrupted(Exception):
     """Training stopped on a signal after writing a checkpoint; the run can be resumed. Not a
     DeepfitError: nothing the user gave was wrong. Raised by training/trainer.py."""

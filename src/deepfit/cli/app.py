@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from deepfit._version import __version__
+from deepfit.cli.commands import add_commands, run_command
 from deepfit.cli.output import make_console, print_table
 from deepfit.cli.tools import TOOLS, add_tools, run_tool, set_pairs
 from deepfit.config import SCHEDULES, TASKS, WAIT_POLICY
@@ -197,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_check(sub)
     add_tools(sub)
+    add_commands(sub)
     p = sub.add_parser("predict", help="predict with a trained run")
     p.add_argument("run_dir")
     p.add_argument("input", help="a CSV/Parquet file or an .npz with X; for a run trained on a "
@@ -303,6 +305,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_check(args, console)
     if args.command in TOOLS:
         return run_tool(args, console)
+    if (code := run_command(args, console)) is not None:
+        return code
     if args.command == "train":
         if args.source is None and args.resume is None:
             raise SettingsError("train needs a SOURCE (or --resume RUN_DIR)")

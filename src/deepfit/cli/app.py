@@ -23,8 +23,15 @@ from rich.text import Text
 from deepfit._version import __version__
 from deepfit.cli.commands import add_commands, run_command
 from deepfit.cli.output import make_console, print_table
-from deepfit.cli.tools import TOOLS, add_tools, run_tool, set_pairs
-from deepfit.config import SCHEDULES, TASKS, WAIT_POLICY
+from deepfit.cli.tools import TOOLS, add_tools, run_tool
+from deepfit.cli.train_flags import (
+    SOURCE_HELP,
+    TRAIN_KEYS,
+    add_data_root_flags,
+    add_train,
+    train_settings,
+)
+from deepfit.config import TASKS, WAIT_POLICY
 from deepfit.core.words import plural
 from deepfit.errors import DeepfitError, SettingsError, TrainingInterrupted, printable
 
@@ -32,120 +39,6 @@ from deepfit.errors import DeepfitError, SettingsError, TrainingInterrupted, pri
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise SettingsError(f"{message} (see {self.prog} --help)")
-
-
-SOURCE_HELP = ("a bundled dataset (digits, breast_cancer, wine, iris, diabetes), torchvision's mnist, "
-               "fashion-mnist or cifar10 (from --data-root; their own test set is the test split), "
-               "a CSV/Parquet file (a time series with --window), an .npz with X and y (tables, "
-               "sequences [N, T, C], images), or a folder of class subfolders of images")
-
-
-def _add_data_root_flags(p: argparse.ArgumentParser) -> None:
-    """Where torchvision's named sets are (modalities/image/named_sets.py)."""
-    p.add_argument("--data-root", metavar="DIR", help="mnist, fashion-mnist, cifar10: the folder "
-                   "holding torchvision's files (DIR/MNIST/raw, DIR/FashionMNIST/raw, "
-                   "DIR/cifar-10-batches-py); default $DEEPFIT_DATA, else ./data")
-    p.add_argument("--download", action="store_true", default=None, help="download missing "
-                   "files of mnist, fashion-mnist or cifar10 into the data root (needs a network)")
-
-
-def _add_train(sub: Any) -> None:
-    p = sub.add_parser("train", help="train, validate, evaluate and save a model")
-    p.add_argument("source", nargs="?", help=SOURCE_HELP)
-    p.add_argument("--target", help="the target column of a CSV/Parquet file")
-    p.add_argument("--task", choices=TASKS, help="override the inferred task")
-    p.add_argument("--val-size", type=float, help="validation fraction (default 0.15)")
-    p.add_argument("--test-size", type=float, help="test fraction (default 0.15)")
-    p.add_argument("--test", help="a held-out file to evaluate on instead of a test split")
-    _add_data_root_flags(p)
-    p.add_argument("--model", help="model name (default: the data's; mlp for tables, cnn1d for sequences, "
-                   "cnn for images); resnet18/34/50, transfer:<torchvision model>, transfer (--weights RUN_DIR)")
-    p.add_argument("--hidden", help="hidden layer widths, e.g. 128,64,32")
-    p.add_argument("--dropout", type=float, help="dropout rate (default 0.3)")
-    p.add_argument("--depth", type=int, help="layers or blocks: mlp, resmlp, gru, lstm, transformer, cnn1d")
-    p.add_argument("--width", type=int, help="their width: units, hidden size or channels")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other model setting, e.g. --set hidden=256,128")
-    p.add_argument("--window", type=int, help="a CSV time series: windows of this many rows are the "
-                   "sequences, split by time (training windows first)")
-    p.add_argument("--horizon", type=int, help="with --window: forecast this many steps (default 1)")
-    p.add_argument("--modality", metavar="{tabular,sequence,image}",
-                   help="read the data as this kind, a registered modality (default: from the data and "
-                   "the model); an .npz with X [N, T] is a table unless --modality sequence or a sequence model")
-    p.add_argument("--epochs", type=int, help="maximum epochs (default 100)")
-    p.add_argument("--batch-size", type=int, help="batch size (default 64)")
-    p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
-    p.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 0.01)")
-    p.add_argument("--schedule", choices=SCHEDULES, help="LR schedule (default plateau)")
-    p.add_argument("--clip-norm", type=float, help="gradient clipping max norm; 0 = off (default 1)")
-    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
-    p.add_argument("--max-seconds", type=float, help="wall-clock training budget: stop after this "
-                   "many seconds of training (the best weights are still restored)")
-    p.add_argument("--min-delta", type=float, help="smallest change that counts as improvement")
-    p.add_argument("--monitor", help="what early stopping and the best checkpoint follow: val_loss "
-                   "(default), val_accuracy, val_f1_macro (good under imbalance), val_balanced_accuracy, "
-                   "train_loss; regression: val_mse, val_rmse, val_mae, val_r2")
-    p.add_argument("--imbalance", choices=("auto", "none", "weights", "sampler", "focal"),
-                   help="class imbalance: inverse-frequency class weights in the loss, oversampling of "
-                   "the training split, or focal loss; auto (default): weights above a 3:1 ratio")
-    p.add_argument("--focal-gamma", type=float, help="focusing parameter of --imbalance focal (default 2)")
-    p.add_argument("--threshold", help="binary decision threshold on P(second class): auto (maximise "
-                   "validation F1), a number in (0, 1), or none (default: the most probable class)")
-    p.add_argument("--no-report", dest="report", action="store_false", default=None,
-                   help="write no plots and no report.html")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--device", help="auto, cpu, cuda or mps (default auto)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: chosen for the "
-                   "model's size, said in the notes: 1 for small operations, every core for large)")
-    p.add_argument("--log-every", type=int, metavar="N", help="without a terminal (piped, "
-                   "redirected): the line per epoch on stderr every N epochs, and the last (default 1)")
-    p.add_argument("--timings", action="store_true", help="print the seconds of each stage "
-                   "(reading, audit, steps, report, saving…; config.json keeps them either way)")
-    p.add_argument("--precision", choices=("32", "bf16", "fp16"), help="autocast precision (default 32)")
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    p.add_argument("--loader", choices=("auto", "memory", "stream"),
-                   help="in-memory fast path or a streaming DataLoader (default auto)")
-    p.add_argument("--workers", type=int, help="DataLoader workers of the streaming path (default 2)")
-    p.add_argument("--no-checkpoint", dest="checkpoint", action="store_false", default=None,
-                   help="write no checkpoints (then the run cannot be resumed)")
-    p.add_argument("--checkpoint-every-steps", type=int, metavar="N",
-                   help="also checkpoint within an epoch every N steps (bounds what a kill loses)")
-    p.add_argument("--checkpoint-every-seconds", type=float, metavar="S",
-                   help="and within an epoch once S seconds passed since the last checkpoint "
-                        "(default 300; 0: only at epoch ends)")
-    p.add_argument("--init-weights", help="start from these weights (.safetensors, or .pt/.pth/.bin "
-                   "read with torch.load(weights_only=True))")
-    _add_image_flags(p)
-    p.add_argument("--check", action="store_true", default=None,
-                   help="run the model sanity checks before training (the data audit always runs)")
-    p.add_argument("--force", action="store_true", default=None,
-                   help="train even when a check finds an error")
-    p.add_argument("--out", help="run directory (default runs/<source>-<timestamp>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
-
-
-def _add_image_flags(p: argparse.ArgumentParser) -> None:
-    """Images and transfer learning (modalities/image/preprocess.py, modalities/image/augment.py, models/transfer.py)."""
-    p.add_argument("--image-size", type=int, help="images: resize to this side in pixels "
-                   "(default: a folder's median side; arrays keep their size)")
-    p.add_argument("--cache-limit-mb", type=float, help="image folders: decode into memory when "
-                   "the images take at most this many MB (N×C×H×W bytes), else stream them from "
-                   "disk (default: $DEEPFIT_CACHE_LIMIT_MB, else 5%% of the available memory)")
-    p.add_argument("--augment", choices=("none", "light", "strong"), help="images, training batches "
-                   "only: light (default) = random crop with padding; strong = + small rotations and, "
-                   "for RGB, colour jitter")
-    p.add_argument("--flip", action="store_true", default=None, help="images: random horizontal "
-                   "flips too (off by default: they break digits and text)")
-    p.add_argument("--weights", help="transfer learning, a new head for these classes: DEFAULT "
-                   "(torchvision's, from the local torch cache, with --model transfer:<name>), a "
-                   ".safetensors/.pt file, or a deepfit run directory (with --model transfer); none: "
-                   "transfer:<name> from random weights")
-    p.add_argument("--freeze-epochs", type=int, help="with --weights: epochs that train the head "
-                   "alone, the rest frozen (default 3)")
-    p.add_argument("--unfreeze-every", type=int, help="with --weights: then unfreeze one layer "
-                   "group, from the top, every N epochs; 0 = all at once (default 1)")
-    p.add_argument("--backbone-lr-mult", type=float, help="with --weights: discriminative LRs, the "
-                   "head's is --lr, the lowest layer group's this × --lr, geometric between (default 0.1)")
 
 
 def _add_check(sub: Any) -> None:
@@ -167,7 +60,7 @@ def _add_check(sub: Any) -> None:
     p.add_argument("--test", help="a held-out file training would evaluate on")
     p.add_argument("--batch-size", type=int, help="the batch size training would use (a batch of "
                    "one row, or a last batch of one, with a BatchNorm model is a finding)")
-    _add_data_root_flags(p)
+    add_data_root_flags(p)
     p.add_argument("--seed", type=int, help="random seed of the split (default 0)")
     p.add_argument("--window", type=int, help="a CSV time series: windows of this many rows, as "
                    "training would cut them (checks their split by time and the time order)")
@@ -195,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deepfit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser = functools.partial(sub.add_parser, parents=[common])
-    _add_train(sub)
+    add_train(sub)
     _add_check(sub)
     add_tools(sub)
     add_commands(sub)
@@ -217,24 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output file (default RUN_DIR/report.html; for several runs, "
                    "comparison.html beside the first)")
     return parser
-
-
-TRAIN_KEYS = ("target", "task", "val_size", "test_size", "test", "model", "hidden", "dropout",
-              "epochs", "batch_size", "lr", "weight_decay", "schedule", "clip_norm", "patience",
-              "min_delta", "monitor", "seed", "device", "threads", "precision", "compile", "loader",
-              "workers", "checkpoint", "init_weights", "check", "force", "imbalance", "focal_gamma", "threshold", "report")
-
-
-TRAIN_KEYS += ("image_size", "cache_limit_mb", "augment", "flip", "weights", "freeze_epochs", "unfreeze_every",
-               "backbone_lr_mult")
-TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width", "max_seconds")
-TRAIN_KEYS += ("data_root", "download")
-TRAIN_KEYS += ("log_every",)
-
-
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    settings = {k: getattr(args, k) for k in TRAIN_KEYS if getattr(args, k) is not None}
-    return settings | set_pairs(args.set)
 
 
 def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> None:
@@ -279,7 +154,7 @@ def _run_check(args: argparse.Namespace, console: Console) -> int:
     from deepfit.checks.findings import has_errors
     from deepfit.tools.check import check
 
-    settings = _settings(args)
+    settings = train_settings(args)
     findings = check(args.source, models=settings.pop("model", None), **settings)
     if args.json:
         sys.stdout.write(json.dumps([f.to_dict() for f in findings], indent=2) + "\n")
@@ -317,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
                 _load_libraries()
                 from deepfit.lifecycle.train import train
             quiet = {"progress": False} if args.quiet else {}  # no bar, no line per epoch
-            result = train(args.source, out=args.out, resume=args.resume, **_settings(args), **quiet)
+            result = train(args.source, out=args.out, resume=args.resume, **train_settings(args), **quiet)
         _print_metrics(console, "test metrics", result.metrics)
         if args.timings:
             _print_timings(console, result.config.get("timings") or clock.to_dict())

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 HEAVY = ("torch", "sklearn", "scipy", "matplotlib", "pandas", "numpy", "torchvision", "safetensors")
-COMMANDS = ("train", "predict", "evaluate", "report", "check", "benchmark", "compare", "advise")
+COMMANDS = ("train", "predict", "evaluate", "report", "check", "benchmark", "compare", "advise",
+            "explain")
 
 
 def _loaded_after(code: str) -> list[str]:

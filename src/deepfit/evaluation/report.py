@@ -20,6 +20,7 @@ import pandas as pd
 
 from deepfit.core.io import read_json, write_text
 from deepfit.errors import RunDirError
+from deepfit.evaluation.explain_section import explain_block
 from deepfit.evaluation.plots import CAPTIONS, PLOTS, overlay, write_plots
 
 REPORT = "report.html"
@@ -97,6 +98,7 @@ def render_run(run_dir: Path, config: dict, metrics: dict, history: list[dict]) 
         f"<h1>{_e(title)}</h1><p class=sub>{summary}<br>{_e(_training_line(train))}</p>",
         _section("Test metrics", _metrics_block(metrics)),
         _section("Plots", _plots(Path(run_dir) / PLOTS)),
+        *_explanations(Path(run_dir)),
         _section("Data and splits", _data_block(data)),
         _section("Decisions and warnings", _notes_block(config)),
         _section("Settings", _kv_columns(config.get("settings", {}), 3)),
@@ -104,6 +106,12 @@ def render_run(run_dir: Path, config: dict, metrics: dict, history: list[dict]) 
     if metrics.get("checklist"):
         parts.insert(2, _section("Checklist", _checklist(metrics["checklist"])))
     return _page(title, "".join(parts), config.get("versions", {}))
+
+
+def _explanations(run_dir: Path) -> list[str]:
+    """The Explanations section, once `deepfit explain` has written RUN_DIR/explain.json."""
+    block = explain_block(run_dir)
+    return [] if block is None else [_section("Explanations", block)]
 
 
 def _training_line(train: dict) -> str:

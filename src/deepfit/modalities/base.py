@@ -20,6 +20,7 @@ benchmark and predict ask `get_modality(name)` for what differs:
     predict         prediction_input(pre, X), read_for_predict(pre, path), predict_files
     advice          unstructured, baselines (compare's default), enough_rows, guide_rows
     report          report_facts(data record): its lines of the report's data table
+    explain         explain_parts(): what `deepfit explain` permutes, sums and draws (explain.py)
 """
 
 from __future__ import annotations
@@ -129,6 +130,14 @@ class Modality:
         config.json "data" record; saved in it as "facts" (runs/directory.py), shown by
         evaluation/report.py. None by default."""
         return {}
+
+    def explain_parts(self) -> Any:
+        """What `deepfit explain` (tools/explain/) does that differs for these data: an
+        ExplainParts (modalities/explain.py; the default: dense samples, each value its own
+        unit, no permutation importance, no picture)."""
+        from deepfit.modalities.explain import ExplainParts
+
+        return ExplainParts()
 
     def predict_files(self, predictor: Any, path: Path) -> Any:
         """Predictions (a DataFrame) for files this modality reads itself (a folder of images),

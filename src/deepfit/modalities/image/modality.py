@@ -14,6 +14,7 @@ from deepfit.errors import PredictInputError
 from deepfit.modalities.base import FEW_LABELS, Modality
 from deepfit.modalities.image.audit import audit_images
 from deepfit.modalities.image.augment import make_augment
+from deepfit.modalities.image.explain import ImageExplain
 from deepfit.modalities.image.files import SHOWN, skipped_message
 from deepfit.modalities.image.preprocess import ImagePreprocessor
 from deepfit.modalities.image.reader import read_images, read_named_set
@@ -96,3 +97,6 @@ class Image(Modality):
         frame = predictor.predict_frame(images)
         frame.insert(0, "file", [images.name(f) for f in images.files])
         return frame
+
+    def explain_parts(self) -> ImageExplain:
+        return ImageExplain()

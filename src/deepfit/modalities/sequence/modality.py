@@ -9,6 +9,7 @@ import numpy as np
 from deepfit.core.words import plural
 from deepfit.modalities.base import FEW_LABELS, Modality
 from deepfit.modalities.sequence.audit import audit_sequences
+from deepfit.modalities.sequence.explain import SequenceExplain
 from deepfit.modalities.sequence.preprocess import SequencePreprocessor
 from deepfit.modalities.sequence.reader import read_sequences
 
@@ -60,3 +61,6 @@ class Sequence(Modality):
     def synthetic_rows(self, pre: Any, n: int, rng: np.random.Generator) -> np.ndarray:
         """Sequences of the training length around each channel's mean."""
         return rng.normal(pre.mean, pre.std, (n, pre.length, len(pre.mean))).astype(np.float32)
+
+    def explain_parts(self) -> SequenceExplain:
+        return SequenceExplain()

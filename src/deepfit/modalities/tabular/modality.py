@@ -14,6 +14,7 @@ from deepfit.data.tables import read_npz_features, read_table
 from deepfit.errors import PredictInputError
 from deepfit.modalities.base import FEW_LABELS, Modality
 from deepfit.modalities.tabular.audit import audit_table
+from deepfit.modalities.tabular.explain import TabularExplain
 from deepfit.modalities.tabular.preprocess import Preprocessor
 from deepfit.modalities.tabular.reader import read_tabular, table_signal
 from deepfit.models.registry import InputSpec
@@ -94,3 +95,6 @@ class Tabular(Modality):
         if path.suffix.lower() == ".npz":
             return read_npz_features(path)
         return read_table(path, **self.held_out_reading(pre))
+
+    def explain_parts(self) -> TabularExplain:
+        return TabularExplain()

@@ -44,7 +44,7 @@ def explain_block(run_dir: Path) -> str | None:
     sanity, full = record.get("sanity") or {}, ig.get("completeness") or {}
     checks = [("method", ig.get("method")), ("baseline", ig.get("baseline")), ("output", ig.get("output")),
               ("samples explained", ig.get("samples")), ("steps", ig.get("n_steps")),
-              ("completeness: largest |delta| / |F(x) − F(baseline)|", _n(full.get("max_relative_delta"), ".2%")),
+              ("completeness: largest |delta| / mean |F(x) − F(baseline)|", _n(full.get("max_relative_delta"), ".2%")),
               ("model randomisation", sanity.get("text"))]
     parts.append("<div><h3>Integrated gradients</h3><table>" + "".join(
         f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in checks if v is not None) + "</table></div>")

@@ -35,6 +35,7 @@ from deepfit.lifecycle.prepare import Prepared, prepare_config
 from deepfit.lifecycle.train import fit_prepared, resolve_device
 from deepfit.modalities import get_modality
 from deepfit.models import resolve_settings
+from deepfit.tools.advise.interpret import interpretability_evidence
 from deepfit.tools.advise.report import write_advice
 from deepfit.tools.advise.result import Advice, Item
 from deepfit.tools.advise.rules import Evidence, decide, gap, matrix_row, row_band
@@ -79,12 +80,16 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         estimate = _estimate(verdict, full, net, cfg, prepared.sizes["train"])
         curves = {m: _rising(rows, m, data.task, full[net]["target"], cfg.train.seed, metric)
                   for m in (net, "gradient_boosting")}
+        interpretable = (interpretability_evidence(prepared, full, evidence, cfg.train.seed)
+                         if need_interpretability else None)
         checklist = _checklist(data, evidence, curves, device, estimate, verdict,
-                               need_interpretability, latency_ms)
+                               interpretable, latency_ms)
         advice = Advice(verdict, rule, row_text, reasons, checklist, _plain_rows(rows),
                         evidence.metric, data.task, data.modality, len(data), device, estimate,
                         next_command(verdict, source, settings, net), path,
-                        _evidence_dict(evidence, rows, net), [why] if why else [])
+                        _evidence_dict(evidence, rows, net) | (
+                            {"interpretability": interpretable} if interpretable else {}),
+                        [why] if why else [])
         advice.notes.extend(cut for r in rows if "epochs_run" in r and (cut := budget_cut(
             f"{r['model']} on {r['train_rows']:,} rows", r["stop_reason"], r["epochs_run"])))
         write_advice(advice)
@@ -199,7 +204,7 @@ def _network(prepared: Prepared, cfg: Any, net: str, rows: np.ndarray, seconds: 
             "best_epoch": state.best_epoch, "stop_reason": state.stop_reason,
             "test_accuracy": evaluation.metrics.get("accuracy"),
             "epoch_seconds": seconds_run / max(state.epoch, 1), "preds": evaluation.preds,
-            "target": evaluation.target}
+            "target": evaluation.target, "predictor": predictor}  # the predictor: not kept after advise
 
 
 @contextlib.contextmanager
@@ -254,8 +259,10 @@ def _estimate(verdict: str, full: dict, net: str, cfg: Any, n_train: int) -> flo
 
 
 def _checklist(data: Any, ev: Evidence, curves: dict[str, tuple[bool, str]], device: str,
-               estimate: float | None, verdict: str, interpretability: bool,
+               estimate: float | None, verdict: str, interpretability: dict[str, Any] | None,
                bound: float | None) -> list[Item]:
+    """The guide's checklist, each item with its evidence; `interpretability`: what
+    interpret.py measured when it was asked for (None: not asked)."""
     n, rows_needed = len(data), get_modality(data.modality).enough_rows
     shape = "×".join(str(s) for s in np.shape(data.X)[1:]) or "?"
     (net_rises, net_curve), (gb_rises, gb_curve) = curves[ev.net], curves["gradient_boosting"]
@@ -274,8 +281,9 @@ def _checklist(data: Any, ev: Evidence, curves: dict[str, tuple[bool, str]], dev
              f"{net_curve}; {gb_curve} (gradient boosting {'rises' if gb_rises else 'levels off'})"),
         Item("compute: a GPU, or training that fits in an hour here", device.startswith("cuda")
              or (estimate is not None and estimate < 3600), f"device {device}{when}"),
-        Item("interpretability not required", not interpretability,
-             "--need-interpretability given" if interpretability else "not asked for"),
+        Item("interpretability not required", interpretability is None,
+             f"--need-interpretability given: {interpretability['text']}" if interpretability
+             else "not asked for"),
     ]
     lat = ", ".join(f"{k} {v:.3g} ms" for k, v in ev.latency_ms.items())
     meets = bound is None or min(ev.latency_ms.values(), default=0.0) <= bound

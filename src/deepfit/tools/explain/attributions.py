@@ -78,13 +78,17 @@ def integrated_gradients(model: nn.Module, inputs: torch.Tensor, target: torch.T
 
 
 def completeness(found: Attributions) -> dict[str, Any]:
-    """How far each sample's attributions are from summing to F(x) − F(baseline)."""
+    """How far the samples' attributions are from summing to F(x) − F(baseline): the largest
+    |delta| and, relative, the largest |delta| over the mean |F(x) − F(baseline)| of the
+    samples (a sample whose output barely moves from the baseline's would make its own ratio
+    meaningless)."""
     delta, change = np.abs(found.delta), np.abs(found.output_change)
-    relative = delta / np.maximum(change, 1e-6)
-    return {"max_abs_delta": float(delta.max(initial=0.0)), "mean_abs_delta": float(delta.mean()) if len(delta) else 0.0,
-            "max_relative_delta": float(relative.max(initial=0.0)),
-            "mean_abs_output_change": float(change.mean()) if len(change) else 0.0,
-            "text": "sum of attributions − (F(x) − F(baseline)), Captum's convergence delta"}
+    scale = float(change.mean()) if len(change) else 0.0
+    largest = float(delta.max(initial=0.0))
+    return {"max_abs_delta": largest, "mean_abs_delta": float(delta.mean()) if len(delta) else 0.0,
+            "mean_abs_output_change": scale, "max_relative_delta": largest / max(scale, 1e-12),
+            "text": "sum of attributions − (F(x) − F(baseline)) (Captum's convergence delta); "
+                    "relative: the largest |delta| over the mean |F(x) − F(baseline)|"}
 
 
 def reinitialised(architecture: dict[str, Any], seed: int) -> nn.Module:

@@ -194,3 +194,25 @@ def test_other_labelled_data_or_an_in_memory_run(table_run, tmp_path):
     run = deepfit.train(_two_columns_matter(300), target="y", out=tmp_path / "mem", epochs=2, progress=False)
     with pytest.raises(SettingsError, match="in-memory data"):
         deepfit.explain(run.path)
+
+
+def test_an_embedded_category_and_a_date_are_one_column_each(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 500
+    age = rng.normal(40, 12, n)
+    shop = rng.choice([f"shop{i:02d}" for i in range(30)], n)  # > 10 values: an embedding
+    day = (pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), "D")).strftime("%Y-%m-%d")
+    score = age / 10 + (np.array([int(s[-2:]) for s in shop]) % 3) + rng.normal(0, 0.2, n)
+    frame = pd.DataFrame({"age": age, "shop": shop, "day": day,
+                          "label": np.where(score > np.median(score), "yes", "no")})
+    frame.to_csv(tmp_path / "mixed.csv", index=False)
+    run = deepfit.train(str(tmp_path / "mixed.csv"), target="label", out=tmp_path / "run", epochs=5,
+                        progress=False)
+    pre = run.predictor.preprocessor
+    assert [c.encoding for c in pre.categorical] == ["embedding"] and len(pre.dates) == 1
+    result = deepfit.explain(run.path, repeats=2, rows=6)
+    assert sorted(c["column"] for c in result["permutation_importance"]["columns"]) == ["age", "day", "shop"]
+    ig = result["integrated_gradients"]
+    assert sorted(ig["mean_abs"]) == ["age", "day", "shop"] and ig["not_attributed"] == ["shop"]
+    assert all(row["attributions"]["shop"] is None for row in ig["rows"])  # no gradient reaches an index
+    assert ig["completeness"]["max_relative_delta"] <= COMPLETE  # with the index held at its value

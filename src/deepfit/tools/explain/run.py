@@ -24,6 +24,7 @@ from deepfit.core.notes import Notes
 from deepfit.errors import SettingsError
 from deepfit.evaluation.explain_section import EXPLAIN_JSON
 from deepfit.evaluation.explain_section import EXPLAIN_PLOTS as PLOTS_DIR
+from deepfit.evaluation.full_metrics import predict_codes
 from deepfit.lifecycle.held_out import held_out_rows
 from deepfit.lifecycle.predictor import Predictor
 from deepfit.lifecycle.prepare import take
@@ -99,7 +100,9 @@ def _attributions(predictor: Predictor, parts: Any, held: Any, n: int, seed: int
     picked, reasons = parts.pick_rows(codes, proba, n, np.random.default_rng(seed))
     sample = take(held.X, picked)
     inputs = predictor.features(sample, Notes(live=False))
-    target: torch.Tensor | int = torch.from_numpy(proba[picked].argmax(axis=1)) if classify else 0
+    # the class the model predicts (its decision threshold, for a binary run with one)
+    predicted = predict_codes(torch.from_numpy(proba), predictor.threshold).numpy() if classify else None
+    target: torch.Tensor | int = torch.from_numpy(predicted[picked]).long() if classify else 0
     found = integrated_gradients(predictor.model, inputs, target, parts.attributable(pre), n_steps)
     units, names = parts.units(pre, found.values)
     shuffled = integrated_gradients(reinitialised(predictor.architecture, seed + 1), inputs, target,
@@ -109,7 +112,7 @@ def _attributions(predictor: Predictor, parts: Any, held: Any, n: int, seed: int
     if checked["max_relative_delta"] > LOOSE:
         warnings.append(f"integrated gradients miss completeness by up to {checked['max_relative_delta']:.0%} "
                         f"of F(x) − F(baseline) with {n_steps} steps: give more steps")
-    described = parts.describe(units, names, _rows(predictor, held, picked, reasons, proba, outputs))
+    described = parts.describe(units, names, _rows(predictor, held, picked, reasons, proba, predicted, outputs))
     return {"method": "integrated gradients (Sundararajan et al. 2017; Captum's IntegratedGradients)",
             "baseline": BASELINE_WORDS,
             "output": ("the logit of the class the model predicts" if classify
@@ -120,15 +123,16 @@ def _attributions(predictor: Predictor, parts: Any, held: Any, n: int, seed: int
 
 
 def _rows(predictor: Predictor, held: Any, picked: np.ndarray, reasons: list[str],
-          proba: np.ndarray | None, outputs: torch.Tensor) -> list[dict[str, Any]]:
+          proba: np.ndarray | None, predicted: np.ndarray | None,
+          outputs: torch.Tensor) -> list[dict[str, Any]]:
     """Each explained sample: its position in the held-out rows, why it was picked, its true
     and predicted label (with the probability) or value."""
     y = np.asarray(held.y)
-    if proba is not None:
-        predicted = predictor.target.inverse(proba[picked].argmax(axis=1))
+    if proba is not None and predicted is not None:
+        labels = predictor.target.inverse(predicted[picked])
         return [{"row": int(i), "reason": r, "true": _plain(y[i]), "predicted": _plain(p),
-                 "probability": float(proba[i].max())}
-                for i, r, p in zip(picked, reasons, predicted)]
+                 "probability": float(proba[i, predicted[i]])}
+                for i, r, p in zip(picked, reasons, labels)]
     out = outputs[picked].double().numpy()
     values = np.asarray(predictor.target.inverse(out if predictor.target.n_targets > 1 else out.reshape(-1)))
     values = values.reshape(len(picked), -1)[:, 0]  # several steps ahead: the first

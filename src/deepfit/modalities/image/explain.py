@@ -26,8 +26,8 @@ class ImageExplain(ExplainParts):
     def pick_rows(self, target: np.ndarray | None, proba: np.ndarray | None, n: int,
                   rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
         """The most confident mistakes (wrong prediction, highest probability), up to a quarter
-        of `n`, then test images drawn at random from each class in turn (a regression: the
-        first `n`)."""
+        of `n` and leaving room for one image of each class, then test images drawn at random
+        from each class in turn (a regression: the first `n`)."""
         if target is None or proba is None:
             return super().pick_rows(target, proba, n, rng)
         predicted, sure = proba.argmax(axis=1), proba.max(axis=1)

@@ -38,6 +38,7 @@ class SequenceExplain(ExplainParts):
                    title=f"Attribution over time and channels ({len(units)} test sequences)")
             if cells.shape[1] <= 20:
                 ax.set_yticks(range(cells.shape[1]))
+            fig.subplots_adjust(left=0.1, right=0.95, bottom=0.2, top=0.88)
 
         path = Path(directory) / "time_channels.png"
         atomic_write_bytes(path, render_png(draw, (7.0, 3.0 + 0.15 * min(cells.shape[1], 40))))

@@ -24,8 +24,8 @@ def importance_plot(importance: dict[str, Any], directory: Path) -> Path:
         ax.axvline(0, color="grey", linewidth=0.8)
         ax.set(xlabel=f"drop in test {importance['metric']} when shuffled "
                       f"(mean ± std over {importance['repeats']})",
-               title="Permutation importance (test split)")
-        fig.subplots_adjust(left=0.3, right=0.96, bottom=0.14, top=0.9)
+               title="Permutation importance (held-out rows)")
+        fig.subplots_adjust(left=0.3, right=0.96, bottom=0.17, top=0.9)
 
     path = Path(directory) / "importance.png"
     atomic_write_bytes(path, render_png(draw, (6.0, max(3.0, 0.25 * len(cols) + 1.2))))

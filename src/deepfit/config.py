@@ -13,7 +13,9 @@ from typing import Any
 
 from deepfit.errors import SettingsError
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "anomaly")
+# tasks learnt without a target: a target given is used only to evaluate (deepfit/anomaly/)
+UNSUPERVISED = ("anomaly",)
 SCHEDULES = ("plateau", "cosine", "onecycle", "none")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("32", "bf16", "fp16")
@@ -128,6 +130,8 @@ class TrainConfig:
     focal_gamma: float = 2.0  # focusing parameter of --imbalance focal
     threshold: float | str | None = None  # binary decision threshold: None (argmax), auto, or a number
     report: bool = True  # plots and report.html in the run directory
+    # anomaly task: the share of validation rows above the anomaly threshold (its 1 − c quantile)
+    contamination: float = 0.01
 
     def __post_init__(self) -> None:
         from deepfit.evaluation.threshold import parse_threshold
@@ -157,6 +161,9 @@ class TrainConfig:
              f"log_every must be a whole number of epochs >= 1, not {self.log_every!r}"),
             (self.imbalance in IMBALANCE, f"imbalance must be one of {', '.join(IMBALANCE)}"),
             (self.focal_gamma >= 0, f"focal_gamma must be >= 0, not {self.focal_gamma}"),
+            (not isinstance(self.contamination, bool) and isinstance(self.contamination, (int, float))
+             and 0 < self.contamination < 0.5,
+             f"contamination must be a share in (0, 0.5), not {self.contamination!r}"),
             (self.freeze_epochs >= 0, f"freeze_epochs must be >= 0, not {self.freeze_epochs}"),
             (self.unfreeze_every >= 0, f"unfreeze_every must be >= 0, not {self.unfreeze_every}"),
             (0 < self.backbone_lr_mult <= 1, f"backbone_lr_mult must be in (0, 1], not {self.backbone_lr_mult}"),

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from deepfit.anomaly.checks import anomaly_items
+from deepfit.config import UNSUPERVISED
 from deepfit.core.notes import Notes
 from deepfit.core.words import plural
 from deepfit.evaluation.checklist import success_checklist, trivial_reference
@@ -37,6 +39,13 @@ def run_checklist(prepared: Any, state: Any, metrics: dict, evaluation: Any,
     hint uses). A model no better than the trivial predictor is an
     error-level item with a `hint` (likely_causes) and a warning in `notes`."""
     task = prepared.data.task
+    if task in UNSUPERVISED:  # the loss items, the training-mean baseline; the rest skipped
+        items = success_checklist(state.history, state.best_epoch, metrics, task, state.warnings)
+        items += anomaly_items(metrics)
+        for item in items:
+            if item.get("severity") == "error":
+                notes.warn(f"the autoencoder is no better than the trivial predictor ({item['evidence']})")
+        return items
     counts = prepared.imbalance.counts if prepared.imbalance is not None else None
     codes = evaluation.target.reshape(-1).tolist() if task == "classification" else []
     reference = trivial_reference(task, counts, codes, prepared.target.classes)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from deepfit.cli.output import print_table
-from deepfit.config import TASKS
+from deepfit.config import TASKS, UNSUPERVISED
 from deepfit.errors import SettingsError
 
 TOOLS = ("benchmark", "compare", "advise")
@@ -75,7 +75,7 @@ def _add_benchmark(sub: Any) -> None:
                    help="autocast precision, as training uses it (default 32)")
     p.add_argument("--input-shape", help="one synthetic sample's shape: F (tables), T,C "
                    "(sequences) or C,H,W (images)")
-    p.add_argument("--task", default="classification", choices=TASKS,
+    p.add_argument("--task", default="classification", choices=[t for t in TASKS if t not in UNSUPERVISED],
                    help="synthetic targets (default classification)")
     p.add_argument("--classes", type=int, default=10, help="classes of the synthetic targets (default 10)")
     p.add_argument("--target", help="the target column of a CSV/Parquet SOURCE")
@@ -182,6 +182,8 @@ def _add_shared(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", choices=TASKS, help="override the inferred task")
     p.add_argument("--modality", choices=("tabular", "sequence", "image"), help="read the data as this kind")
     p.add_argument("--budget-seconds", type=float, help="wall-clock training budget per model")
+    p.add_argument("--contamination", type=float, help="--task anomaly: the share of validation rows "
+                   "above the threshold (default 0.01)")
     p.add_argument("--data-root", help="where the torchvision datasets are (or go, with --download)")
     p.add_argument("--download", action="store_true", default=None,
                    help="download a torchvision dataset into --data-root if it is not there")
@@ -202,7 +204,8 @@ def _add_compare_advise(sub: Any) -> None:
     p = sub.add_parser("compare", help="train several models on one split and seed; a leaderboard")
     _add_shared(p)
     p.add_argument("--models", default="mlp", help="comma-separated model names, e.g. mlp,cnn,resnet18 "
-                   "(gradient boosting and a linear model are added for tables)")
+                   "(gradient boosting and a linear model are added for tables; with --task anomaly "
+                   "autoencoders, e.g. dense_ae, and IsolationForest is added)")
     p.add_argument("--baselines", action="store_true", default=None, help="add gradient boosting "
                    "and a linear model for images and sequences too (always added for tables)")
     p.add_argument("--log-every", type=int, metavar="N", help="without a terminal: each model's "
@@ -219,7 +222,7 @@ def _add_compare_advise(sub: Any) -> None:
 
 SHARED_KEYS = ("target", "task", "modality", "data_root", "download", "val_size", "test_size",
                "epochs", "patience", "batch_size", "seed", "image_size", "device", "window", "horizon",
-               "threads")
+               "threads", "contamination")
 
 
 def _shared(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:

@@ -28,7 +28,9 @@ def add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train, validate, evaluate and save a model")
     p.add_argument("source", nargs="?", help=SOURCE_HELP)
     p.add_argument("--target", help="the target column of a CSV/Parquet file")
-    p.add_argument("--task", choices=TASKS, help="override the inferred task")
+    p.add_argument("--task", choices=TASKS, help="override the inferred task; anomaly: an "
+                   "autoencoder scores each row by its reconstruction error (no --target needed; "
+                   "0/1 labels given with --target only evaluate)")
     p.add_argument("--val-size", type=float, help="validation fraction (default 0.15)")
     p.add_argument("--test-size", type=float, help="test fraction (default 0.15)")
     p.add_argument("--test", help="a held-out file to evaluate on instead of a test split")
@@ -66,6 +68,9 @@ def add_train(sub: Any) -> None:
     p.add_argument("--focal-gamma", type=float, help="focusing parameter of --imbalance focal (default 2)")
     p.add_argument("--threshold", help="binary decision threshold on P(second class): auto (maximise "
                    "validation F1), a number in (0, 1), or none (default: the most probable class)")
+    p.add_argument("--contamination", type=float, help="--task anomaly: the share of validation "
+                   "rows above the anomaly threshold, its (1 - c) quantile of their reconstruction "
+                   "errors (default 0.01)")
     p.add_argument("--no-report", dest="report", action="store_false", default=None,
                    help="write no plots and no report.html")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -134,6 +139,7 @@ TRAIN_KEYS += ("image_size", "cache_limit_mb", "augment", "flip", "weights", "fr
 TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width", "max_seconds")
 TRAIN_KEYS += ("data_root", "download")
 TRAIN_KEYS += ("log_every",)
+TRAIN_KEYS += ("contamination",)
 
 
 def train_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -16,6 +16,7 @@ The weights' header is read with safetensors' `safe_open` (no tensor data is rea
 
 from __future__ import annotations
 
+import math
 import re
 import stat
 from pathlib import Path
@@ -75,6 +76,13 @@ def read_model_json(run_dir: Path, name: str = "model.json") -> dict[str, Any]:
                                   or not 0 < threshold < 1):
         check.fail(f"'threshold' is {threshold!r}: a decision threshold lies in (0, 1), or is null")
     check.key(meta, "series", dict, optional=True)
+    anomaly = check.key(meta, "anomaly", dict, optional=True)
+    if task == "anomaly" or anomaly is not None:
+        if anomaly is None:
+            check.fail("an anomaly model lacks its 'anomaly' threshold")
+        value = anomaly.get("threshold")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            check.fail(f"'anomaly.threshold' is {value!r}: an anomaly threshold is a finite score")
     weights = check.key(meta, "weights", dict)
     check.key(weights, "file", str, "weights.")
     return meta

@@ -44,7 +44,8 @@ def split_indices(
             f"sizes leave {max(n_train, 0)} train, {n_val} validation, {n_test} test; "
             "give more rows or smaller --val-size / --test-size"
         )
-    stratify = task == "classification"
+    # anomaly labels (evaluation only) stratified too, so that every split holds its share
+    stratify = task == "classification" or (task == "anomaly" and y.nunique() > 1)
     if stratify:
         _check_stratifiable(y, n_train, n_val, n_test)
     labels = y.to_numpy()

@@ -27,6 +27,9 @@ class TargetEncoder:
         self.n_targets = 1  # values per row (regression)
 
     def fit(self, y: pd.Series) -> TargetEncoder:
+        if self.task == "anomaly":  # labels (0 normal, 1 anomaly) only evaluate; one score out
+            self.classes = [0, 1]
+            return self
         if self.task == "classification":
             self.classes = sorted(_plain(v) for v in pd.unique(y))
         else:
@@ -39,6 +42,8 @@ class TargetEncoder:
         return len(self.classes) if self.task == "classification" else self.n_targets
 
     def transform(self, y: pd.Series) -> np.ndarray:
+        if self.task == "anomaly":
+            return anomaly_codes(y)
         if self.task == "regression":
             numbers = y.apply(pd.to_numeric, errors="coerce") if y.ndim == 2 else pd.to_numeric(y, errors="coerce")
             values = numbers.to_numpy(dtype=np.float64)
@@ -74,7 +79,7 @@ class TargetEncoder:
         from deepfit.core.run_checks import finite_numbers
 
         where = "model.json's target"
-        if d.get("task") not in ("classification", "regression"):
+        if d.get("task") not in ("classification", "regression", "anomaly"):
             raise RunDirError(f"{where}'s 'task' is {str(d.get('task'))[:40]!r}")
         if not isinstance(d.get("classes"), list):
             raise RunDirError(f"{where} lacks its list of classes")
@@ -167,10 +172,30 @@ def check_target(y: pd.Series, target: str, task: str, held_out: bool) -> None:
             raise TargetError(f"the target {target!r} holds infinite values")
 
 
+def anomaly_codes(y: Any) -> np.ndarray:
+    """Anomaly labels [N] as int64 codes: 1 anomaly, 0 normal (0/1 numbers, booleans, or the
+    words true/false, yes/no, anomaly/normal). Raises TargetError for other values."""
+    y = pd.Series(np.asarray(y).reshape(-1) if not isinstance(y, pd.Series) else y)
+    words = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes": 1, "no": 0,
+             "anomaly": 1, "normal": 0}
+    codes = y.map(lambda v: words.get(str(v).strip().lower(), -1), na_action="ignore")
+    if codes.isna().any() or (codes == -1).any():
+        bad = y[codes.isna() | (codes == -1)].iloc[0]
+        raise TargetError(f"anomaly labels are 0 (normal) and 1 (anomaly); the target holds {bad!r}")
+    return np.array(codes.to_numpy(dtype=np.int64))  # writable: torch.from_numpy takes it
+
+
 def labelled_target(y: pd.Series, target: str, task: str | None, notes: Notes,
                     held_out: bool) -> tuple[pd.Series, str]:
     """(the target cleaned, as class labels for classification, and its task): clean_target,
-    resolve_task, class_labels and check_target, the steps every reader's 1-D target takes."""
+    resolve_task, class_labels and check_target, the steps every reader's 1-D target takes.
+    The anomaly task's target is its 0/1 labels, kept to evaluate only (data/targets.anomaly_codes)."""
+    if task == "anomaly":
+        codes = anomaly_codes(y.reset_index(drop=True))
+        if not held_out:
+            notes.decide(f"task: anomaly (as asked); the {plural(int(codes.sum()), 'labelled anomaly')} "
+                         f"in {target!r} are used to evaluate only, never to train")
+        return pd.Series(codes, name=y.name), task
     y = clean_target(y.reset_index(drop=True), target)
     # held-out rows take the model's task: nothing was asked, nothing to say
     task = task if held_out and task is not None else resolve_task(y, target, task, notes)

@@ -42,6 +42,8 @@ class Evaluation:
     preds: np.ndarray  # [N] predicted codes (decision threshold applied), or values
     proba: np.ndarray | None  # [N, C] class probabilities (classification)
     metrics: dict[str, Any]
+    scores: np.ndarray | None = None  # [N] anomaly scores (the anomaly task: deepfit/anomaly/)
+    examples: dict[str, Any] | None = None  # … and its worst-reconstructed samples (anomaly/report.py)
 
 
 def evaluate_outputs(task: str, outputs: torch.Tensor, target: torch.Tensor, *,

@@ -30,6 +30,7 @@ MODES = {
 TASK_METRICS = {
     "classification": ("accuracy", "f1_macro", "balanced_accuracy"),
     "regression": ("mse", "rmse", "mae", "r2"),
+    "anomaly": (),  # per epoch only the loss: the mean reconstruction error
 }
 
 
@@ -80,11 +81,13 @@ def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, to
     }
 
 
-def metric_fn(task: str, target_mean: float = 0.0, target_std: float = 1.0) -> MetricFn:
+def metric_fn(task: str, target_mean: float = 0.0, target_std: float = 1.0) -> MetricFn | None:
     """The metrics of a task on raw model outputs. Regression outputs are standardised values,
-    brought back to the target's units first."""
+    brought back to the target's units first. None for a task with none per epoch (anomaly)."""
     if task == "classification":
         return classification_metrics
+    if not TASK_METRICS.get(task, True):
+        return None
 
     def regression(outputs: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         return regression_metrics(outputs * target_std + target_mean, target * target_std + target_mean)

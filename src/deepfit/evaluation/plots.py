@@ -6,6 +6,7 @@
     confusion_matrix.png    classification: counts, rows true, columns predicted
     roc.png, pr.png         binary classification: ROC and precision-recall curves on the test split
     predicted_vs_true.png   regression: test predictions against the true values
+    score_histogram.png, worst_examples.png   anomaly detection (anomaly/report.py)
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from deepfit.anomaly.report import CAPTIONS as ANOMALY_CAPTIONS
+from deepfit.anomaly.report import drawers as anomaly_drawers
 from deepfit.core.io import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ CAPTIONS = {
     "roc": "ROC curve (test split)",
     "pr": "Precision-recall curve (test split)",
     "predicted_vs_true": "Predicted against true (test split)",
+    **ANOMALY_CAPTIONS,
 }
 
 
@@ -57,6 +61,8 @@ def write_plots(directory: Path, history: list[dict[str, float]], evaluation: Ev
         if evaluation.proba.shape[1] == 2 and len(np.unique(evaluation.target)) == 2:
             drawers.append(("roc", lambda ax: _roc(ax, evaluation, labels[1])))
             drawers.append(("pr", lambda ax: _pr(ax, evaluation, labels[1])))
+    elif evaluation is not None and evaluation.scores is not None:  # anomaly scores
+        drawers += anomaly_drawers(evaluation)
     elif evaluation is not None:
         drawers.append(("predicted_vs_true", lambda ax: _scatter(ax, evaluation)))
     written = {}

@@ -105,6 +105,12 @@ def render_run(run_dir: Path, config: dict, metrics: dict, history: list[dict]) 
     ]
     if metrics.get("checklist"):
         parts.insert(2, _section("Checklist", _checklist(metrics["checklist"])))
+    if metrics.get("worst_examples"):  # anomaly detection: the highest scores of the test split
+        rows = metrics["worst_examples"]
+        header = list(dict.fromkeys(k for r in rows for k in r))
+        parts.insert(3, _section("Worst-reconstructed test samples", _table(
+            header, [[_num(r.get(k)) if not isinstance(r.get(k), str) else _e(r[k]) for k in header]
+                     for r in rows])))
     return _page(title, "".join(parts), config.get("versions", {}))
 
 

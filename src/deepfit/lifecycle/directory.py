@@ -124,7 +124,7 @@ def evaluate(run_dir: str | Path, source: Any, y: Any = None, *, verify: bool = 
     if not hasattr(data.X, "chunks"):  # rows in memory: say when the model has seen them
         counts = seen_counts(Path(run_dir), predictor.features(data.X, Notes(live=False)))
         warn_if_seen(counts, len(data.X), Notes())
-    return predictor.evaluate(data.X, data.y)
+    return predictor.evaluate(data.X, data.y if data.target is not None else None)  # unlabelled: scores only
 
 
 def report(*run_dirs: str | Path, out: str | Path | None = None) -> Path:

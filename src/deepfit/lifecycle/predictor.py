@@ -42,6 +42,7 @@ class Predictor:
         architecture: dict[str, Any],
         threshold: float | None = None,
         series: dict[str, Any] | None = None,
+        anomaly: dict[str, Any] | None = None,
     ) -> None:
         self.model = model.eval()
         self.preprocessor = preprocessor
@@ -52,6 +53,8 @@ class Predictor:
         self.threshold = threshold
         # trained on a time series' windows: channels, target, window, horizon, time column
         self.series = series
+        # the anomaly task: {"threshold": score at or above which a row is flagged, "contamination"}
+        self.anomaly = anomaly
 
     @property
     def task(self) -> str:
@@ -79,7 +82,16 @@ class Predictor:
         chunks = [self.model(part.to(self.device)) for part in parts]
         return torch.cat(chunks).float().cpu()
 
+    def anomaly_score(self, X: Any) -> np.ndarray:
+        """Anomaly scores [N] of raw rows: each row's reconstruction error (the mean squared
+        error over its preprocessed values, models/autoencoder.py); larger is more anomalous."""
+        if self.task != "anomaly":
+            raise PredictInputError(f"anomaly scores come from an anomaly run; this model does {self.task}")
+        return self.outputs(X).reshape(-1).double().numpy()
+
     def predict(self, X: Any) -> np.ndarray:
+        if self.task == "anomaly":  # 1 where the score reaches the validation threshold
+            return (self.anomaly_score(X) >= self.anomaly["threshold"]).astype(np.int64)
         out = self.outputs(X)
         if self.task == "classification":
             codes = predict_codes(torch.softmax(out.double(), dim=1), self.threshold)
@@ -94,7 +106,12 @@ class Predictor:
         return torch.softmax(self.outputs(X).double(), dim=1).numpy()
 
     def predict_frame(self, X: Any) -> pd.DataFrame:
-        """Predictions as a table: the label and one probability column per class, or the value."""
+        """Predictions as a table: the label and one probability column per class, or the value;
+        anomaly: anomaly_score and is_anomaly."""
+        if self.task == "anomaly":
+            scores = self.anomaly_score(X)
+            return pd.DataFrame({"anomaly_score": scores,
+                                 "is_anomaly": scores >= self.anomaly["threshold"]})
         if self.task == "regression":
             values = self.predict(X)
             if values.ndim == 2:  # multi-step forecasts: one column per step ahead
@@ -120,7 +137,14 @@ class Predictor:
         return self.evaluation(X, y).metrics
 
     def evaluation(self, X: Any, y: Any) -> Evaluation:
-        """The metrics and the arrays behind them: targets, predictions, probabilities."""
+        """The metrics and the arrays behind them: targets, predictions, probabilities. The
+        anomaly task takes y None (no labels: the scores' summary only) or 0/1 labels."""
+        if self.task == "anomaly":
+            from deepfit.anomaly.scores import anomaly_evaluation
+
+            labels = None if y is None else self.target.transform(y)
+            return anomaly_evaluation(self.anomaly_score(X), labels, self.anomaly["threshold"],
+                                      self.anomaly.get("contamination"))
         if not isinstance(y, (pd.Series, pd.DataFrame)):
             y = np.asarray(y)
             y = pd.Series(y) if y.ndim == 1 else pd.DataFrame(y)  # [N, H]: multi-step targets
@@ -149,6 +173,7 @@ class Predictor:
             "target": self.target.to_dict(),
             "threshold": self.threshold,
             "series": self.series,
+            **({"anomaly": self.anomaly} if self.anomaly is not None else {}),
             "weights": {"file": WEIGHTS, "sha256": sha},
         })
 
@@ -186,7 +211,8 @@ class Predictor:
             raise RunDirError(f"{where} is damaged: {exc}") from None
         except (TypeError, ValueError, RuntimeError, KeyError, AttributeError, IndexError) as exc:
             raise RunDirError(f"{where} is damaged ({type(exc).__name__}: {str(exc)[:200]})") from None
-        return cls(model.to(device), preprocessor, target, arch, meta.get("threshold"), meta.get("series"))
+        return cls(model.to(device), preprocessor, target, arch, meta.get("threshold"), meta.get("series"),
+                   meta.get("anomaly"))
 
 
 def _check_inputs_agree(made: dict[str, Any], taken: dict[str, Any], where: Path) -> None:

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from deepfit.anomaly.checks import skipped_note
 from deepfit.checks.audit import audit_data
 from deepfit.checks.before_training import check_batch_size, held_out_findings, raise_errors
-from deepfit.config import RunConfig, split_settings
+from deepfit.config import UNSUPERVISED, RunConfig, split_settings
 from deepfit.core.notes import Notes
 from deepfit.core.timings import stage
 from deepfit.data.dataset import Dataset, Streamed, written_numbers
@@ -95,10 +96,12 @@ def prepare_config(source: Any, y: Any, cfg: RunConfig, notes: Notes,
         prepared = _encode(data, splits, test_data, notes)
     if data.task == "classification":
         prepared.imbalance = imbalance_of(prepared, cfg.train, notes)
+    elif data.task in UNSUPERVISED:
+        skipped_note(cfg.train, notes)
     if test_data is not None and cfg.data.test is not None:
         raise_errors(held_out_findings(data, test_data, prepared.preprocessor, prepared.target,
                                        str(cfg.data.test)), PredictInputError)
-    check_batch_size(prepared, cfg, models or {cfg.model.name or get_modality(data.modality).default_model:
+    check_batch_size(prepared, cfg, models or {cfg.model.name or get_modality(data.modality).model_for(data.task):
                                                cfg.model.settings})
     prepared.config, prepared.source, prepared.y, prepared.notes = cfg, source, y, notes
     return prepared
@@ -210,8 +213,9 @@ def choose_model(cfg: RunConfig, data: Dataset, notes: Notes) -> RunConfig:
     """The model named, or the default for the data's modality (its Modality's default_model)."""
     if cfg.model.name is not None:
         return cfg
-    name = get_modality(data.modality).default_model
-    notes.decide(f"model: {name}, the default for {data.modality} data (--model to choose another)")
+    name = get_modality(data.modality).model_for(data.task)
+    task = " anomaly detection on" if data.task in UNSUPERVISED else ""
+    notes.decide(f"model: {name}, the default for{task} {data.modality} data (--model to choose another)")
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name))
 
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepfit.anomaly.checks import anomaly_extras
+from deepfit.anomaly.scores import anomaly_threshold
 from deepfit.checks.before_training import (
     check_batch_size,
     check_model_memory,
@@ -24,7 +26,7 @@ from deepfit.checks.before_training import (
 )
 from deepfit.checks.sanity import model_sanity, sanity_batch
 from deepfit.checks.useless import run_checklist
-from deepfit.config import DataConfig, RunConfig, field_names, split_settings
+from deepfit.config import UNSUPERVISED, DataConfig, RunConfig, field_names, split_settings
 from deepfit.core import timings
 from deepfit.core.io import (
     default_run_dir,
@@ -53,7 +55,7 @@ from deepfit.lifecycle.resume import CHECKPOINTS, resume_checkpoint, resume_sett
 from deepfit.lifecycle.seen_rows import save_seen_rows
 from deepfit.modalities import get_modality
 from deepfit.modalities.base import check_model_settings
-from deepfit.models import resolve_settings
+from deepfit.models import check_task, resolve_settings
 from deepfit.models.transfer import build_model, check_weights
 from deepfit.training import imbalance as imb
 from deepfit.training.callbacks import (
@@ -106,6 +108,8 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         source, settings = resume_settings(Path(resume), source, settings)
     cfg = split_settings(settings)
     if cfg.model.name is not None:  # bad model settings stop the run before the data are read
+        if cfg.data.task is not None:  # an autoencoder for anomaly detection, a head for the rest
+            check_task(cfg.model.name, cfg.data.task)
         resolved = resolve_settings(cfg.model.name, cfg.model.settings)
         if not (cfg.train.weights and Path(cfg.train.weights).is_dir()):  # a run's: its own
             check_model_settings(cfg.model.name, resolved)
@@ -145,7 +149,7 @@ def train_prepared(prepared: Prepared, *, out: str | Path | None = None, **setti
     if prepared.data.task == "classification" and any(
             getattr(cfg.train, k) != getattr(base.train, k) for k in shaping):
         run_prepared = dataclasses.replace(prepared, imbalance=imbalance_of(prepared, cfg.train, notes))
-    check_batch_size(run_prepared, cfg, {cfg.model.name or get_modality(prepared.data.modality).default_model:
+    check_batch_size(run_prepared, cfg, {cfg.model.name or get_modality(prepared.data.modality).model_for(prepared.data.task):
                                          cfg.model.settings})
     with (timings.current() or timings.Timings()).active():
         return _train_run(run_prepared, cfg, notes, out=out, resume=None)
@@ -156,7 +160,10 @@ def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | P
     """The model chosen, checked and trained on `prepared`; the run directory written."""
     cfg = choose_model(cfg, prepared.data, notes)
     model_settings = resolve_settings(cfg.model.name, cfg.model.settings)
-    if cfg.train.check:
+    if cfg.train.check and prepared.data.task in UNSUPERVISED:
+        notes.decide("--check: the model sanity checks test a prediction head (loss at init, "
+                     "overfitting one batch of labels); an autoencoder has none: skipped")
+    elif cfg.train.check:
         with timings.stage("model checks"):
             findings = _model_findings(cfg, model_settings, prepared)
         act_on_findings(findings, cfg.train.force, notes, "the model sanity check")
@@ -211,13 +218,18 @@ def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, note
     predictor, state = fit_prepared(cfg, model_settings, prepared, device, notes, run_dir,
                                     checkpoint, initial)
     with timings.stage("evaluate"):
-        evaluation = predictor.evaluation(*prepared.test_frame)
+        X_test, y_test = prepared.test_frame  # unlabelled anomaly data: no labels to evaluate on
+        evaluation = predictor.evaluation(X_test, y_test if prepared.data.target is not None else None)
         metrics = evaluation.metrics
+        if predictor.anomaly is not None:  # the training-mean baseline, the worst test samples
+            anomaly_extras(predictor, prepared.tensors["train"][0], X_test, evaluation)
         metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes,
                                              get_modality(prepared.data.modality))
     record |= notes.to_dict()
     record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
                            stop_reason=state.stop_reason)
+    if predictor.anomaly is not None:  # the threshold saved with the model, and said here too
+        record["train"]["anomaly"] = predictor.anomaly
     if cfg.train.weights:  # the architecture built, layer groups, their LRs, the stages
         record["model"].update(transfer_record(predictor.model, predictor.architecture, cfg.train))
     record["status"] = "finished"  # save_run adds the timings, and writes config.json last
@@ -328,12 +340,14 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
     notes.decide(f"restored the weights of epoch {state.best_epoch} (best {t.monitor} = {state.best_score:.4g})")
     architecture = {"name": name, "settings": model_settings,
                     "input_spec": input_spec.to_dict(), "output_spec": output_spec.to_dict()}
-    threshold = None
-    if t.threshold is not None and prepared.target.n_outputs == 2:  # binary: on P(classes[1])
+    threshold, anomaly = None, None
+    if task in UNSUPERVISED:  # the anomaly threshold: a quantile of the validation rows' scores
+        anomaly = anomaly_threshold(trainer.predict(val)[0], t.contamination, notes)
+    elif t.threshold is not None and prepared.target.n_outputs == 2:  # binary: on P(classes[1])
         outputs, target = trainer.predict(val)
         threshold = decision_threshold(t.threshold, outputs, target, prepared.target.classes, notes)
     return Predictor(model, prepared.preprocessor, prepared.target, architecture, threshold,
-                     prepared.data.series), state
+                     prepared.data.series, anomaly), state
 
 
 def _load_initial_weights(model: torch.nn.Module, weights: dict, path: str) -> None:

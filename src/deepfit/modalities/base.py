@@ -10,7 +10,8 @@ benchmark and predict ask `get_modality(name)` for what differs:
     preprocessing   preprocessor: the class fitted on the training split (fit(X, notes),
                     transform(X, notes) -> float32 array, input_spec(), to_dict()/from_dict(),
                     columns); saved as {"kind": name, ...}
-    models          default_model; the models that accept it declare it (models.registry)
+    models          default_model, and anomaly_model for the anomaly task (model_for(task));
+                    the models that accept it declare it (models.registry)
     audit           audit(data, splits, test_data, seed): its own findings, after the ones every
                     modality shares (checks/audit.py); noun (one sample, in their messages);
                     fixes (its advice in place of a shared check's fix text, by check name)
@@ -49,6 +50,7 @@ class Modality:
 
     name: ClassVar[str]
     default_model: ClassVar[str]
+    anomaly_model: ClassVar[str | None] = None  # its autoencoder (models/autoencoder.py)
     preprocessor: ClassVar[type]
     layout: ClassVar[str] = "[…]"  # one sample's axes, for messages: "[F]", "[T, C]", "[C, H, W]"
     natural_shape: ClassVar[tuple[int, ...]] = ()  # one sample when no data give it (benchmarks)
@@ -63,6 +65,15 @@ class Modality:
     # the check's advice for these data: check name → the fix text that replaces the shared one
     # (checks/rows.py's hold for any data) in that check's findings (checks/audit.py)
     fixes: ClassVar[dict[str, str]] = {}
+
+    def model_for(self, task: str | None) -> str:
+        """The default model for `task`: its autoencoder for anomaly detection, else
+        default_model. Raises SettingsError when it has none for the task."""
+        if task != "anomaly":
+            return self.default_model
+        if self.anomaly_model is None:
+            raise SettingsError(f"no autoencoder is registered for {self.name} data; name one with --model")
+        return self.anomaly_model
 
     def create_preprocessor(self, data: Any = None) -> Any:
         """A new, unfitted preprocessor (for `data`, the Dataset it will be fitted on, when a
@@ -196,13 +207,14 @@ def check_model_settings(name: str, settings: dict[str, Any]) -> None:
     Any other failure is left to the real build, which knows the data's shape."""
     import torch
 
-    from deepfit.models.registry import OutputSpec, create, modalities
+    from deepfit.models.registry import OutputSpec, create, modalities, tasks
 
     modality = get_modality(modalities(name)[0])
+    task = tasks(name)[0]
     try:
         spec = modality.example_input()
         with torch.device("meta"):
-            create(name, spec, OutputSpec("classification", 2), **settings)
+            create(name, spec, OutputSpec(task, 2 if task == "classification" else 1), **settings)
     except SettingsError:
         raise
     except Exception:

@@ -17,6 +17,7 @@ from torch import nn
 from deepfit.errors import SettingsError
 
 Builder = Callable[..., nn.Module]
+SUPERVISED = ("classification", "regression")  # the tasks of a model with a prediction head
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class OutputSpec:
-    task: str  # "classification" or "regression"
+    task: str  # "classification", "regression" or "anomaly" (config.TASKS)
     n_outputs: int  # classes, or 1 for a single value
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,6 +58,7 @@ class Entry:
     builder: Builder
     modalities: tuple[str, ...] = ("tabular",)
     defaults: dict[str, Any] = field(default_factory=dict)
+    tasks: tuple[str, ...] = SUPERVISED  # the tasks it is built for (an autoencoder: anomaly)
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -65,11 +67,12 @@ _FAMILIES: dict[str, Callable[[str], Entry]] = {}  # see register_family
 ALIASES = {"resnet": "resnet18"}
 
 
-def register(name: str, *, modalities: tuple[str, ...] = ("tabular",)) -> Callable[[Builder], Builder]:
+def register(name: str, *, modalities: tuple[str, ...] = ("tabular",),
+             tasks: tuple[str, ...] = SUPERVISED) -> Callable[[Builder], Builder]:
     def decorate(builder: Builder) -> Builder:
         params = list(inspect.signature(builder).parameters.values())[2:]
         defaults = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
-        _REGISTRY[name] = Entry(builder, modalities, defaults)
+        _REGISTRY[name] = Entry(builder, modalities, defaults, tasks)
         return builder
 
     return decorate
@@ -82,6 +85,20 @@ def available() -> list[str]:
 def modalities(name: str) -> tuple[str, ...]:
     """The kinds of data model `name` takes."""
     return _entry(name).modalities
+
+
+def tasks(name: str) -> tuple[str, ...]:
+    """The tasks model `name` is built for."""
+    return _entry(name).tasks
+
+
+def check_task(name: str, task: str) -> None:
+    """Raises SettingsError when model `name` is not built for `task`, naming those that are."""
+    entry = _entry(name)
+    if task not in entry.tasks:
+        fit = [n for n in available() if task in _REGISTRY[n].tasks]
+        raise SettingsError(f"model {name!r} is for {' or '.join(entry.tasks)}, not {task}; "
+                            f"for {task}: {', '.join(fit) or 'none registered'}")
 
 
 def register_family(prefix: str, make_entry: Callable[[str], Entry]) -> None:
@@ -125,6 +142,7 @@ def create(name: str, input_spec: InputSpec, output_spec: OutputSpec, **settings
         raise SettingsError(
             f"model {name!r} takes {' or '.join(entry.modalities)} data, not {input_spec.modality}"
         )
+    check_task(name, output_spec.task)
     return entry.builder(input_spec, output_spec, **resolve_settings(name, settings))
 
 

@@ -44,8 +44,30 @@ class MSE(nn.Module):
         return F.mse_loss(pred.reshape(target.shape), target)  # pred [B, 1], target [B]
 
 
-LOSSES = {"cross_entropy": CrossEntropy, "focal": FocalLoss, "mse": MSE}
-DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse"}
+class Reconstruction(nn.Module):
+    """The mean of per-sample reconstruction errors [B] (an autoencoder's outputs,
+    models/autoencoder.py); the target (anomaly labels, if any) is not used: never trained on."""
+
+    def forward(self, errors: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return errors.mean()
+
+    @torch.no_grad()
+    def trivial_reference(self, model: nn.Module, data) -> float | None:
+        """This loss for the prediction that ignores the inputs, on a split's batches (`data`):
+        every sample reconstructed as the split's mean of each value (`model.target`), ×n/(n−1)
+        for being fitted on the rows it scores (the guards' reference, training/callbacks/guards.py)."""
+        if not hasattr(model, "target") or data is None:
+            return None
+        parts = [model.target(xb).double() for xb, _ in data.eval_batches()]
+        values = torch.cat(parts) if parts else None
+        if values is None or len(values) < 2:
+            return None
+        n = len(values)
+        return float((values - values.mean(0)).square().flatten(1).mean(1).mean()) * n / (n - 1)
+
+
+LOSSES = {"cross_entropy": CrossEntropy, "focal": FocalLoss, "mse": MSE, "reconstruction": Reconstruction}
+DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "anomaly": "reconstruction"}
 
 
 def create_loss(name: str, **settings) -> nn.Module:

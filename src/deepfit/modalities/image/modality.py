@@ -24,6 +24,7 @@ from deepfit.models.registry import InputSpec
 class Image(Modality):
     name = "image"
     default_model = "cnn"
+    anomaly_model = "conv_ae"
     preprocessor = ImagePreprocessor
     layout = "[C, H, W]"
     # ImageNet's 224 × 224 RGB, what resnet50 and the transfer models were made for

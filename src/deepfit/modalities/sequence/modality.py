@@ -17,6 +17,7 @@ from deepfit.modalities.sequence.reader import read_sequences
 class Sequence(Modality):
     name = "sequence"
     default_model = "cnn1d"
+    anomaly_model = "conv1d_ae"
     preprocessor = SequencePreprocessor
     layout = "[T, C]"
     natural_shape = (64, 8)

@@ -23,6 +23,7 @@ from deepfit.models.registry import InputSpec
 class Tabular(Modality):
     name = "tabular"
     default_model = "mlp"
+    anomaly_model = "dense_ae"
     preprocessor = Preprocessor
     layout = "[F]"
     natural_shape = (32,)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepfit.config import UNSUPERVISED
 from deepfit.core.notes import Notes
 from deepfit.core.words import plural
 from deepfit.data.builtin import BUILTIN_NAMES, load_builtin
@@ -33,8 +34,15 @@ def read_tabular(request: ReadRequest) -> Dataset | None:
     of another modality then names the mismatch). Raises DataFormatError, TargetError,
     SourceNotFoundError or UnknownDatasetError."""
     source, notes = request.source, request.notes
-    frame, y_series, target = _features_and_target(source, request.target, request.y, notes,
-                                                   request.written)
+    if request.task in UNSUPERVISED and request.target is None and request.y is None \
+            and not _bundled(source):  # learnt without labels: every column is a feature
+        frame = named_columns(_unlabelled_frame(source, notes, request.written), "the data")
+        y_series, target = pd.Series(np.zeros(len(frame), dtype=np.int64), name="unlabelled"), None
+        if not request.held_out:
+            notes.decide("no target: the anomaly scores are not evaluated against labels")
+    else:
+        frame, y_series, target = _features_and_target(source, request.target, request.y, notes,
+                                                       request.written)
     if len(frame) == 0:
         raise DataFormatError(f"the data from {source_name(source)} hold no rows")
     if frame.shape[1] == 0:
@@ -44,8 +52,26 @@ def read_tabular(request: ReadRequest) -> Dataset | None:
         if request.modality is None and (signal := table_signal(frame)) is not None:
             notes.decide(signal_note(signal))  # no model named: the sequence models suggested
     frame = frame.reset_index(drop=True)
+    if target is None:
+        return Dataset(frame, y_series, source_name(source), None, request.task)
     y_series, task = labelled_target(y_series, target, request.task, notes, request.held_out)
     return Dataset(frame, y_series, source_name(source), target, task)
+
+
+def _bundled(source) -> bool:
+    return isinstance(source, str) and source in BUILTIN_NAMES
+
+
+def _unlabelled_frame(source, notes: Notes, written) -> pd.DataFrame:
+    """The features of a source read without a target: a DataFrame, an array [N, F], a table file."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    if isinstance(source, np.ndarray):
+        return array_frame(as_array(source, "X"))
+    path = Path(source)
+    if not path.exists():
+        raise SourceNotFoundError(f"no such file: {source}")
+    return read_table(path, notes, written)
 
 
 def table_signal(frame: pd.DataFrame) -> dict[str, float] | None:

@@ -62,11 +62,12 @@ class BaselineResult:
     train_rows: int = 0
 
 
+SCORES = {"classification": ("accuracy", "balanced_accuracy", "f1_macro"), "regression": ("r2",),
+          "anomaly": ("roc_auc", "average_precision")}  # anomaly: the scores against the labels
+
+
 def main_metric(task: str) -> str:
-    return "accuracy" if task == "classification" else "r2"
-
-
-SCORES = {"classification": ("accuracy", "balanced_accuracy", "f1_macro"), "regression": ("r2",)}
+    return SCORES[task][0] if task in SCORES else "r2"
 
 
 def ranking_metric(task: str, ratio: float | None = None,

@@ -11,7 +11,8 @@ Every model is trained by `deepfit.train` with its own defaults and the same dat
 settings, so the seed gives every model the same train / validation / test rows and the same
 preprocessing rules. For tabular data (or with `baselines=True`) scikit-learn's gradient boosting
 and a linear model are added on exactly those rows (deepfit/baselines.py), as the guide's matrix
-says to try both. The score is accuracy for classification and r2 for regression (`metric`);
+says to try both; for anomaly detection scikit-learn's IsolationForest (anomaly/baseline.py)
+instead, scored by AUROC. The score is accuracy for classification and r2 for regression (`metric`);
 balanced accuracy when the training split's classes are imbalanced (above the imbalance rule's
 3:1), with accuracy beside it, or the --monitor score asked for (baselines.ranking_metric).
 """
@@ -25,7 +26,9 @@ from typing import Any
 
 import pandas as pd
 
-from deepfit.config import DataConfig, TrainConfig, field_names, split_settings
+from deepfit.anomaly.baseline import NOTE as IF_NOTE
+from deepfit.anomaly.baseline import isolation_forest_row
+from deepfit.config import UNSUPERVISED, DataConfig, TrainConfig, field_names, split_settings
 from deepfit.core.io import default_run_dir, new_run_dir, write_json, write_text
 from deepfit.core.notes import Notes, logger
 from deepfit.core.words import plural
@@ -100,6 +103,7 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
         metric, why = ranking_metric(task, _ratio(prepared), cfg.train.monitor)
         if baselines is None:  # the modality says: on tables, gradient boosting is the one to beat
             baselines = get_modality(prepared.data.modality).baselines
+        baselines = baselines and task not in UNSUPERVISED  # anomaly: IsolationForest instead
         say_plan(names, baselines, budget_seconds, cfg.train)
         rows, runs, notes = [], {}, [why] if why else []
         for i, name in enumerate(names):
@@ -110,7 +114,13 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
             rows.append(run_row(name, run, prepared.test_frame[0], metric))
             if (cut := budget_cut(name, run.config["train"].get("stop_reason"), len(run.history))):
                 notes.append(cut)
-        if baselines:
+        if task in UNSUPERVISED:  # the baseline of anomaly detection, not the supervised ones
+            row = isolation_forest_row(encode(prepared), contamination=cfg.train.contamination,
+                                       metric=metric, seed=cfg.train.seed,
+                                       labelled=prepared.data.target is not None)
+            rows.append({c: row[c] for c in COLUMNS})
+            notes.append(IF_NOTE)
+        elif baselines:
             enc = encode(prepared)
             for kind in ("gradient_boosting", "linear"):
                 result = fit_baseline(kind, enc, max_seconds=budget_seconds, seed=cfg.train.seed,
@@ -196,7 +206,8 @@ def run_row(name: str, run: Run, X_test: Any, metric: str) -> dict[str, Any]:
     best_epoch = int(run.config["train"]["best_epoch"])
     val = run.history[best_epoch - 1].get(f"val_{metric}") if best_epoch else None
     weights = run.path / "model.safetensors"
-    return {"model": name, "metric": metric, "test_score": float(run.metrics[metric]),
+    score = run.metrics.get(metric)  # None: unlabelled anomaly data, nothing to score against
+    return {"model": name, "metric": metric, "test_score": None if score is None else float(score),
             ACCURACY: run.metrics.get("accuracy"),
             "val_score": None if val is None else float(val),
             "train_seconds": float(sum(h.get("epoch_seconds", 0.0) for h in run.history)),

@@ -234,6 +234,10 @@ class LossNotDecreasing(Callback):
 
     def on_fit_start(self, trainer, state) -> None:
         loss_fn, target = getattr(trainer, "loss_fn", None), _targets(getattr(trainer, "val_data", None))
+        if hasattr(loss_fn, "trivial_reference"):  # a loss of the inputs (an autoencoder's)
+            self.reference = loss_fn.trivial_reference(trainer.model, getattr(trainer, "val_data", None))
+            self.rows, self.trivial = len(target) if target is not None else None, "the mean of every value"
+            return
         self.reference = expected_trivial_loss(loss_fn, target) if loss_fn is not None else None
         self.rows = len(target) if target is not None else None
         if target is not None and target.is_floating_point():

@@ -156,3 +156,43 @@ def test_a_sequence_anomaly_run_separates_noise_from_sine_waves(tmp_path):
     assert run.config["model"]["name"] == "conv1d_ae" and run.config["data"]["modality"] == "sequence"
     assert run.metrics["roc_auc"] >= 0.9  # measured 1.0
     assert pd.Series(run.predictor.anomaly_score(X[:5].astype(np.float32))).notna().all()
+
+
+AE_SPECS = {"dense_ae": InputSpec(5, 3, cardinalities=(4, 3)),  # 3 numbers, 2 category columns
+            "conv_ae": InputSpec(1, 1, modality="image", shape=(1, 7, 9)),  # odd sides: cropped back
+            "conv1d_ae": InputSpec(2, 2, modality="sequence", shape=(11, 2))}
+
+
+def _ae_batch(spec: InputSpec) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    if spec.shape:
+        return torch.randn(6, *spec.shape, generator=gen)
+    codes = torch.stack([torch.randint(0, c, (6,), generator=gen) for c in spec.cardinalities], 1)
+    return torch.cat([torch.randn(6, spec.n_dense, generator=gen), codes.float()], 1)
+
+
+@pytest.mark.parametrize("name", sorted(AE_SPECS))
+def test_every_autoencoder_scores_its_mean_squared_reconstruction_error(name):
+    from deepfit.models import available
+
+    assert set(available("anomaly")) == set(AE_SPECS)
+    spec = AE_SPECS[name]
+    model = create(name, spec, OutputSpec("anomaly", 1))
+    x = _ae_batch(spec)
+    scores = model(x)
+    assert scores.shape == (6,)
+    by_hand = (model.reconstruct(x) - model.target(x)).square().flatten(1).mean(1)
+    assert torch.allclose(scores, by_hand)
+    if name == "dense_ae":  # one-hot slots for the categories, beside the numbers
+        assert model.target(x).shape == (6, 3 + 4 + 3)
+    scores.mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_check_skips_the_head_tests_and_advise_points_to_compare(planted, tmp_path):
+    from deepfit.tools.check import check
+
+    findings = check(planted, target="label", task="anomaly")
+    assert not [f for f in findings if f.severity == "error"]
+    with pytest.raises(SettingsError, match="compare DATA --task anomaly"):
+        deepfit.advise(planted, target="label", task="anomaly", out=tmp_path / "a")

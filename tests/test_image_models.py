@@ -15,7 +15,7 @@ from deepfit.models import InputSpec, OutputSpec, available, create, modalities
 from deepfit.models.transfer import build_model, load_matching
 from deepfit.models.vision import layer_groups
 
-IMAGE_MODELS = [n for n in available() if modalities(n) == ("image",)] + ["transfer:resnet18"]
+IMAGE_MODELS = [n for n in available("classification") if modalities(n) == ("image",)] + ["transfer:resnet18"]
 HEAVY = {"resnet34", "resnet50"}
 GRAY = InputSpec(1, 1, modality="image", shape=(1, 8, 8))
 RGB = InputSpec(3, 3, modality="image", shape=(3, 16, 16))

@@ -35,7 +35,7 @@ def _spec(name: str, spec_name: str) -> InputSpec:
 
 def _cases() -> list[tuple[str, str]]:
     """(model, spec) pairs: each model with each spec of its (first) modality."""
-    return [(name, spec_name) for name in available() for spec_name in SPECS[modalities(name)[0]]]
+    return [(name, spec_name) for name in available("classification") for spec_name in SPECS[modalities(name)[0]]]
 
 
 def _batch(spec: InputSpec, n: int, seed: int = 0) -> torch.Tensor:
@@ -74,7 +74,7 @@ def test_gradient_reaches_every_parameter(name, spec_name):
         assert param.grad.abs().sum() > 0, f"zero gradient in {pname}"
 
 
-@pytest.mark.parametrize("name", [n for n in available() if "image" not in modalities(n)])
+@pytest.mark.parametrize("name", [n for n in available("classification") if "image" not in modalities(n)])
 def test_overfits_a_small_batch(name):
     """Image models overfit their batch in test_image_models.py (ResNets need fewer, larger steps)."""
     torch.manual_seed(0)
@@ -92,7 +92,7 @@ def test_overfits_a_small_batch(name):
     assert accuracy >= 0.9
 
 
-@pytest.mark.parametrize("name", available())
+@pytest.mark.parametrize("name", available("classification"))
 def test_reset_classifier(name):
     spec = next(iter(SPECS[modalities(name)[0]].values()))
     model = create(name, spec, OutputSpec("classification", 3))

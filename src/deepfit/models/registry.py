@@ -78,8 +78,9 @@ def register(name: str, *, modalities: tuple[str, ...] = ("tabular",),
     return decorate
 
 
-def available() -> list[str]:
-    return sorted(_REGISTRY)
+def available(task: str | None = None) -> list[str]:
+    """The registered models' names; with `task`, those built for it."""
+    return sorted(n for n, e in _REGISTRY.items() if task is None or task in e.tasks)
 
 
 def modalities(name: str) -> tuple[str, ...]:
@@ -96,7 +97,7 @@ def check_task(name: str, task: str) -> None:
     """Raises SettingsError when model `name` is not built for `task`, naming those that are."""
     entry = _entry(name)
     if task not in entry.tasks:
-        fit = [n for n in available() if task in _REGISTRY[n].tasks]
+        fit = available(task)
         raise SettingsError(f"model {name!r} is for {' or '.join(entry.tasks)}, not {task}; "
                             f"for {task}: {', '.join(fit) or 'none registered'}")
 

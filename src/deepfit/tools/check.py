@@ -23,7 +23,7 @@ from deepfit.checks.audit import audit_data
 from deepfit.checks.before_training import batch_findings, held_out_findings
 from deepfit.checks.findings import Finding, by_severity, from_notes
 from deepfit.checks.sanity import model_sanity, sanity_batch
-from deepfit.config import split_settings
+from deepfit.config import UNSUPERVISED, split_settings
 from deepfit.core.notes import Notes
 from deepfit.data.dataset import Dataset, written_numbers
 from deepfit.data.split import Splits, split_data
@@ -49,7 +49,7 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
     notes = Notes(live=False)  # the decisions of loading are not printed by a check
     data = load_source(source, target=cfg.data.target, task=cfg.data.task, y=y, notes=notes,
                        **reading_settings(cfg))
-    per_model = _model_settings(names_given or [get_modality(data.modality).default_model], cfg.model.settings)
+    per_model = _model_settings(names_given or [get_modality(data.modality).model_for(data.task)], cfg.model.settings)
     test_data = None
     if cfg.data.test is not None:
         test_data = load_source(cfg.data.test, target=data.target, task=data.task, notes=notes,
@@ -91,8 +91,9 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
         with torch.random.fork_rng(devices=[]):  # the initial weights training would start from
             torch.manual_seed(cfg.train.seed)
             built = create(name, input_spec, output_spec, **model_settings)
-        findings += model_sanity(built, input_spec, output_spec, batch, name=name,
-                                 seed=cfg.train.seed)
+        if data.task not in UNSUPERVISED:  # they test a prediction head, which an autoencoder lacks
+            findings += model_sanity(built, input_spec, output_spec, batch, name=name,
+                                     seed=cfg.train.seed)
         findings += batch_findings(built, name, model_settings, cfg.train.batch_size, len(rows))
     return by_severity(findings)
 

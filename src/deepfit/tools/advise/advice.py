@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepfit.config import split_settings
+from deepfit.config import UNSUPERVISED, split_settings
 from deepfit.core.io import default_run_dir, new_run_dir
 from deepfit.core.notes import Notes, logger
 from deepfit.data.dataset import source_name
@@ -59,6 +59,10 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
             raise SettingsError(f"{name} must be a positive number of {name.split('_')[1]}, not {value}")
     budget = float(budget_seconds or DEFAULT_BUDGET)
     cfg = split_settings(readable(settings))
+    if cfg.data.task in UNSUPERVISED:  # its matrix weighs supervised models against each other
+        raise SettingsError("advise weighs networks, gradient boosting and linear models on a "
+                            "target; for anomaly detection compare an autoencoder with IsolationForest: "
+                            "deepfit compare DATA --task anomaly --models dense_ae")
     path = Path(out) if out else default_run_dir(f"advise-{source_name(source)}")
     with new_run_dir(path):
         prepared = prepare_config(source, y, cfg, Notes(live=False))

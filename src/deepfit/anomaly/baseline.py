@@ -44,8 +44,23 @@ def isolation_forest_row(enc: Any, *, contamination: float, metric: str, seed: i
             "test_metrics": test_metrics, "test_scores": np.asarray(test)}
 
 
+def validation_score(predictor: Any, prepared: Any, metric: str) -> float | None:
+    """An anomaly run's `metric` on the validation rows of `prepared` (lifecycle.prepare.Prepared),
+    for compare's val_score column: the autoencoder's scores against the 0/1 labels. None for
+    unlabelled data or rows not in memory."""
+    import torch
+
+    X, y = prepared.tensors["val"]
+    if prepared.data.target is None or not isinstance(X, torch.Tensor):
+        return None
+    with torch.no_grad():
+        scores = torch.cat([predictor.model(X[i : i + 4096].to(predictor.device)).cpu()
+                            for i in range(0, len(X), 4096)]).double().numpy()
+    return anomaly_metrics(scores, y.numpy(), predictor.anomaly["threshold"]).get(metric)
+
+
 NOTE = ("isolation_forest: scikit-learn's IsolationForest on the same preprocessed training rows "
         "(score: minus score_samples; threshold: the same validation quantile); params = tree nodes, "
         "size = the pickled estimator")
 
-__all__ = ["NAME", "NOTE", "isolation_forest_row"]
+__all__ = ["NAME", "NOTE", "isolation_forest_row", "validation_score"]

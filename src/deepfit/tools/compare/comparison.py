@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from deepfit.anomaly.baseline import NOTE as IF_NOTE
-from deepfit.anomaly.baseline import isolation_forest_row
+from deepfit.anomaly.baseline import isolation_forest_row, validation_score
 from deepfit.config import UNSUPERVISED, DataConfig, TrainConfig, field_names, split_settings
 from deepfit.core.io import default_run_dir, new_run_dir, write_json, write_text
 from deepfit.core.notes import Notes, logger
@@ -112,6 +112,8 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
             _say_pace(name, time.perf_counter() - started, len(names) - i - 1, budget_seconds)
             runs[name] = run.path
             rows.append(run_row(name, run, prepared.test_frame[0], metric))
+            if task in UNSUPERVISED:  # no per-epoch AUROC (labels are not looked at in training)
+                rows[-1]["val_score"] = validation_score(run.predictor, prepared, metric)
             if (cut := budget_cut(name, run.config["train"].get("stop_reason"), len(run.history))):
                 notes.append(cut)
         if task in UNSUPERVISED:  # the baseline of anomaly detection, not the supervised ones

@@ -198,3 +198,13 @@ def test_check_skips_the_head_tests_and_advise_points_to_compare(planted, tmp_pa
     assert not [f for f in findings if f.severity == "error"]
     with pytest.raises(SettingsError, match="compare DATA --task anomaly"):
         deepfit.advise(planted, target="label", task="anomaly", out=tmp_path / "a")
+
+
+def test_image_and_sequence_arrays_train_without_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, X, model in (("images", rng.normal(size=(120, 1, 8, 8)), "conv_ae"),
+                           ("sequences", rng.normal(size=(120, 16, 2)), "conv1d_ae")):
+        run = deepfit.train(X.astype(np.float32), task="anomaly", epochs=1, out=tmp_path / name,
+                            progress=False)
+        assert run.config["model"]["name"] == model and run.config["data"]["target"] is None
+        assert run.metrics["labelled"] is False and "roc_auc" not in run.metrics

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from deepfit.config import UNSUPERVISED
 from deepfit.core.notes import Notes
 from deepfit.data.dataset import Dataset
 from deepfit.data.readers import ReadRequest, read_source
@@ -31,6 +34,13 @@ def load_source(
     cache_limit_mb, written, options). Raises the named DeepfitError of what is wrong."""
     if modality is not None:
         get_modality(modality)  # a SettingsError naming the registered ones
+    # arrays of samples [N, ...] learnt without labels (anomaly): placeholder labels, said to be none
+    unlabelled = (task in UNSUPERVISED and y is None and target is None
+                  and isinstance(source, np.ndarray) and source.ndim >= 3)
     request = ReadRequest(source, notes if notes is not None else Notes(), target=target,
-                          task=task, y=y, held_out=held_out, modality=modality, **reading)
-    return read_source(request)
+                          task=task, y=np.zeros(len(source), dtype=np.int64) if unlabelled else y,
+                          held_out=held_out, modality=modality, **reading)
+    data = read_source(request)
+    if unlabelled:
+        data.target = None
+    return data

@@ -37,6 +37,7 @@ def planted_run(planted, tmp_path_factory):
                          out=tmp_path_factory.mktemp("anomaly") / "run")
 
 
+@pytest.mark.slow  # ~4 s on an idle 2-core machine, ~15 s loaded
 def test_planted_outliers_reach_the_stated_auroc_and_compare_adds_isolation_forest(planted, tmp_path):
     result = deepfit.compare(planted, target="label", task="anomaly", models="dense_ae", epochs=40,
                              out=tmp_path / "cmp", progress=False)
@@ -128,6 +129,7 @@ def test_a_supervised_model_or_a_bad_contamination_is_refused_before_reading(tmp
         create("dense_ae", InputSpec(4, 4), OutputSpec("classification", 2))
 
 
+@pytest.mark.slow  # ~4 s on an idle 2-core machine, ~15 s loaded
 def test_digits_with_a_class_held_out_reach_the_stated_auroc(tmp_path):
     X_fit, y_fit, X_eval, y_eval = held_out_digits(DIGITS_HELD)
     run = deepfit.train(X_fit, y=y_fit, task="anomaly", epochs=60, out=tmp_path / "run", progress=False)
@@ -208,3 +210,20 @@ def test_image_and_sequence_arrays_train_without_labels(tmp_path):
                             progress=False)
         assert run.config["model"]["name"] == model and run.config["data"]["target"] is None
         assert run.metrics["labelled"] is False and "roc_auc" not in run.metrics
+
+
+def test_the_loss_guard_measures_an_autoencoder_against_the_mean_reconstruction():
+    from deepfit.data.batches import make_batches
+    from deepfit.training.losses import create_loss
+
+    spec = AE_SPECS["dense_ae"]
+    model = create("dense_ae", spec, OutputSpec("anomaly", 1))
+    x = _ae_batch(spec)
+    batches = make_batches(x, torch.zeros(len(x), dtype=torch.long), 4, loader="memory", shuffle=False,
+                           seed=0, device=torch.device("cpu"))
+    target = model.target(x).double()
+    by_hand = (target - target.mean(0)).square().mean() * len(x) / (len(x) - 1)
+    loss = create_loss("reconstruction")
+    assert loss.trivial_reference(model, batches) == pytest.approx(float(by_hand))
+    with torch.no_grad():
+        assert float(loss(model(x), torch.zeros(len(x)))) == pytest.approx(float(model(x).mean()))

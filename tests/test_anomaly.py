@@ -198,6 +198,10 @@ def test_check_skips_the_head_tests_and_advise_points_to_compare(planted, tmp_pa
     # a column copying the labels is no leak: the labels only evaluate (target_leak skipped)
     findings = check(planted.assign(copy=planted["label"] * 7.0), target="label", task="anomaly")
     assert not [f for f in findings if f.severity == "error"]
+    with pytest.raises(SettingsError, match="labels with --target"):
+        deepfit.compare(planted.drop(columns="label"), task="anomaly", models="dense_ae",
+                        out=tmp_path / "c")
+    assert not (tmp_path / "c").exists()
     with pytest.raises(SettingsError, match="compare DATA --task anomaly"):
         deepfit.advise(planted, target="label", task="anomaly", out=tmp_path / "a")
 

@@ -100,6 +100,10 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
         prepared = prepare_config(source, y, cfg, Notes(live=False), models={n: {} for n in names})
         _check_modalities(names, prepared.data.modality)
         task = prepared.data.task
+        if task in UNSUPERVISED and prepared.data.target is None:
+            raise SettingsError("compare ranks anomaly detectors by AUROC against labels: give the "
+                                "0/1 labels with --target (they are never trained on), or train one "
+                                "model with deepfit train --task anomaly")
         metric, why = ranking_metric(task, _ratio(prepared), cfg.train.monitor)
         if baselines is None:  # the modality says: on tables, gradient boosting is the one to beat
             baselines = get_modality(prepared.data.modality).baselines

@@ -231,3 +231,8 @@ def test_the_loss_guard_measures_an_autoencoder_against_the_mean_reconstruction(
     assert loss.trivial_reference(model, batches) == pytest.approx(float(by_hand))
     with torch.no_grad():
         assert float(loss(model(x), torch.zeros(len(x)))) == pytest.approx(float(model(x).mean()))
+
+
+def test_explain_refuses_an_anomaly_run_with_a_reason(planted_run):
+    with pytest.raises(SettingsError, match="explain covers classification and regression"):
+        deepfit.explain(planted_run.path)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepfit.config import UNSUPERVISED
 from deepfit.core.io import write_json
 from deepfit.core.notes import Notes
 from deepfit.errors import SettingsError
@@ -59,6 +60,9 @@ def explain(run: str | Path, source: Any = None, *, rows: int | None = None, rep
             raise SettingsError(f"{name} must be a whole number of at least 1, not {value!r}")
     run_dir = Path(run)
     predictor = Predictor.load(run_dir, verify=verify)
+    if predictor.task in UNSUPERVISED:  # no prediction to attribute: a reconstruction error
+        raise SettingsError("explain covers classification and regression runs; an anomaly run's "
+                            "report shows its worst-reconstructed samples and the score histogram")
     record = run_record(run_dir)
     held = held_out_rows(run_dir, predictor, source)
     parts = predictor.modality.explain_parts()

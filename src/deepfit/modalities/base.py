@@ -18,6 +18,7 @@ benchmark and predict ask `get_modality(name)` for what differs:
                     training batches' augmentation or None
     benchmarks      layout, natural_shape, quick_shape, example_input(shape), synthetic_rows
     predict         prediction_input(pre, X), read_for_predict(pre, path), predict_files
+    export          preprocess_spec(pre): the preprocessor's to_spec(), for preprocess.json
     advice          unstructured, baselines (compare's default), enough_rows, guide_rows
     report          report_facts(data record): its lines of the report's data table
     explain         explain_parts(): what `deepfit explain` permutes, sums and draws (explain.py)
@@ -138,6 +139,15 @@ class Modality:
         from deepfit.modalities.explain import ExplainParts
 
         return ExplainParts()
+
+    def preprocess_spec(self, preprocessor: Any) -> dict[str, Any]:
+        """What turns raw samples into the network's input, as plain JSON for another language
+        (an export's preprocess.json, deploy/export.py): {"modality": name, ...} and the fitted
+        preprocessor's `to_spec()`. Raises SettingsError when the preprocessor has none."""
+        if not hasattr(preprocessor, "to_spec"):
+            raise SettingsError(f"the {self.name} preprocessor cannot describe itself for an export "
+                                "(it has no to_spec method)")
+        return {"modality": self.name, **preprocessor.to_spec()}
 
     def predict_files(self, predictor: Any, path: Path) -> Any:
         """Predictions (a DataFrame) for files this modality reads itself (a folder of images),

@@ -52,20 +52,20 @@ def sources(tmp_path_factory):
 def _train(sources, tmp_path, model, **extra):
     modality = modalities(model)[0]
     target = {"target": "label"} if modality == "tabular" else {"modality": modality}
-    return deepfit.train(str(sources[modality]), model=model, out=tmp_path / "run", **target, **TINY, **extra)
+    return deepfit.train(str(sources[modality]), model=model, out=tmp_path / "run", **target, **(TINY | extra))
 
 
 def _independent_parity(run, result):
     """The exported model run here, by onnxruntime, on the test rows the Predictor preprocesses:
     the export's own check computed again, not read from its record."""
-    from deepfit.lifecycle.held_out import read_test_split
+    from deepfit.lifecycle.held_out import held_out_rows
 
-    held = read_test_split(run.path)
+    held = held_out_rows(run.path, run.predictor)
     inputs = run.predictor.features(held.X).numpy()
     session = ort.InferenceSession(str(result.model), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": inputs})[0]
     expected = run.predictor.outputs(held.X).numpy()
-    assert got.shape == expected.shape and len(got) == len(held) == result.rows
+    assert got.shape == expected.shape and len(got) == len(held.X) == result.rows
     assert np.abs(got - expected).max() <= 1e-4 * max(1.0, np.abs(expected).max())
     return got, expected
 

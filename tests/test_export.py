@@ -256,3 +256,19 @@ def test_the_command_prints_the_parity_and_replaces_an_earlier_export(sources, t
     assert "predicted classes agree on 100.0%" in said
     assert main(["export", str(run.path), "--out", str(run.path / "checkpoints")]) == 2  # not an export
     assert "already exists" in capsys.readouterr().err
+
+
+def test_a_regression_run_exports_its_target_scale(tmp_path):
+    run = deepfit.train("diabetes", model="mlp", out=tmp_path / "run", **TINY)
+    result = deepfit.export(run.path)
+    assert result.agreement is None and result.max_abs_diff <= result.tolerance
+    assert "the run's test split" in result.rows_from
+    document = json.loads(result.preprocess.read_text())
+    assert document["task"] == "regression" and document["classes"] is None
+    from sklearn.datasets import load_diabetes
+
+    X = load_diabetes(as_frame=True).data.iloc[:20]
+    session = ort.InferenceSession(str(result.model), providers=["CPUExecutionProvider"])
+    output = session.run(None, {"input": run.predictor.features(X).numpy()})[0][:, 0]
+    scale = document["output"]
+    np.testing.assert_allclose(output * scale["std"] + scale["mean"], run.predictor.predict(X), rtol=1e-4)

@@ -99,8 +99,9 @@ def objective(trial: Any, spec: dict[str, Any], prepared: Prepared) -> float:
     run_dir = Path(spec["out"]) / "trials" / f"trial-{trial.number:03d}"
     trial.set_user_attr("run_dir", str(run_dir))
     pruning = Pruning(trial, spec["metric"])
-    settings = {**spec["fixed"], **params, "model": spec["model"], "monitor": spec["metric"],
-                "evaluate_test": False, "report": False, "progress": False}
+    # a trial is retried from the start, never resumed: no checkpoints unless asked for
+    settings = {"checkpoint": False, **spec["fixed"], **params, "model": spec["model"],
+                "monitor": spec["metric"], "evaluate_test": False, "report": False, "progress": False}
     level = logger.level
     logger.setLevel(max(level, logging.WARNING))  # a trial's notes are in its config.json
     try:

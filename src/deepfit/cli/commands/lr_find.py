@@ -19,21 +19,20 @@ class Renamed:
 
     def __init__(self, sub: Any, name: str, help: str) -> None:
         self.sub, self.name, self.help = sub, name, help
+        self.parser: argparse.ArgumentParser | None = None  # the one made, to add more flags to
 
     def add_parser(self, _name: str, **kwargs: Any) -> argparse.ArgumentParser:
-        return self.sub.add_parser(self.name, **{**kwargs, "help": self.help})
+        self.parser = self.sub.add_parser(self.name, **{**kwargs, "help": self.help})
+        return self.parser
 
 
 def add_parser(sub: Any) -> None:
     from deepfit.cli.train_flags import add_train
 
-    holder: list[argparse.ArgumentParser] = []
     renamed = Renamed(sub, "lr-find", "the learning-rate range test: loss against an exponentially "
                       "growing LR from a copy of the initial weights; suggests an LR")
-    original = renamed.add_parser
-    renamed.add_parser = lambda name, **kw: holder.append(original(name, **kw)) or holder[-1]
     add_train(renamed)
-    p = holder[0]
+    p = renamed.parser
     p.add_argument("--start", type=float, default=1e-7, help="the first LR (default 1e-7)")
     p.add_argument("--end", type=float, default=10.0, help="the last LR (default 10)")
     p.add_argument("--steps", type=int, default=100, help="mini-batches at most (default 100)")

@@ -19,13 +19,10 @@ NAMES = ("tune",)
 def add_parser(sub: Any) -> None:
     from deepfit.cli.train_flags import add_train
 
-    holder: list[argparse.ArgumentParser] = []
     renamed = Renamed(sub, "tune", "search the model's and the trainer's settings on Optuna "
                       "(TPE, pruning, an SQLite or any Optuna storage); resumable")
-    original = renamed.add_parser
-    renamed.add_parser = lambda name, **kw: holder.append(original(name, **kw)) or holder[-1]
     add_train(renamed)
-    p = holder[0]
+    p = renamed.parser
     p.add_argument("--trials", type=int, default=20, help="trials, complete or pruned (default 20; "
                    "the first is the defaults)")
     p.add_argument("--budget-seconds", type=float, help="stop starting trials after this many seconds")

@@ -96,7 +96,7 @@ class DataConfig:
 class TrainConfig:
     epochs: int = 100
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float | str = 1e-3  # "auto": the LR range test's suggestion (lifecycle/lr_auto.py)
     weight_decay: float = 1e-2
     schedule: str = "plateau"
     clip_norm: float = 1.0  # 0 turns clipping off
@@ -128,6 +128,9 @@ class TrainConfig:
     focal_gamma: float = 2.0  # focusing parameter of --imbalance focal
     threshold: float | str | None = None  # binary decision threshold: None (argmax), auto, or a number
     report: bool = True  # plots and report.html in the run directory
+    # False: the test split is not evaluated (deepfit tune's trials: the search sees validation
+    # scores only; the best trial alone is evaluated on the test split, once)
+    evaluate_test: bool = True
 
     def __post_init__(self) -> None:
         from deepfit.evaluation.threshold import parse_threshold
@@ -140,7 +143,8 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}"),
-            (self.lr > 0, f"lr must be positive, not {self.lr}"),
+            (self.lr == "auto" or (not isinstance(self.lr, str) and self.lr > 0),
+             f"lr must be positive or auto, not {self.lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, not {self.weight_decay}"),
             (self.patience >= 1, f"patience must be at least 1, not {self.patience}"),
             (self.max_seconds is None or self.max_seconds > 0,

@@ -24,6 +24,16 @@ def add_data_root_flags(p: argparse.ArgumentParser) -> None:
                    "files of mnist, fashion-mnist or cifar10 into the data root (needs a network)")
 
 
+def lr_value(text: str) -> float | str:
+    """--lr: a number, or auto (the LR range test's suggestion)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number or auto, not {text!r}") from None
+
+
 def add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train, validate, evaluate and save a model")
     p.add_argument("source", nargs="?", help=SOURCE_HELP)
@@ -49,7 +59,8 @@ def add_train(sub: Any) -> None:
                    "the model); an .npz with X [N, T] is a table unless --modality sequence or a sequence model")
     p.add_argument("--epochs", type=int, help="maximum epochs (default 100)")
     p.add_argument("--batch-size", type=int, help="batch size (default 64)")
-    p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    p.add_argument("--lr", type=lr_value, help="learning rate (default 1e-3); auto: the LR range "
+                   "test's suggestion (deepfit lr-find), said in the notes")
     p.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 0.01)")
     p.add_argument("--schedule", choices=SCHEDULES, help="LR schedule (default plateau)")
     p.add_argument("--clip-norm", type=float, help="gradient clipping max norm; 0 = off (default 1)")

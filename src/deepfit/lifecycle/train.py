@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from deepfit.errors import SettingsError, StorageError, TrainingFailed
 from deepfit.evaluation.metrics import metric_fn, mode_of
 from deepfit.evaluation.threshold import decision_threshold
 from deepfit.lifecycle.directory import config_record, save_run
+from deepfit.lifecycle.lr_auto import auto_lr
 from deepfit.lifecycle.predictor import Predictor
 from deepfit.lifecycle.prepare import (
     Prepared,
@@ -57,6 +59,7 @@ from deepfit.models import resolve_settings
 from deepfit.models.transfer import build_model, check_weights
 from deepfit.training import imbalance as imb
 from deepfit.training.callbacks import (
+    Callback,
     Checkpoint,
     DeadReLU,
     EarlyStopping,
@@ -117,12 +120,14 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         return _train_run(prepared, cfg, notes, out=out, resume=resume)
 
 
-def train_prepared(prepared: Prepared, *, out: str | Path | None = None, **settings: Any) -> Run:
+def train_prepared(prepared: Prepared, *, out: str | Path | None = None,
+                   callbacks: Sequence[Callback] = (), **settings: Any) -> Run:
     """Train one model on a split prepared once (runs/prepare.py: `prepare`), and save its run
     directory as `train` does. `settings` are the model (`model=` and its settings) and the
     training settings of this run; the data settings are the prepared ones (giving another
     value is a SettingsError: prepare again). The same prepared split may be trained on any
-    number of times, each run getting the decisions of preparing in its own notes."""
+    number of times, each run getting the decisions of preparing in its own notes. `callbacks`
+    are added to the Trainer's own (deepfit tune's pruning, training/callbacks/pruning.py)."""
     base = prepared.config if prepared.config is not None else split_settings({})
     data_keys = set(field_names(DataConfig))
     clash = sorted(k for k, v in settings.items()
@@ -148,11 +153,11 @@ def train_prepared(prepared: Prepared, *, out: str | Path | None = None, **setti
     check_batch_size(run_prepared, cfg, {cfg.model.name or get_modality(prepared.data.modality).default_model:
                                          cfg.model.settings})
     with (timings.current() or timings.Timings()).active():
-        return _train_run(run_prepared, cfg, notes, out=out, resume=None)
+        return _train_run(run_prepared, cfg, notes, out=out, resume=None, extra=callbacks)
 
 
 def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | Path | None,
-               resume: str | Path | None) -> Run:
+               resume: str | Path | None, extra: Sequence[Callback] = ()) -> Run:
     """The model chosen, checked and trained on `prepared`; the run directory written."""
     cfg = choose_model(cfg, prepared.data, notes)
     model_settings = resolve_settings(cfg.model.name, cfg.model.settings)
@@ -167,6 +172,9 @@ def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | P
         threads = _threads(cfg, model_settings, prepared, device, resume)
     apply_threads(threads)
     notes.decide(threads.note())
+    if cfg.train.lr == "auto":  # the LR range test first; config.json records the LR found
+        with timings.stage("lr range test"):
+            cfg = auto_lr(prepared, cfg, model_settings, device, notes)
     initial = load_foreign_weights(cfg.train.init_weights) if cfg.train.init_weights else None
     run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(prepared.data.name)
     # From here a signal or a failed write keeps the run directory once it holds a complete
@@ -176,7 +184,7 @@ def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | P
                                              resumable=_resumable):
         try:
             return _fit_and_save(prepared, cfg, model_settings, notes, device, run_dir, checkpoint,
-                                 initial, threads)
+                                 initial, threads, extra)
         except TrainingInterrupted as exc:
             if not cfg.train.checkpoint:
                 raise KeyboardInterrupt from None  # nothing to resume from: the run is dropped
@@ -201,7 +209,7 @@ def _resumable(run_dir: Path) -> bool:
 
 def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, notes: Notes,
                   device: torch.device, run_dir: Path, checkpoint: dict | None, initial: dict | None,
-                  threads: ThreadChoice) -> Run:
+                  threads: ThreadChoice, extra: Sequence[Callback] = ()) -> Run:
     """Train in `run_dir`, evaluate on the test split, write the run directory."""
     notes.go_live()
     record = config_record(cfg, model_settings, prepared.source, prepared, device, notes)
@@ -209,12 +217,16 @@ def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, note
     if checkpoint is None:
         write_json(run_dir / "config.json", record | {"status": "running"})
     predictor, state = fit_prepared(cfg, model_settings, prepared, device, notes, run_dir,
-                                    checkpoint, initial)
-    with timings.stage("evaluate"):
-        evaluation = predictor.evaluation(*prepared.test_frame)
-        metrics = evaluation.metrics
-        metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes,
-                                             get_modality(prepared.data.modality))
+                                    checkpoint, initial, extra)
+    if cfg.train.evaluate_test:
+        with timings.stage("evaluate"):
+            evaluation = predictor.evaluation(*prepared.test_frame)
+            metrics = evaluation.metrics
+            metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes,
+                                                 get_modality(prepared.data.modality))
+    else:  # a tuning trial: the best epoch's validation scores, the test split unseen
+        evaluation, metrics = None, dict(state.history[state.best_epoch - 1])
+        notes.decide("the test split was not evaluated (evaluate_test=False)")
     record |= notes.to_dict()
     record["train"].update(epochs_run=state.epoch, best_epoch=state.best_epoch,
                            stop_reason=state.stop_reason)
@@ -222,7 +234,8 @@ def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, note
         record["model"].update(transfer_record(predictor.model, predictor.architecture, cfg.train))
     record["status"] = "finished"  # save_run adds the timings, and writes config.json last
     save_seen_rows(run_dir, prepared.tensors)  # so that evaluating on them is said
-    save_run(run_dir, predictor, record, state, metrics, evaluation if cfg.train.report else None)
+    save_run(run_dir, predictor, record, state, metrics,
+             evaluation if cfg.train.report and evaluation is not None else None)
     return Run(run_dir, record, metrics, state.history, predictor, notes)
 
 
@@ -265,7 +278,7 @@ def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) ->
 
 def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch.device,
          notes: Notes, run_dir: Path, checkpoint: dict | None,
-         initial: dict | None = None) -> tuple[Predictor, TrainState]:
+         initial: dict | None = None, extra: Sequence[Callback] = ()) -> tuple[Predictor, TrainState]:
     """Train the model `cfg` names on `prepared`'s training split, with early stopping on its
     validation split and the best weights restored; checkpoints go to `run_dir`/checkpoints.
     → the Predictor (model + the prepared preprocessing) and the final TrainState."""
@@ -297,6 +310,7 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
     # GradientHealth first: its columns are in the logs before anything saves them
     callbacks = [GradientHealth(), *finetuning, EarlyStopping(t.patience), RestoreBestWeights(), NonFiniteGuard(),
                  LossNotDecreasing(), OverfittingGap(), DeadReLU()]
+    callbacks += list(extra)  # before the checkpoint, which saves their state
     if t.max_seconds is not None:  # before the checkpoint, which saves the seconds spent
         callbacks.append(TimeBudget(t.max_seconds))
     if t.checkpoint:

@@ -2,7 +2,9 @@
 
 A builder is `fn(input_spec, output_spec, *, setting=default, ...) -> nn.Module`. Its keyword
 parameters are the model's settings: `create` fills in the defaults, coerces values given as text
-(from the CLI), and rejects an unknown setting with the list of valid ones.
+(from the CLI), and rejects an unknown setting with the list of valid ones. Beside the defaults,
+`register(..., space={setting: range})` declares the ranges `deepfit tune` searches for the
+model's own settings (core/space.py: Float, Int, Choice); `search_space(name)` returns them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from torch import nn
 
+from deepfit.core.space import Range
 from deepfit.errors import SettingsError
 
 Builder = Callable[..., nn.Module]
@@ -57,6 +60,7 @@ class Entry:
     builder: Builder
     modalities: tuple[str, ...] = ("tabular",)
     defaults: dict[str, Any] = field(default_factory=dict)
+    space: dict[str, Range] = field(default_factory=dict)  # tuning ranges of some of the settings
 
 
 _REGISTRY: dict[str, Entry] = {}
@@ -65,11 +69,15 @@ _FAMILIES: dict[str, Callable[[str], Entry]] = {}  # see register_family
 ALIASES = {"resnet": "resnet18"}
 
 
-def register(name: str, *, modalities: tuple[str, ...] = ("tabular",)) -> Callable[[Builder], Builder]:
+def register(name: str, *, modalities: tuple[str, ...] = ("tabular",),
+             space: dict[str, Range] | None = None) -> Callable[[Builder], Builder]:
     def decorate(builder: Builder) -> Builder:
         params = list(inspect.signature(builder).parameters.values())[2:]
         defaults = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
-        _REGISTRY[name] = Entry(builder, modalities, defaults)
+        unknown = sorted(set(space or {}) - set(defaults))
+        if unknown:  # a range for a setting the builder does not take: the registry's own mistake
+            raise TypeError(f"model {name!r}: ranges for unknown settings {unknown}")
+        _REGISTRY[name] = Entry(builder, modalities, defaults, dict(space or {}))
         return builder
 
     return decorate
@@ -82,6 +90,11 @@ def available() -> list[str]:
 def modalities(name: str) -> tuple[str, ...]:
     """The kinds of data model `name` takes."""
     return _entry(name).modalities
+
+
+def search_space(name: str) -> dict[str, Range]:
+    """The tuning ranges model `name` declares for its own settings (core/space.py)."""
+    return dict(_entry(name).space)
 
 
 def register_family(prefix: str, make_entry: Callable[[str], Entry]) -> None:

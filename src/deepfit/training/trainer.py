@@ -107,19 +107,15 @@ class Trainer:
 
     def _train_epoch(self, train: Batches) -> tuple[float, float]:
         """One pass over the training batches: (mean loss, seconds spent in the steps)."""
-        state, model = self.state, self.forward
+        state = self.state
         batch_callbacks = [cb for cb in self.callbacks if cb.batch_hooks]
         if state.batch_in_epoch == 0:
             self.epoch_loss.zero_()  # accumulates on the device: no sync per step
         _synchronize(self.device)
         start = time.perf_counter()
         for xb, yb in train.epoch(state.epoch, start=state.batch_in_epoch):
-            if self.augment is not None:
-                xb = self.augment(xb)
-            with self._autocast():
-                loss = self.loss_fn(model(xb), yb)
-            self._step(loss)
-            self.epoch_loss += loss.detach() * len(yb)
+            loss = self.step(xb, yb)
+            self.epoch_loss += loss * len(yb)
             state.step += 1
             state.batch_in_epoch += 1
             for cb in batch_callbacks:
@@ -130,6 +126,17 @@ class Trainer:
         seconds = time.perf_counter() - start
         n_seen = min(state.batch_in_epoch * train.batch_size, train.n_used)
         return (self.epoch_loss / max(n_seen, 1)).item(), seconds
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """One training step on a batch: augment (images), forward, loss, backward, clip, optimizer
+        step → the batch's mean loss, detached, on the device (no host sync). The LR range test
+        (training/lr_range.py) takes its steps here too."""
+        if self.augment is not None:
+            xb = self.augment(xb)
+        with self._autocast():
+            loss = self.loss_fn(self.forward(xb), yb)
+        self._step(loss)
+        return loss.detach()
 
     def _step(self, loss: torch.Tensor) -> None:
         """Backward, clip, optimizer step (through the GradScaler for fp16), scheduler step."""

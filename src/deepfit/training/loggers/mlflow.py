@@ -15,6 +15,14 @@ from deepfit.training.loggers.base import Logger, scalars
 EXPERIMENT = "deepfit"
 
 
+def _artifacts_beside(uri: str) -> str | None:
+    """A SQLite store's artifacts in an mlruns/ folder beside its database file (MLflow's
+    default is ./mlruns in the working directory, wherever the database is); None otherwise."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlruns").as_uri()
+
+
 class MLflowLogger(Logger):
     def __init__(self, uri: str, run_name: str | None = None) -> None:
         tracking = import_extra("mlflow.tracking", "mlflow", "--log mlflow")
@@ -22,7 +30,8 @@ class MLflowLogger(Logger):
         self._Metric, self._Param = entities.Metric, entities.Param
         self.client = tracking.MlflowClient(tracking_uri=uri)
         found = self.client.get_experiment_by_name(EXPERIMENT)
-        experiment = found.experiment_id if found else self.client.create_experiment(EXPERIMENT)
+        experiment = found.experiment_id if found else self.client.create_experiment(
+            EXPERIMENT, artifact_location=_artifacts_beside(uri))
         self.run_id = self.client.create_run(experiment, run_name=run_name).info.run_id
 
     def log_params(self, params: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ class TensorBoardLogger(Logger):
         if self.params:
             self.writer.add_hparams(self.params, final, run_name=".")  # in this run's own folder
         for png in sorted((Path(run_dir) / "plots").glob("*.png")):
-            self.writer.add_image(f"plots/{png.stem}", _read_png(png), 0, dataformats="CHW")
+            self.writer.add_image(f"plots/{png.stem}", _read_png(png), 0, dataformats="HWC")
         self.close()
 
     def close(self) -> None:
@@ -45,7 +45,7 @@ class TensorBoardLogger(Logger):
 
 
 def _read_png(path: Path):
-    """A PNG as a [3, H, W] uint8 tensor (torchvision.io.decode_image)."""
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    """A PNG as an [H, W, 3] float array in [0, 1] (matplotlib.image.imread; alpha dropped)."""
+    from matplotlib.image import imread
 
-    return decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+    return imread(path)[..., :3]

@@ -85,6 +85,13 @@ def add_train(sub: Any) -> None:
                    "model's size, said in the notes: 1 for small operations, every core for large)")
     p.add_argument("--log-every", type=int, metavar="N", help="without a terminal (piped, "
                    "redirected): the line per epoch on stderr every N epochs, and the last (default 1)")
+    p.add_argument("--log", action="append", choices=("csv", "tensorboard", "mlflow"), metavar="LOGGER",
+                   help="also log the run to tensorboard (RUN_DIR/tensorboard) or mlflow; may be "
+                   "given more than once; csv (history.csv) is always written")
+    p.add_argument("--mlflow-uri", metavar="URI", help="--log mlflow's tracking URI (default "
+                   "sqlite:///mlruns.db, a database in the working directory)")
+    p.add_argument("--log-every-n-steps", type=int, metavar="N", help="loggers also get the running "
+                   "training loss every N steps (default: only at epoch ends; each costs a device sync)")
     p.add_argument("--timings", action="store_true", help="print the seconds of each stage "
                    "(reading, audit, steps, report, saving…; config.json keeps them either way)")
     p.add_argument("--precision", choices=("32", "bf16", "fp16"), help="autocast precision (default 32)")
@@ -145,6 +152,7 @@ TRAIN_KEYS += ("image_size", "cache_limit_mb", "augment", "flip", "weights", "fr
 TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width", "max_seconds")
 TRAIN_KEYS += ("data_root", "download")
 TRAIN_KEYS += ("log_every",)
+TRAIN_KEYS += ("log", "mlflow_uri", "log_every_n_steps")
 
 
 def train_settings(args: argparse.Namespace) -> dict[str, Any]:

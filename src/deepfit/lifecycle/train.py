@@ -72,8 +72,10 @@ from deepfit.training.callbacks import (
     RestoreBestWeights,
     TimeBudget,
 )
+from deepfit.training.callbacks.loggers import LoggerCallback
 from deepfit.training.checkpoint import complete_checkpoints
 from deepfit.training.finetune import finetuning_callbacks, transfer_record
+from deepfit.training.loggers import check_loggers
 from deepfit.training.optim import create_optimizer, create_scheduler
 from deepfit.training.signals import interrupt_on_signals, stop_on_signals
 from deepfit.training.state import Monitor, TrainState, seed_everything
@@ -114,6 +116,7 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
             check_model_settings(cfg.model.name, resolved)
     # so do weights that are not there, and a transfer:<name> model without any
     check_weights(cfg.model.name, cfg.train.weights, cfg.train.from_scratch)
+    check_loggers(cfg.train.log)  # a tracker's missing package: named before any work
     notes = Notes(live=False)  # printed once the inputs are known to be good
     with (timings.current() or timings.Timings()).active():  # stage by stage: config.json "timings"
         prepared = prepare_config(source, y, cfg, notes)
@@ -216,8 +219,13 @@ def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, note
     record["train"].update(threads=threads.threads, threads_reason=threads.reason)
     if checkpoint is None:
         write_json(run_dir / "config.json", record | {"status": "running"})
-    predictor, state = fit_prepared(cfg, model_settings, prepared, device, notes, run_dir,
-                                    checkpoint, initial, extra)
+    trackers = LoggerCallback.for_run(cfg.train, run_dir, record["settings"])  # --log: TensorBoard, MLflow
+    try:
+        predictor, state = fit_prepared(cfg, model_settings, prepared, device, notes, run_dir,
+                                        checkpoint, initial, extra, trackers)
+    except BaseException:
+        trackers and trackers.close()
+        raise
     if cfg.train.evaluate_test:
         with timings.stage("evaluate"):
             evaluation = predictor.evaluation(*prepared.test_frame)
@@ -236,6 +244,7 @@ def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, note
     save_seen_rows(run_dir, prepared.tensors)  # so that evaluating on them is said
     save_run(run_dir, predictor, record, state, metrics,
              evaluation if cfg.train.report and evaluation is not None else None)
+    trackers and trackers.finish(run_dir, metrics)  # test metrics, plots, the directory as artifacts
     return Run(run_dir, record, metrics, state.history, predictor, notes)
 
 
@@ -278,9 +287,11 @@ def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) ->
 
 def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch.device,
          notes: Notes, run_dir: Path, checkpoint: dict | None,
-         initial: dict | None = None, extra: Sequence[Callback] = ()) -> tuple[Predictor, TrainState]:
+         initial: dict | None = None, extra: Sequence[Callback] = (),
+         trackers: Any = None) -> tuple[Predictor, TrainState]:
     """Train the model `cfg` names on `prepared`'s training split, with early stopping on its
-    validation split and the best weights restored; checkpoints go to `run_dir`/checkpoints.
+    validation split and the best weights restored; checkpoints go to `run_dir`/checkpoints;
+    `trackers` (callbacks/loggers.py) get the settings and each epoch's history row.
     → the Predictor (model + the prepared preprocessing) and the final TrainState."""
     t, task = cfg.train, prepared.data.task
     seed_everything(t.seed)
@@ -323,7 +334,8 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
         precision=t.precision, compile=t.compile, monitor=monitor,
         metrics=metric_fn(task, prepared.target.mean, prepared.target.std),
         # last: the history row and the progress line hold the columns the others add to the logs
-        callbacks=[*callbacks, HistoryFile(run_dir / "history.csv"), ProgressBar(t.progress, t.log_every)],
+        callbacks=[*callbacks, *([trackers] if trackers else []), HistoryFile(run_dir / "history.csv"),
+                   ProgressBar(t.progress, t.log_every)],
         augment=augment,
     )
     if checkpoint is not None:

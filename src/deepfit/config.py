@@ -128,6 +128,7 @@ class TrainConfig:
     focal_gamma: float = 2.0  # focusing parameter of --imbalance focal
     threshold: float | str | None = None  # binary decision threshold: None (argmax), auto, or a number
     report: bool = True  # plots and report.html in the run directory
+    sync_bn: bool = False  # under torchrun on CUDA: BatchNorm as SyncBatchNorm (global-batch statistics)
 
     def __post_init__(self) -> None:
         from deepfit.evaluation.threshold import parse_threshold

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -348,6 +349,8 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
         trainer.load_checkpoint_state(checkpoint)
         notes.decide(f"resumed at epoch {trainer.state.epoch + 1}, batch "
                      f"{trainer.state.batch_in_epoch} (step {trainer.state.step} in all)")
+    if dist is not None:
+        dist.probe(pid=os.getpid())
     with stop_on_signals(trainer), timings.stage("steps"):
         state = trainer.fit(train, val)
     if dist is not None:  # tests: DEEPFIT_DDP_PROBE; the best weights, restored

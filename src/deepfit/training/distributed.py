@@ -137,6 +137,12 @@ class Distributed:
         tdist.all_reduce(total, op=tdist.ReduceOp.SUM)
         return total
 
+    def sync_buffers(self, model: nn.Module) -> None:
+        """Rank 0's buffers (BatchNorm's running statistics) in every process, as DDP gives
+        them at the start of each training forward: each process's last batch has moved its own."""
+        for buffer in model.buffers():
+            tdist.broadcast(buffer, src=0)
+
     def gather_rows(self, local: torch.Tensor, n: int) -> torch.Tensor:
         """The rows [n, …] of a split from every process's block (`shard_bounds`): each block
         padded to ceil(n / N) rows, all-gathered, the padding dropped, in the split's order."""

@@ -192,6 +192,8 @@ class Trainer:
         process gets every row once, in order (training/distributed.py's gather_rows)."""
         self.model.eval()
         forward = self.forward if self.dist is None else self.model
+        if self.dist is not None:  # the same running statistics in every process: rank 0's
+            self.dist.sync_buffers(self.model)
         outputs, targets = [], []
         for xb, yb in data.eval_batches():
             with self._autocast():

@@ -245,3 +245,8 @@ def test_processes_that_prepared_different_data_stop_with_a_named_error(tmp_path
                           capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("MISMATCH process 1 of 2 has another split than process 0") == 2
+
+
+def test_benchmark_nproc_takes_process_counts(capsys):
+    assert main(["benchmark", "--nproc", "one,two"]) == 2
+    assert "--nproc takes process counts like 1,2" in capsys.readouterr().err

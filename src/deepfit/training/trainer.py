@@ -150,8 +150,9 @@ class Trainer:
         _synchronize(self.device)
         seconds = time.perf_counter() - start
         n_seen = min(state.batch_in_epoch * train.batch_size, train.n_used)  # over all processes
-        total = self.epoch_loss if self.dist is None else self.dist.summed(self.epoch_loss)
-        return (total / max(n_seen, 1)).item(), seconds
+        if self.dist is not None:  # the sum over every process's rows
+            return (self.dist.summed(self.epoch_loss) / max(n_seen, 1)).item(), seconds
+        return (self.epoch_loss / max(n_seen, 1)).item(), seconds
 
     def _agree_on_stop(self) -> bool:
         """Under torchrun: a stop any process asked for is every process's (collective)."""

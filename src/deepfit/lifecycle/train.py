@@ -323,6 +323,9 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
     scheduler, interval = create_scheduler(optimizer, t, len(train), monitor.mode)
     augment = get_modality(input_spec.modality).augment(cfg.data, prepared.preprocessor, notes)
     finetuning = finetuning_callbacks(cfg, model, notes)
+    if dist is not None and finetuning:  # DDP fixes its parameters when it wraps the model
+        raise SettingsError("transfer learning's staged unfreezing (--weights) does not run under "
+                            "torchrun yet: train it in one process")
     # order matters at the end: the best weights are back before DeadReLU looks at the units;
     # GradientHealth first: its columns are in the logs before anything saves them
     callbacks = [GradientHealth(), *finetuning, EarlyStopping(t.patience), RestoreBestWeights(), NonFiniteGuard(),

@@ -134,6 +134,7 @@ class TrainConfig:
     log: tuple[str, ...] = ()  # experiment trackers besides history.csv: tensorboard, mlflow (training/loggers/)
     mlflow_uri: str | None = None  # --log mlflow's tracking URI (None: sqlite:///mlruns.db in the working directory)
     log_every_n_steps: int | None = None  # loggers also get the running training loss every N steps
+    sync_bn: bool = False  # under torchrun on CUDA: BatchNorm as SyncBatchNorm (global-batch statistics)
 
     def __post_init__(self) -> None:
         from deepfit.evaluation.threshold import parse_threshold

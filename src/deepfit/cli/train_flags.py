@@ -115,6 +115,11 @@ def add_train(sub: Any) -> None:
                    help="train even when a check finds an error")
     p.add_argument("--out", help="run directory (default runs/<source>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+    p.add_argument("--nproc", type=int, metavar="N", help="train on N processes of this machine "
+                   "(torchrun, PyTorch DDP: gloo on the CPU, one GPU each with NCCL); --batch-size "
+                   "is the global batch, split across them")
+    p.add_argument("--sync-bn", action="store_true", default=None, help="under torchrun on CUDA: "
+                   "BatchNorm statistics over the global batch (SyncBatchNorm)")
 
 
 def _add_image_flags(p: argparse.ArgumentParser) -> None:
@@ -153,6 +158,7 @@ TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width", "max_seconds")
 TRAIN_KEYS += ("data_root", "download")
 TRAIN_KEYS += ("log_every",)
 TRAIN_KEYS += ("log", "mlflow_uri", "log_every_n_steps")
+TRAIN_KEYS += ("sync_bn",)
 
 
 def train_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,6 @@ import torch
 from deepfit.checks.before_training import (
     check_batch_size,
     check_model_memory,
-    drop_note,
     has_batchnorm,
 )
 from deepfit.checks.sanity import model_sanity, sanity_batch
@@ -35,11 +36,12 @@ from deepfit.core.io import (
     write_json,
 )
 from deepfit.core.notes import Notes
-from deepfit.data.batches import choose_loader, make_batches
 from deepfit.data.dataset import Streamed
 from deepfit.errors import SettingsError, StorageError, TrainingFailed
 from deepfit.evaluation.metrics import metric_fn, mode_of
 from deepfit.evaluation.threshold import decision_threshold
+from deepfit.lifecycle import ddp
+from deepfit.lifecycle.batches import run_batches
 from deepfit.lifecycle.directory import config_record, save_run
 from deepfit.lifecycle.lr_auto import auto_lr
 from deepfit.lifecycle.predictor import Predictor
@@ -74,6 +76,12 @@ from deepfit.training.callbacks import (
 )
 from deepfit.training.callbacks.loggers import LoggerCallback
 from deepfit.training.checkpoint import complete_checkpoints
+from deepfit.training.distributed import (
+    Distributed,
+    check_world_size,
+    init_from_env,
+    weights_digest,
+)
 from deepfit.training.finetune import finetuning_callbacks, transfer_record
 from deepfit.training.loggers import check_loggers
 from deepfit.training.optim import create_optimizer, create_scheduler
@@ -118,9 +126,14 @@ def train(source: Any = None, y: Any = None, *, out: str | Path | None = None,
     check_weights(cfg.model.name, cfg.train.weights, cfg.train.from_scratch)
     check_loggers(cfg.train.log)  # a tracker's missing package: named before any work
     notes = Notes(live=False)  # printed once the inputs are known to be good
-    with (timings.current() or timings.Timings()).active():  # stage by stage: config.json "timings"
-        prepared = prepare_config(source, y, cfg, notes)
-        return _train_run(prepared, cfg, notes, out=out, resume=resume)
+    dist = init_from_env(cfg.train.device)  # under torchrun: this process's place; else None
+    try:
+        with (timings.current() or timings.Timings()).active():  # stage by stage: config.json "timings"
+            prepared = prepare_config(source, y, cfg, notes)
+            return _train_run(prepared, cfg, notes, out=out, resume=resume, dist=dist)
+    finally:
+        if dist is not None:
+            dist.close()
 
 
 def train_prepared(prepared: Prepared, *, out: str | Path | None = None,
@@ -160,7 +173,8 @@ def train_prepared(prepared: Prepared, *, out: str | Path | None = None,
 
 
 def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | Path | None,
-               resume: str | Path | None, extra: Sequence[Callback] = ()) -> Run:
+               resume: str | Path | None, extra: Sequence[Callback] = (),
+               dist: Distributed | None = None) -> Run:
     """The model chosen, checked and trained on `prepared`; the run directory written."""
     cfg = choose_model(cfg, prepared.data, notes)
     model_settings = resolve_settings(cfg.model.name, cfg.model.settings)
@@ -168,9 +182,10 @@ def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | P
         with timings.stage("model checks"):
             findings = _model_findings(cfg, model_settings, prepared)
         act_on_findings(findings, cfg.train.force, notes, "the model sanity check")
-    device = resolve_device(cfg.train.device)
+    device = resolve_device(cfg.train.device) if dist is None else dist.device
     checkpoint = (resume_checkpoint(Path(resume), prepared.fingerprint, device, notes)
                   if resume else None)
+    check_world_size(checkpoint, dist)  # the processes it was written by, now too
     with timings.stage("threads"):
         threads = _threads(cfg, model_settings, prepared, device, resume)
     apply_threads(threads)
@@ -180,14 +195,18 @@ def _train_run(prepared: Prepared, cfg: RunConfig, notes: Notes, *, out: str | P
             cfg = auto_lr(prepared, cfg, model_settings, device, notes)
     initial = load_foreign_weights(cfg.train.init_weights) if cfg.train.init_weights else None
     run_dir = Path(resume) if resume else Path(out) if out else default_run_dir(prepared.data.name)
+    if dist is not None:  # rank 0's name (a timestamp); the same split, settings and checkpoint
+        run_dir = Path(dist.broadcast(str(run_dir)))
+        dist.check_same(ddp.fingerprint_parts(prepared, cfg, threads.threads, checkpoint))
     # From here a signal or a failed write keeps the run directory once it holds a complete
-    # checkpoint, and removes it before (a resumed one is never removed).
-    with interrupt_on_signals(), new_run_dir(run_dir, resuming=resume is not None,
-                                             keep_on=(TrainingInterrupted,), drop_on=(TrainingFailed,),
-                                             resumable=_resumable):
+    # checkpoint, and removes it before (a resumed one is never removed). Rank 0 alone writes.
+    directory = (new_run_dir(run_dir, resuming=resume is not None, keep_on=(TrainingInterrupted,),
+                             drop_on=(TrainingFailed,), resumable=_resumable)
+                 if dist is None or dist.is_writer else contextlib.nullcontext(run_dir))
+    with interrupt_on_signals(), directory:
         try:
             return _fit_and_save(prepared, cfg, model_settings, notes, device, run_dir, checkpoint,
-                                 initial, threads, extra)
+                                 initial, threads, extra, dist)
         except TrainingInterrupted as exc:
             if not cfg.train.checkpoint:
                 raise KeyboardInterrupt from None  # nothing to resume from: the run is dropped
@@ -212,20 +231,29 @@ def _resumable(run_dir: Path) -> bool:
 
 def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, notes: Notes,
                   device: torch.device, run_dir: Path, checkpoint: dict | None, initial: dict | None,
-                  threads: ThreadChoice, extra: Sequence[Callback] = ()) -> Run:
-    """Train in `run_dir`, evaluate on the test split, write the run directory."""
-    notes.go_live()
+                  threads: ThreadChoice, extra: Sequence[Callback] = (),
+                  dist: Distributed | None = None) -> Run:
+    """Train in `run_dir`, evaluate on the test split, write the run directory. Under torchrun
+    the processes other than rank 0 train and return; rank 0 evaluates the restored weights on
+    the test split (every row once, as one process) and writes."""
+    writer = dist is None or dist.is_writer
+    if writer:
+        notes.go_live()
     record = config_record(cfg, model_settings, prepared.source, prepared, device, notes)
     record["train"].update(threads=threads.threads, threads_reason=threads.reason)
-    if checkpoint is None:
+    if dist is not None:
+        record["train"].update(processes=dist.world_size, backend=dist.backend)
+    if checkpoint is None and writer:
         write_json(run_dir / "config.json", record | {"status": "running"})
-    trackers = LoggerCallback.for_run(cfg.train, run_dir, record["settings"])  # --log: TensorBoard, MLflow
-    try:
+    trackers = LoggerCallback.for_run(cfg.train, run_dir, record["settings"]) if writer else None
+    try:  # --log: TensorBoard, MLflow
         predictor, state = fit_prepared(cfg, model_settings, prepared, device, notes, run_dir,
-                                        checkpoint, initial, extra, trackers)
+                                        checkpoint, initial, extra, trackers, dist)
     except BaseException:
         trackers and trackers.close()
         raise
+    if not writer:
+        return Run(run_dir, record, {}, state.history, predictor, notes)
     if cfg.train.evaluate_test:
         with timings.stage("evaluate"):
             evaluation = predictor.evaluation(*prepared.test_frame)
@@ -287,8 +315,8 @@ def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) ->
 
 def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, device: torch.device,
          notes: Notes, run_dir: Path, checkpoint: dict | None,
-         initial: dict | None = None, extra: Sequence[Callback] = (),
-         trackers: Any = None) -> tuple[Predictor, TrainState]:
+         initial: dict | None = None, extra: Sequence[Callback] = (), trackers: Any = None,
+         dist: Distributed | None = None) -> tuple[Predictor, TrainState]:
     """Train the model `cfg` names on `prepared`'s training split, with early stopping on its
     validation split and the best weights restored; checkpoints go to `run_dir`/checkpoints;
     `trackers` (callbacks/loggers.py) get the settings and each epoch's history row.
@@ -306,7 +334,11 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
         notes.decide(f"{name} starts from random weights, as asked (--weights none)"
                      if name.startswith("transfer:") else f"--weights none changes nothing: {name} "
                      "starts from random weights anyway (only transfer:<name> models are pretrained)")
-    train, val = _batches(prepared, t, device, notes, drop_single=has_batchnorm(model))
+    if dist is not None:  # --sync-bn; each process's own dropout stream from here
+        model = ddp.prepare_model(model, dist, t.sync_bn, t.seed, notes)
+    train, val = run_batches(prepared, t, device, notes, drop_single=has_batchnorm(model))
+    if dist is not None:
+        ddp.shard(train, val, dist, t.batch_size, notes)
     if t.precision == "fp16" and device.type == "cpu":
         notes.warn("fp16 on the CPU works (autocast with a GradScaler) but is slow there and "
                    "meant for GPUs; the CPU's reduced precision is bf16")
@@ -317,6 +349,9 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
     scheduler, interval = create_scheduler(optimizer, t, len(train), monitor.mode)
     augment = get_modality(input_spec.modality).augment(cfg.data, prepared.preprocessor, notes)
     finetuning = finetuning_callbacks(cfg, model, notes)
+    if dist is not None and finetuning:  # DDP fixes its parameters when it wraps the model
+        raise SettingsError("transfer learning's staged unfreezing (--weights) does not run under "
+                            "torchrun yet: train it in one process")
     # order matters at the end: the best weights are back before DeadReLU looks at the units;
     # GradientHealth first: its columns are in the logs before anything saves them
     callbacks = [GradientHealth(), *finetuning, EarlyStopping(t.patience), RestoreBestWeights(), NonFiniteGuard(),
@@ -324,9 +359,11 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
     callbacks += list(extra)  # before the checkpoint, which saves their state
     if t.max_seconds is not None:  # before the checkpoint, which saves the seconds spent
         callbacks.append(TimeBudget(t.max_seconds))
-    if t.checkpoint:
+    writer = dist is None or dist.is_writer
+    if t.checkpoint:  # under torchrun by steps only: a clock would differ between the processes
         callbacks.append(Checkpoint(run_dir / CHECKPOINTS, every_steps=t.checkpoint_every_steps,
-                                    every_seconds=t.checkpoint_every_seconds))
+                                    every_seconds=t.checkpoint_every_seconds if dist is None else None,
+                                    writer=writer))
     loss = imb.loss_for(task, prepared.imbalance, t.focal_gamma)  # class weights or focal, as chosen
     trainer = Trainer(
         model, loss, optimizer, epochs=t.epochs, device=device,
@@ -334,16 +371,21 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
         precision=t.precision, compile=t.compile, monitor=monitor,
         metrics=metric_fn(task, prepared.target.mean, prepared.target.std),
         # last: the history row and the progress line hold the columns the others add to the logs
-        callbacks=[*callbacks, *([trackers] if trackers else []), HistoryFile(run_dir / "history.csv"),
-                   ProgressBar(t.progress, t.log_every)],
-        augment=augment,
+        callbacks=[*callbacks, *([trackers] if trackers else []),
+                   *([HistoryFile(run_dir / "history.csv"), ProgressBar(t.progress, t.log_every)]
+                     if writer else [])],
+        augment=augment, distributed=dist,
     )
     if checkpoint is not None:
         trainer.load_checkpoint_state(checkpoint)
         notes.decide(f"resumed at epoch {trainer.state.epoch + 1}, batch "
                      f"{trainer.state.batch_in_epoch} (step {trainer.state.step} in all)")
+    if dist is not None:
+        dist.probe(pid=os.getpid())
     with stop_on_signals(trainer), timings.stage("steps"):
         state = trainer.fit(train, val)
+    if dist is not None:  # tests: DEEPFIT_DDP_PROBE; the best weights, restored
+        dist.probe(weights=weights_digest(model), step=state.step)
     if state.stop_reason not in state.warnings:  # a guard's stop is said once, as its warning
         notes.decide(state.stop_reason or (f"trained for all {t.epochs:,} epochs" if t.epochs != 1
                                            else "trained for the one epoch asked"))
@@ -368,34 +410,6 @@ def _load_initial_weights(model: torch.nn.Module, weights: dict, path: str) -> N
     except RuntimeError as exc:
         first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise SettingsError(f"{path} does not fit the model: {first}") from None
-
-
-def _batches(prepared: Prepared, t: Any, device: torch.device, notes: Notes,
-             drop_single: bool = True):
-    """Training and validation batches. `drop_single` (the model has BatchNorm): a last
-    training batch of one row is left out of each epoch, decided here once (noted)."""
-    X_train, y_train = prepared.tensors["train"]
-    nbytes = sum(a.nbytes for pair in prepared.tensors.values() for a in pair)
-    streamed = isinstance(X_train, Streamed)  # a folder read from disk batch by batch
-    loader = "stream" if streamed else choose_loader(t.loader, nbytes, device)
-    notes.decide(f"batches: {'in-memory fast path' if loader == 'memory' else 'streaming DataLoader'} "
-                 f"on {device}" + (" (as asked)" if t.loader != "auto" else "")
-                 + (f", {t.workers} workers decoding the files, standardised on the device"
-                    if streamed else ""))
-    kw = {"loader": loader, "seed": t.seed, "device": device, "workers": t.workers,
-          "channels_last": device.type == "cuda" and X_train.ndim == 4,  # images on a GPU
-          "transform": prepared.preprocessor.standardise if streamed else None}
-    weights = None
-    if prepared.imbalance is not None and prepared.imbalance.method == "sampler":
-        weights = imb.sample_weights(y_train, prepared.imbalance.counts)
-        notes.decide("oversampling the training split: each epoch draws its rows with replacement, "
-                     "every class equally likely (validation and test keep their distribution)")
-    train = make_batches(X_train, y_train, t.batch_size, shuffle=True, weights=weights,
-                         drop_single=drop_single, **kw)
-    if drop_single and train.n_used < train.n:
-        notes.decide(drop_note(train.n, t.batch_size))
-    val = make_batches(*prepared.tensors["val"], t.batch_size, shuffle=False, **kw)
-    return train, val
 
 
 def resolve_device(name: str) -> torch.device:

@@ -33,8 +33,8 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     from torch.ao.quantization import quantize_dynamic
 
     float_model = copy.deepcopy(model).cpu().eval()
-    with warnings.catch_warnings():  # torch 2.x warns that quantised tensors are deprecated
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings():  # torch.ao's eager quantisation warns it moves to torchao
+        warnings.simplefilter("ignore")
         return quantize_dynamic(float_model, _layer_names(float_model), dtype=torch.qint8)
 
 

@@ -29,6 +29,7 @@ from deepfit.data.split import Splits, split_indices
 from deepfit.errors import SplitError
 from deepfit.evaluation.full_metrics import evaluate_outputs
 from deepfit.lifecycle.directory import config_record
+from deepfit.lifecycle.fit import _model_findings, _threads, fit_prepared, resolve_device
 from deepfit.lifecycle.predictor import Predictor
 from deepfit.lifecycle.prepare import (
     _encode,
@@ -37,7 +38,6 @@ from deepfit.lifecycle.prepare import (
     choose_model,
     imbalance_of,
 )
-from deepfit.lifecycle.train import _model_findings, _threads, fit_prepared, resolve_device
 from deepfit.modalities import load_source
 from deepfit.models import resolve_settings
 from deepfit.training.threads import apply_threads

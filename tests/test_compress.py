@@ -105,3 +105,20 @@ def test_student_halves_the_widths_and_bad_methods_are_named(bc_run):
     with pytest.raises(SettingsError, match="sparsity"):
         shrink.prune(deepfit.load(bc_run), None, None, 1.5, 1)
     assert np.isfinite(shrink.sparsity_of(deepfit.load(bc_run).model))
+
+
+def test_the_compress_command_writes_runs_that_benchmark(bc_run, tmp_path):
+    """The CLI end to end: `deepfit compress RUN --method quantize` writes RUN-int8, which
+    `deepfit.benchmark` measures like any run: its float architecture's parameters and FLOPs,
+    its int8 weights' size on disk."""
+    from deepfit.cli.app import main
+
+    assert main(["compress", str(bc_run), "--method", "quantize", "--repeats", "2",
+                 "--out", str(tmp_path)]) == 0
+    int8 = tmp_path / "bc-int8"
+    assert json.loads((int8 / "model.json").read_text())["architecture"]["quantization"] == "dynamic_int8"
+    original = deepfit.benchmark(run=bc_run, quick=True, progress=False)
+    result = deepfit.benchmark(run=int8, quick=True, progress=False)
+    assert result.params == original.params and result.flops_per_sample == original.flops_per_sample
+    assert result.weights_mb < original.weights_mb / 2
+    assert result.latency_ms["batch_1"].p50 > 0

@@ -12,7 +12,7 @@ import pytest
 
 HEAVY = ("torch", "sklearn", "scipy", "matplotlib", "pandas", "numpy", "torchvision", "safetensors")
 COMMANDS = ("train", "predict", "evaluate", "report", "check", "benchmark", "compare", "advise",
-            "explain")
+            "explain", "export", "lr-find", "tune", "serve", "compress")
 
 
 def _loaded_after(code: str) -> list[str]:

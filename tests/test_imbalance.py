@@ -24,7 +24,7 @@ from deepfit.data.split import split_indices
 from deepfit.errors import SettingsError
 from deepfit.evaluation.metrics import monitor_names
 from deepfit.evaluation.threshold import f1_at, f1_optimal_threshold
-from deepfit.lifecycle import train as api
+from deepfit.lifecycle import batches as batching
 from deepfit.training import imbalance as imb
 from deepfit.training.losses import CrossEntropy, FocalLoss
 
@@ -53,7 +53,7 @@ def runs(data, tmp_path_factory):
     """One run per method; the sampler run records every batch plan the API builds."""
     X, y = data
     out, made = {}, []
-    original = api.make_batches
+    original = batching.make_batches
 
     def spy(*args, **kwargs):
         batches = original(*args, **kwargs)
@@ -63,7 +63,7 @@ def runs(data, tmp_path_factory):
     for method in METHODS:
         with pytest.MonkeyPatch.context() as mp:
             if method == "sampler":
-                mp.setattr(api, "make_batches", spy)
+                mp.setattr(batching, "make_batches", spy)
             out[method] = deepfit.train(X, y=y, imbalance=method, out=tmp_path_factory.mktemp(method) / "run",
                                         **SETTINGS)
     out["sampler_batches"] = made

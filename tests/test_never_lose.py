@@ -23,6 +23,7 @@ import deepfit
 from deepfit.cli import main
 from deepfit.errors import RunDirError, StorageError
 from deepfit.evaluation import report as report_module
+from deepfit.lifecycle import fit as fit_module
 from deepfit.lifecycle import train as train_module
 from deepfit.training.checkpoint import complete_checkpoints
 from deepfit.training.trainer import Trainer, TrainingInterrupted
@@ -112,7 +113,7 @@ def _sigterm_before(monkeypatch, module, name: str) -> None:
 
 @pytest.mark.parametrize("where", [
     (train_module, "config_record"),      # the run directory made, config.json not yet written
-    (train_module, "create_optimizer"),   # config.json written, before the first step
+    (fit_module, "create_optimizer"),     # config.json written, before the first step
 ])
 def test_sigterm_before_the_first_checkpoint_removes_the_run_directory(tmp_path, monkeypatch, where):
     with monkeypatch.context() as patch:

@@ -26,7 +26,7 @@ LOADERS = ("auto", "memory", "stream")
 WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
 RESUMABLE_CHANGES = ("progress", "log_every", "device", "threads", "workers", "checkpoint",
                      "checkpoint_every_steps", "checkpoint_every_seconds", "report", "data_root",
-                     "download")
+                     "download", "log", "mlflow_uri", "log_every_n_steps")
 IMBALANCE = ("auto", "none", "weights", "sampler", "focal")
 AUGMENTS = ("none", "light", "strong")
 
@@ -98,7 +98,7 @@ class DataConfig:
 class TrainConfig:
     epochs: int = 100
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float | str = 1e-3  # "auto": the LR range test's suggestion (lifecycle/lr_auto.py)
     weight_decay: float = 1e-2
     schedule: str = "plateau"
     clip_norm: float = 1.0  # 0 turns clipping off
@@ -132,6 +132,13 @@ class TrainConfig:
     report: bool = True  # plots and report.html in the run directory
     # anomaly task: the share of validation rows above the anomaly threshold (its 1 − c quantile)
     contamination: float = 0.01
+    # False: the test split is not evaluated (deepfit tune's trials: the search sees validation
+    # scores only; the best trial alone is evaluated on the test split, once)
+    evaluate_test: bool = True
+    log: tuple[str, ...] = ()  # experiment trackers besides history.csv: tensorboard, mlflow (training/loggers/)
+    mlflow_uri: str | None = None  # --log mlflow's tracking URI (None: sqlite:///mlruns.db in the working directory)
+    log_every_n_steps: int | None = None  # loggers also get the running training loss every N steps
+    sync_bn: bool = False  # under torchrun on CUDA: BatchNorm as SyncBatchNorm (global-batch statistics)
 
     def __post_init__(self) -> None:
         from deepfit.evaluation.threshold import parse_threshold
@@ -141,10 +148,13 @@ class TrainConfig:
             object.__setattr__(self, "weights", None)  # --weights none: random weights, as asked
             object.__setattr__(self, "from_scratch", True)
         object.__setattr__(self, "threshold", parse_threshold(self.threshold))
+        log = (self.log,) if isinstance(self.log, str) else tuple(self.log)
+        object.__setattr__(self, "log", tuple(dict.fromkeys(n for n in log if n != "csv")))
         checks = [
             (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}"),
-            (self.lr > 0, f"lr must be positive, not {self.lr}"),
+            (self.lr == "auto" or (not isinstance(self.lr, str) and self.lr > 0),
+             f"lr must be positive or auto, not {self.lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, not {self.weight_decay}"),
             (self.patience >= 1, f"patience must be at least 1, not {self.patience}"),
             (self.max_seconds is None or self.max_seconds > 0,
@@ -159,6 +169,11 @@ class TrainConfig:
             (self.threads is None or self.threads >= 1, "threads must be at least 1"),
             (not isinstance(self.log_every, bool) and isinstance(self.log_every, int) and self.log_every >= 1,
              f"log_every must be a whole number of epochs >= 1, not {self.log_every!r}"),
+            (set(self.log) <= {"tensorboard", "mlflow"},
+             f"log must name tensorboard, mlflow or csv, not {', '.join(self.log)}"),
+            (self.log_every_n_steps is None or (isinstance(self.log_every_n_steps, int)
+                                                and self.log_every_n_steps >= 1),
+             f"log_every_n_steps must be a whole number >= 1, not {self.log_every_n_steps!r}"),
             (self.imbalance in IMBALANCE, f"imbalance must be one of {', '.join(IMBALANCE)}"),
             (self.focal_gamma >= 0, f"focal_gamma must be >= 0, not {self.focal_gamma}"),
             (not isinstance(self.contamination, bool) and isinstance(self.contamination, (int, float))

@@ -91,6 +91,26 @@ class MissingExtraError(DeepfitError):
     but its package is not installed; the message names the extra that installs it."""
 
 
+class ExportError(DeepfitError):
+    """A run that cannot be exported as asked (the exporters failed on its model); nothing of
+    the export is kept."""
+
+
+class ExportParityError(ExportError):
+    """An exported model (ONNX, torch.export) whose outputs on the run's preprocessed rows differ
+    from the Predictor's by more than the tolerance; nothing of the export is kept."""
+
+
+class DistributedMismatch(DeepfitError):
+    """Under torchrun, the processes disagree on what they are training: their split,
+    preprocessing, settings or checkpoint differ (training/distributed.py's fingerprint check)."""
+
+
+class WorldSizeMismatch(DeepfitError):
+    """A run resumed with another number of processes than it was checkpointed with: the
+    data order and every process's generators belong to that number."""
+
+
 class TrainingInterrupted(Exception):
     """Training stopped on a signal after writing a checkpoint; the run can be resumed. Not a
     DeepfitError: nothing the user gave was wrong. Raised by training/trainer.py."""

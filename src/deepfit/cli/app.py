@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from deepfit._version import __version__
+from deepfit.cli import launch
 from deepfit.cli.commands import add_commands, run_command
 from deepfit.cli.output import make_console, print_table
 from deepfit.cli.tools import TOOLS, add_tools, run_tool
@@ -185,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "train":
         if args.source is None and args.resume is None:
             raise SettingsError("train needs a SOURCE (or --resume RUN_DIR)")
+        if args.nproc is not None and not launch.under_torchrun():
+            launch.exec_torchrun(args.nproc, args.argv)  # the same command on N processes
         from deepfit.core.timings import Timings, stage
 
         with Timings().active() as clock:  # from here, including torch's import
@@ -193,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
                 from deepfit.lifecycle.train import train
             quiet = {"progress": False} if args.quiet else {}  # no bar, no line per epoch
             result = train(args.source, out=args.out, resume=args.resume, **train_settings(args), **quiet)
+        if launch.rank():  # under torchrun, rank 0 alone prints
+            return 0
         _print_metrics(console, "test metrics", result.metrics)
         if args.timings:
             _print_timings(console, result.config.get("timings") or clock.to_dict())
@@ -244,13 +249,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.propagate = False
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # for --nproc's torchrun
         logger.setLevel(logging.ERROR if args.quiet else logging.INFO)
         return run(args)
     except DeepfitError as exc:
-        print(f"deepfit: error: {printable(exc)}", file=sys.stderr)
+        print(f"deepfit: error: {launch.rank_prefix()}{printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except TrainingInterrupted as exc:
         run_dir = exc.args[1] if len(exc.args) > 1 else "RUN_DIR"
+        if launch.rank():
+            return 130
         print(f"deepfit: {printable(exc.args[0])}. Resume with: "
               f"deepfit train --resume {run_dir}", file=sys.stderr)
         return 130

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from deepfit.cli.output import print_table
 from deepfit.config import TASKS, UNSUPERVISED
+from deepfit.core.words import plural
 from deepfit.errors import SettingsError
 
 TOOLS = ("benchmark", "compare", "advise")
@@ -95,9 +96,13 @@ def _add_benchmark(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic data")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--nproc", metavar="N,M", help="training samples/s of `deepfit train SOURCE` "
+                   "(default digits) on each of these process counts (torchrun above 1), e.g. 1,2")
 
 
 def _run_benchmark(args: argparse.Namespace, console: Console) -> int:
+    if args.nproc:
+        return _run_nproc(args, console)
     from deepfit.tools.benchmark.measure import benchmark  # here: --help imports no torch
 
     shape = None
@@ -121,6 +126,25 @@ def _run_benchmark(args: argparse.Namespace, console: Console) -> int:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
         _print_benchmark(console, result)
+    return 0
+
+
+def _run_nproc(args: argparse.Namespace, console: Console) -> int:
+    from deepfit.tools.benchmark.processes import process_throughput
+
+    try:
+        counts = tuple(int(v) for v in args.nproc.split(",") if v.strip())
+    except ValueError:
+        raise SettingsError(f"--nproc takes process counts like 1,2, not {args.nproc!r}") from None
+    rows = process_throughput(args.path or "digits", counts, batch_size=args.batch_size or 64,
+                              repeats=args.repeats or 3, threads=args.threads or 1)
+    if args.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return 0
+    for row in rows:
+        console.print(f"{plural(row['processes'], 'process')}: "
+                      f"{row['samples_per_s']:,.0f} samples/s (median of {len(row['runs'])}, "
+                      f"{row['min']:,.0f} to {row['max']:,.0f})", highlight=False)
     return 0
 
 

@@ -24,6 +24,16 @@ def add_data_root_flags(p: argparse.ArgumentParser) -> None:
                    "files of mnist, fashion-mnist or cifar10 into the data root (needs a network)")
 
 
+def lr_value(text: str) -> float | str:
+    """--lr: a number, or auto (the LR range test's suggestion)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number or auto, not {text!r}") from None
+
+
 def add_train(sub: Any) -> None:
     p = sub.add_parser("train", help="train, validate, evaluate and save a model")
     p.add_argument("source", nargs="?", help=SOURCE_HELP)
@@ -51,7 +61,8 @@ def add_train(sub: Any) -> None:
                    "the model); an .npz with X [N, T] is a table unless --modality sequence or a sequence model")
     p.add_argument("--epochs", type=int, help="maximum epochs (default 100)")
     p.add_argument("--batch-size", type=int, help="batch size (default 64)")
-    p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    p.add_argument("--lr", type=lr_value, help="learning rate (default 1e-3); auto: the LR range "
+                   "test's suggestion (deepfit lr-find), said in the notes")
     p.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 0.01)")
     p.add_argument("--schedule", choices=SCHEDULES, help="LR schedule (default plateau)")
     p.add_argument("--clip-norm", type=float, help="gradient clipping max norm; 0 = off (default 1)")
@@ -79,6 +90,13 @@ def add_train(sub: Any) -> None:
                    "model's size, said in the notes: 1 for small operations, every core for large)")
     p.add_argument("--log-every", type=int, metavar="N", help="without a terminal (piped, "
                    "redirected): the line per epoch on stderr every N epochs, and the last (default 1)")
+    p.add_argument("--log", action="append", choices=("csv", "tensorboard", "mlflow"), metavar="LOGGER",
+                   help="also log the run to tensorboard (RUN_DIR/tensorboard) or mlflow; may be "
+                   "given more than once; csv (history.csv) is always written")
+    p.add_argument("--mlflow-uri", metavar="URI", help="--log mlflow's tracking URI (default "
+                   "sqlite:///mlruns.db, a database in the working directory)")
+    p.add_argument("--log-every-n-steps", type=int, metavar="N", help="loggers also get the running "
+                   "training loss every N steps (default: only at epoch ends; each costs a device sync)")
     p.add_argument("--timings", action="store_true", help="print the seconds of each stage "
                    "(reading, audit, steps, report, saving…; config.json keeps them either way)")
     p.add_argument("--precision", choices=("32", "bf16", "fp16"), help="autocast precision (default 32)")
@@ -102,6 +120,11 @@ def add_train(sub: Any) -> None:
                    help="train even when a check finds an error")
     p.add_argument("--out", help="run directory (default runs/<source>-<timestamp>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+    p.add_argument("--nproc", type=int, metavar="N", help="train on N processes of this machine "
+                   "(torchrun, PyTorch DDP: gloo on the CPU, one GPU each with NCCL); --batch-size "
+                   "is the global batch, split across them")
+    p.add_argument("--sync-bn", action="store_true", default=None, help="under torchrun on CUDA: "
+                   "BatchNorm statistics over the global batch (SyncBatchNorm)")
 
 
 def _add_image_flags(p: argparse.ArgumentParser) -> None:
@@ -140,6 +163,8 @@ TRAIN_KEYS += ("modality", "window", "horizon", "depth", "width", "max_seconds")
 TRAIN_KEYS += ("data_root", "download")
 TRAIN_KEYS += ("log_every",)
 TRAIN_KEYS += ("contamination",)
+TRAIN_KEYS += ("log", "mlflow_uri", "log_every_n_steps")
+TRAIN_KEYS += ("sync_bn",)
 
 
 def train_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -205,6 +205,44 @@ def new_run_dir(path: Path, *, resuming: bool = False,
         raise
 
 
+@contextlib.contextmanager
+def staged_dir(path: Path, *, replaceable: Callable[[Path], bool] = lambda path: False) -> Iterator[Path]:
+    """A folder written whole or not at all: the body fills a hidden folder beside `path`
+    (`.NAME.staging-*`), renamed to `path` when the body succeeds and removed when it fails,
+    so `path` never holds half of it. An existing `path` is replaced only when
+    `replaceable(path)` says so (an earlier result of the same kind), else SettingsError;
+    the old one is removed only once the new one is in place. Raises StorageError when the
+    folder cannot be made or renamed."""
+    path = Path(path)
+    if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or replaceable(path))):
+        raise SettingsError(f"{path} already exists and is not empty; choose another --out")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.staging-", dir=path.parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700, as a folder made by mkdir would be
+    except OSError as exc:
+        raise StorageError(f"cannot create {path}: {exc.strerror or exc}") from None
+    try:
+        yield staging
+        old = path.with_name(f"{staging.name}-old") if path.exists() else None
+        if old is not None:
+            path.rename(old)
+        try:
+            staging.rename(path)
+        except OSError:
+            if old is not None:
+                old.rename(path)  # the earlier one back in place
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def remove_temporary_files(directory: Path) -> list[str]:
     """Delete the temporary files (`.NAME.*.tmp`) that writes killed mid-way left in
     `directory`; returns their names."""

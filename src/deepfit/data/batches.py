@@ -13,7 +13,7 @@ resume needs no generator state for it. With per-row `weights` (oversampling of 
 split), an epoch is `n` rows drawn with replacement, row i with probability ∝ weights[i], from
 that same per-epoch generator; evaluation batches are never resampled.
 
-`drop_single` (training batches, decided once before training: runs/train.py's _batches sets it when the
+`drop_single` (training batches, decided once before training: lifecycle/batches.py's run_batches sets it when the
 model has BatchNorm): when the rows of an epoch leave a last batch of exactly one row, that row
 is left out of the epoch (fastai's `drop_last`, for that one case). It is a fixed length for the
 whole run, so the fast path slices its randperm to `n_used` and the streamed path's sampler
@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from deepfit.errors import SettingsError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 EVAL_BATCH = 4096
@@ -52,8 +54,23 @@ def drops_last_row(n: int, batch_size: int, shuffle: bool = True) -> bool:
     return shuffle and n > 1 and n % batch_size == 1
 
 
+def shard_bounds(n: int, world: int, rank: int) -> tuple[int, int]:
+    """The evaluation rows [lo, hi) of process `rank` of `world`: contiguous blocks in rank
+    order whose sizes differ by one at most (numpy's array_split), so that the blocks put end
+    to end are the split's rows, each once, in their order."""
+    per, extra = divmod(n, world)
+    lo = rank * per + min(rank, extra)
+    return lo, lo + per + (rank < extra)
+
+
 class _Order:
-    """The rows of an epoch and how they fall into batches (shared by both paths)."""
+    """The rows of an epoch and how they fall into batches (shared by both paths).
+
+    Under torchrun (`shard`), batch k of an epoch is still rows [k·B, (k+1)·B) of the epoch's
+    order, B = batch_size the global batch; process r takes its rows r, r+W, r+2W, … (W
+    processes), and evaluation rows come in contiguous blocks (`shard_bounds`)."""
+
+    rank, world, offset = 0, 1, 0  # one process unless `shard` says otherwise
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int,
                  weights: torch.Tensor | None = None, drop_single: bool = True) -> None:
@@ -68,13 +85,33 @@ class _Order:
         # A last batch of one sample breaks BatchNorm in training; that sample is left out of
         # the epoch (it is in other batches in other epochs, since the order is shuffled).
         self.n_used = n - 1 if drop_single and drops_last_row(n, batch_size, shuffle) else n
+        self.drop_single = drop_single
+
+    def shard(self, rank: int, world: int) -> None:
+        """Make this process `rank` of `world` (training/distributed.py). Each process then gets
+        at least one row of every training batch (two with BatchNorm, `drop_single`): a last
+        global batch with fewer rows than that is left out of every epoch, as one row is alone."""
+        least = world * (2 if self.drop_single else 1)
+        if self.shuffle and self.batch_size < least:
+            raise SettingsError(f"a batch of {self.batch_size} rows cannot be split over {world} "
+                             f"processes (at least {least} rows)")
+        self.rank, self.world = rank, world
+        tail = self.n % self.batch_size if self.shuffle else 0
+        if 0 < tail < least:
+            self.n_used = self.n - tail
+        if self.n_used == 0 or self.n < world:
+            raise SettingsError(f"{self.n} rows cannot be split over {world} processes")
+
+    def eval_range(self) -> tuple[int, int]:
+        """This process's evaluation rows [lo, hi) (all of them in one process)."""
+        return shard_bounds(self.n, self.world, self.rank)
 
     def __len__(self) -> int:
         return -(-self.n_used // self.batch_size)
 
     def order(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
-            return torch.arange(self.n)
+            return torch.arange(self.offset, self.offset + self.n)
         generator = epoch_generator(self.seed, epoch)
         if self.weights is not None:  # oversampling: n draws with replacement
             return torch.multinomial(self.weights, self.n, replacement=True, generator=generator)
@@ -104,20 +141,24 @@ class InMemoryBatches(_Order):
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         """The batches of one epoch, from batch index `start` (a resumed epoch skips the rest)."""
-        if not self.shuffle:  # plain slices: no gather at all
+        if not self.shuffle and self.world == 1:  # plain slices: no gather at all
             for i in self.starts(start):
                 yield self.X[i : i + self.batch_size], self.y[i : i + self.batch_size]
             return
         order = self.order(epoch).to(self.X.device)
         for i in self.starts(start):
             idx = order[i : i + self.batch_size]
+            if self.world > 1:  # this process's rows of the global batch
+                idx = idx[self.rank :: self.world]
             yield self.X[idx], self.y[idx]
 
     def eval_batches(self) -> Iterator[Batch]:
         """All rows in order, in large chunks (for evaluation)."""
         rows = eval_rows(self.X[0].numel() if self.n else 1)
-        for i in range(0, self.n, rows):
-            yield self.X[i : i + rows], self.y[i : i + rows]
+        lo, hi = self.eval_range()  # [0, n) in one process
+        for i in range(lo, hi, rows):
+            end = min(i + rows, hi)
+            yield self.X[i:end], self.y[i:end]
 
 
 class TensorSource(Dataset):
@@ -143,9 +184,10 @@ class _BatchIndices(Sampler):
         return len(self.plan) - self.start
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        rows = self.plan.order(self.epoch)
+        rows, world = self.plan.order(self.epoch), self.plan.world
         for i in self.plan.starts(self.start):
-            yield rows[i : i + self.plan.batch_size]
+            idx = rows[i : i + self.plan.batch_size]
+            yield idx[self.plan.rank :: world] if world > 1 else idx
 
 
 class StreamingBatches(_Order):
@@ -174,6 +216,13 @@ class StreamingBatches(_Order):
     @property
     def n_samples(self) -> int:
         return self.n
+
+    def shard(self, rank: int, world: int) -> None:
+        super().shard(rank, world)
+        lo, hi = self.eval_range()  # the evaluation loader reads this process's block alone
+        plan = _Order(hi - lo, self.eval_sampler.plan.batch_size, False, self.seed)
+        plan.offset = lo
+        self.eval_sampler.plan = plan
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[Batch]:
         self.sampler.epoch, self.sampler.start = epoch, start

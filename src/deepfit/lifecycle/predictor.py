@@ -25,10 +25,17 @@ from deepfit.core.run_checks import (
 )
 from deepfit.data.batches import eval_rows
 from deepfit.data.targets import TargetEncoder
-from deepfit.errors import DeepfitError, PredictInputError, RunDirError, SourceNotFoundError
+from deepfit.errors import (
+    DeepfitError,
+    PredictInputError,
+    RunDirError,
+    SettingsError,
+    SourceNotFoundError,
+)
 from deepfit.evaluation.full_metrics import Evaluation, evaluate_outputs, predict_codes
 from deepfit.modalities import Modality, get_modality, preprocessor_from_dict, preprocessor_to_dict
 from deepfit.models import InputSpec, OutputSpec, create
+from deepfit.models.quantized import DYNAMIC_INT8, load_quantized, quantized_state
 
 MODEL_JSON, WEIGHTS = "model.json", "model.safetensors"
 
@@ -48,7 +55,8 @@ class Predictor:
         self.preprocessor = preprocessor
         self.target = target
         self.architecture = architecture  # name, settings, input_spec, output_spec
-        self.device = next(model.parameters()).device
+        # a model with every layer quantised (models/quantized.py) may have no parameter left
+        self.device = next(model.parameters(), torch.empty(0)).device
         # binary only: predict class 1 where P(class 1) >= threshold (None: the most probable class)
         self.threshold = threshold
         # trained on a time series' windows: channels, target, window, horizon, time column
@@ -164,7 +172,9 @@ class Predictor:
 
     # ------------------------------------------------------ save and load
     def save(self, run_dir: Path) -> None:
-        sha = save_weights(Path(run_dir) / WEIGHTS, self.model.state_dict())
+        quantized = self.architecture.get("quantization") is not None  # int8 tensors, plain
+        sha = save_weights(Path(run_dir) / WEIGHTS, quantized_state(self.model) if quantized
+                           else self.model.state_dict())
         write_json(Path(run_dir) / MODEL_JSON, {
             "format": 1,
             "deepfit_version": __version__,
@@ -199,11 +209,21 @@ class Predictor:
             return create(arch["name"], InputSpec.from_dict(arch["input_spec"]),
                           OutputSpec(**arch["output_spec"]), **arch["settings"])
 
-        check_architecture(build_on_meta(build, where), weights_header(path), path)
+        quantization = arch.get("quantization")  # deepfit compress --method quantize
+        if quantization is None:
+            check_architecture(build_on_meta(build, where), weights_header(path), path)
+        elif quantization != DYNAMIC_INT8:
+            raise RunDirError(f"{where}: its quantization is {str(quantization)[:40]!r}; this deepfit "
+                              f"reads {DYNAMIC_INT8!r}")
+        elif torch.device(device).type != "cpu":
+            raise SettingsError(f"{run_dir} holds an int8 model, which runs on the CPU only (device cpu)")
         weights = load_weights(path, sha)
         try:
             model = build()
-            model.load_state_dict(weights)
+            if quantization is None:
+                model.load_state_dict(weights)
+            else:  # the float architecture quantised again, its int8 weights set back
+                model = load_quantized(model, weights)
             preprocessor = preprocessor_from_dict(meta["preprocessor"])
             target = TargetEncoder.from_dict(meta["target"])
             _check_inputs_agree(preprocessor.input_spec(), arch["input_spec"], where)

@@ -19,6 +19,8 @@ benchmark and predict ask `get_modality(name)` for what differs:
                     training batches' augmentation or None
     benchmarks      layout, natural_shape, quick_shape, example_input(shape), synthetic_rows
     predict         prediction_input(pre, X), read_for_predict(pre, path), predict_files
+    export          preprocess_spec(pre): the preprocessor's to_spec(), for preprocess.json
+    serving         request_schema(pre), request_input(pre, records): a served request's records
     advice          unstructured, baselines (compare's default), enough_rows, guide_rows
     report          report_facts(data record): its lines of the report's data table
     explain         explain_parts(): what `deepfit explain` permutes, sums and draws (explain.py)
@@ -36,7 +38,7 @@ from deepfit.core.notes import Notes
 from deepfit.core.words import plural
 from deepfit.data.readers import Reader, register_reader
 from deepfit.data.tables import read_npz_array, read_table
-from deepfit.errors import SettingsError
+from deepfit.errors import PredictInputError, SettingsError
 from deepfit.models.registry import InputSpec
 
 FEW_LABELS = 10_000  # the guide's labelled-row threshold between its "few" and "many" rows
@@ -150,10 +152,46 @@ class Modality:
 
         return ExplainParts()
 
+    def preprocess_spec(self, preprocessor: Any) -> dict[str, Any]:
+        """What turns raw samples into the network's input, as plain JSON for another language
+        (an export's preprocess.json, deploy/export.py): {"modality": name, ...} and the fitted
+        preprocessor's `to_spec()`. Raises SettingsError when the preprocessor has none."""
+        if not hasattr(preprocessor, "to_spec"):
+            raise SettingsError(f"the {self.name} preprocessor cannot describe itself for an export "
+                                "(it has no to_spec method)")
+        return {"modality": self.name, **preprocessor.to_spec()}
+
     def predict_files(self, predictor: Any, path: Path) -> Any:
         """Predictions (a DataFrame) for files this modality reads itself (a folder of images),
         or None to read `path` with `read_for_predict`."""
         return None
+
+
+    def request_schema(self, preprocessor: Any) -> dict[str, str]:
+        """What one record of a served request holds, field → what it takes (deepfit serve's
+        GET /models). By default one sample as nested numbers under "values"."""
+        shape = list(preprocessor.input_spec().get("shape") or ())
+        return {"values": f"numbers nested as one sample {shape}"}
+
+    def request_input(self, preprocessor: Any, records: list[dict[str, Any]]) -> Any:
+        """The records of a served request as `prediction_input` takes them. Raises
+        PredictInputError naming the record and field that is wrong (records[3].values)."""
+        shape = tuple(preprocessor.input_spec().get("shape") or ())
+        samples = []
+        for i, record in enumerate(records):
+            where = f"records[{i}].values"
+            if record.get("values") is None:
+                raise PredictInputError(f"{where} is missing: each record holds one sample, "
+                                        f"numbers nested as {list(shape)}")
+            try:
+                array = np.asarray(record["values"], dtype=np.float32)
+            except (TypeError, ValueError):
+                raise PredictInputError(f"{where} must hold numbers nested as {list(shape)}") from None
+            if array.shape != shape:
+                raise PredictInputError(f"{where} has shape {list(array.shape)}; the model takes "
+                                        f"{list(shape)}")
+            samples.append(array)
+        return np.stack(samples)
 
 
 _MODALITIES: dict[str, Modality] = {}

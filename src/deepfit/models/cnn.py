@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deepfit.core.space import Choice, Float
 from deepfit.errors import SettingsError
 from deepfit.models.registry import InputSpec, OutputSpec, register
 from deepfit.models.vision import ImageModel, check_dropout, image_shape
@@ -60,7 +61,8 @@ class CNN(ImageModel):
         return [*groups, ("neck", list(self.neck.parameters())), ("head", list(self.head.parameters()))]
 
 
-@register("cnn", modalities=("image",))
+@register("cnn", modalities=("image",),
+          space={"hidden": Choice(128, 256, 512), "dropout": Float(0.0, 0.5)})
 def cnn(
     input_spec: InputSpec,
     output_spec: OutputSpec,

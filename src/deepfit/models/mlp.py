@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from deepfit.core.space import Float, Int
 from deepfit.errors import SettingsError
 from deepfit.models.base import HeadModel
 from deepfit.models.registry import InputSpec, OutputSpec, register
@@ -66,7 +67,8 @@ class MLP(HeadModel):
         return self.features(self.input(x))  # [B, hidden[-1]]
 
 
-@register("mlp", modalities=TABLE_FIRST)
+@register("mlp", modalities=TABLE_FIRST,  # tuned as depth layers of width units
+          space={"depth": Int(1, 4), "width": Int(32, 512, log=True), "dropout": Float(0.0, 0.5)})
 def mlp(
     input_spec: InputSpec,
     output_spec: OutputSpec,

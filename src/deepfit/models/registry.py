@@ -2,7 +2,9 @@
 
 A builder is `fn(input_spec, output_spec, *, setting=default, ...) -> nn.Module`. Its keyword
 parameters are the model's settings: `create` fills in the defaults, coerces values given as text
-(from the CLI), and rejects an unknown setting with the list of valid ones.
+(from the CLI), and rejects an unknown setting with the list of valid ones. Beside the defaults,
+`register(..., space={setting: range})` declares the ranges `deepfit tune` searches for the
+model's own settings (core/space.py: Float, Int, Choice); `search_space(name)` returns them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from torch import nn
 
+from deepfit.core.space import Range
 from deepfit.errors import SettingsError
 
 Builder = Callable[..., nn.Module]
@@ -58,6 +61,7 @@ class Entry:
     builder: Builder
     modalities: tuple[str, ...] = ("tabular",)
     defaults: dict[str, Any] = field(default_factory=dict)
+    space: dict[str, Range] = field(default_factory=dict)  # tuning ranges of some of the settings
     tasks: tuple[str, ...] = SUPERVISED  # the tasks it is built for (an autoencoder: anomaly)
 
 
@@ -68,11 +72,15 @@ ALIASES = {"resnet": "resnet18"}
 
 
 def register(name: str, *, modalities: tuple[str, ...] = ("tabular",),
+             space: dict[str, Range] | None = None,
              tasks: tuple[str, ...] = SUPERVISED) -> Callable[[Builder], Builder]:
     def decorate(builder: Builder) -> Builder:
         params = list(inspect.signature(builder).parameters.values())[2:]
         defaults = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
-        _REGISTRY[name] = Entry(builder, modalities, defaults, tasks)
+        unknown = sorted(set(space or {}) - set(defaults))
+        if unknown:  # a range for a setting the builder does not take: the registry's own mistake
+            raise TypeError(f"model {name!r}: ranges for unknown settings {unknown}")
+        _REGISTRY[name] = Entry(builder, modalities, defaults, dict(space or {}), tasks)
         return builder
 
     return decorate
@@ -100,6 +108,11 @@ def check_task(name: str, task: str) -> None:
         fit = available(task)
         raise SettingsError(f"model {name!r} is for {' or '.join(entry.tasks)}, not {task}; "
                             f"for {task}: {', '.join(fit) or 'none registered'}")
+
+
+def search_space(name: str) -> dict[str, Range]:
+    """The tuning ranges model `name` declares for its own settings (core/space.py)."""
+    return dict(_entry(name).space)
 
 
 def register_family(prefix: str, make_entry: Callable[[str], Entry]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deepfit.core.space import Float, Int
 from deepfit.errors import SettingsError
 from deepfit.models.base import HeadModel
 from deepfit.models.mlp import TABLE_FIRST, TabularInput
@@ -56,7 +57,8 @@ class ResMLP(HeadModel):
         return torch.relu(self.final_norm(h))
 
 
-@register("resmlp", modalities=TABLE_FIRST)
+@register("resmlp", modalities=TABLE_FIRST,
+          space={"depth": Int(1, 8), "width": Int(32, 512, log=True), "dropout": Float(0.0, 0.5)})
 def resmlp(
     input_spec: InputSpec,
     output_spec: OutputSpec,

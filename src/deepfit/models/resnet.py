@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from deepfit.core.space import Float
 from deepfit.errors import SettingsError
 from deepfit.models.registry import InputSpec, OutputSpec, register
 from deepfit.models.vision import ImageModel, check_dropout, image_shape
@@ -54,6 +55,8 @@ class ResNet(ImageModel):
         return [("stem", stem), *layers, ("head", list(self.head.parameters()))]
 
 
+SPACE = {"dropout": Float(0.0, 0.5)}  # the tuning range of each resnet (models/registry.py)
+
 def _resnet(arch: str, spec: InputSpec, out: OutputSpec, stem: str, dropout: float) -> ResNet:
     channels, h, w = image_shape(spec)
     if stem not in STEMS:
@@ -64,19 +67,19 @@ def _resnet(arch: str, spec: InputSpec, out: OutputSpec, stem: str, dropout: flo
     return ResNet(arch, channels, out.n_outputs, stem, dropout)
 
 
-@register("resnet18", modalities=("image",))
+@register("resnet18", modalities=("image",), space=SPACE)
 def resnet18(input_spec: InputSpec, output_spec: OutputSpec, *, stem: str = "auto",
              dropout: float = 0.0) -> ResNet:
     return _resnet("resnet18", input_spec, output_spec, stem, dropout)
 
 
-@register("resnet34", modalities=("image",))
+@register("resnet34", modalities=("image",), space=SPACE)
 def resnet34(input_spec: InputSpec, output_spec: OutputSpec, *, stem: str = "auto",
              dropout: float = 0.0) -> ResNet:
     return _resnet("resnet34", input_spec, output_spec, stem, dropout)
 
 
-@register("resnet50", modalities=("image",))
+@register("resnet50", modalities=("image",), space=SPACE)
 def resnet50(input_spec: InputSpec, output_spec: OutputSpec, *, stem: str = "auto",
              dropout: float = 0.0) -> ResNet:
     return _resnet("resnet50", input_spec, output_spec, stem, dropout)

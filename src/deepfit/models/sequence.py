@@ -25,6 +25,7 @@ import math
 import torch
 from torch import nn
 
+from deepfit.core.space import Choice, Float, Int
 from deepfit.errors import SettingsError
 from deepfit.models.base import HeadModel
 from deepfit.models.registry import InputSpec, OutputSpec, register
@@ -151,6 +152,9 @@ def _check(depth: int, width: int, dropout: float, pooling: str, poolings: tuple
         raise SettingsError(f"pooling must be one of {', '.join(poolings)}, not {pooling!r}")
 
 
+# tuning ranges of gru and lstm (models/registry.py)
+RECURRENT_SPACE = {"depth": Int(1, 3), "width": Choice(32, 64, 128), "dropout": Float(0.0, 0.5)}
+
 def _recurrent(cell: type[nn.RNNBase], spec: InputSpec, out: OutputSpec, depth: int, width: int,
                bidirectional: bool, dropout: float, pooling: str) -> RecurrentNet:
     _check(depth, width, dropout, pooling, ("last", "mean"))
@@ -158,19 +162,20 @@ def _recurrent(cell: type[nn.RNNBase], spec: InputSpec, out: OutputSpec, depth: 
     return RecurrentNet(cell, channels, out.n_outputs, depth, width, bidirectional, dropout, pooling)
 
 
-@register("gru", modalities=("sequence",))
+@register("gru", modalities=("sequence",), space=RECURRENT_SPACE)
 def gru(input_spec: InputSpec, output_spec: OutputSpec, *, depth: int = 2, width: int = 64,
         bidirectional: bool = False, dropout: float = 0.1, pooling: str = "last") -> RecurrentNet:
     return _recurrent(nn.GRU, input_spec, output_spec, depth, width, bidirectional, dropout, pooling)
 
 
-@register("lstm", modalities=("sequence",))
+@register("lstm", modalities=("sequence",), space=RECURRENT_SPACE)
 def lstm(input_spec: InputSpec, output_spec: OutputSpec, *, depth: int = 2, width: int = 64,
          bidirectional: bool = False, dropout: float = 0.1, pooling: str = "last") -> RecurrentNet:
     return _recurrent(nn.LSTM, input_spec, output_spec, depth, width, bidirectional, dropout, pooling)
 
 
-@register("transformer", modalities=("sequence",))
+@register("transformer", modalities=("sequence",),  # widths a multiple of the 4 heads
+          space={"depth": Int(1, 4), "width": Choice(32, 64, 128), "dropout": Float(0.0, 0.3)})
 def transformer(input_spec: InputSpec, output_spec: OutputSpec, *, depth: int = 2, width: int = 64,
                 heads: int = 4, inner: int = 0, dropout: float = 0.1, positions: str = "sinusoidal",
                 pooling: str = "mean") -> TransformerNet:
@@ -184,7 +189,9 @@ def transformer(input_spec: InputSpec, output_spec: OutputSpec, *, depth: int = 
                           inner or 2 * width, dropout, positions, pooling)
 
 
-@register("cnn1d", modalities=("sequence",))
+@register("cnn1d", modalities=("sequence",),
+          space={"depth": Int(2, 6), "width": Choice(32, 64, 128), "kernel": Choice(3, 5, 7),
+                 "dropout": Float(0.0, 0.5)})
 def cnn1d(input_spec: InputSpec, output_spec: OutputSpec, *, depth: int = 4, width: int = 64,
           kernel: int = 5, dropout: float = 0.1, pooling: str = "mean") -> Conv1dNet:
     _check(depth, width, dropout, pooling, ("mean", "max", "last"))

@@ -36,6 +36,7 @@ from deepfit.core.run_checks import (
     weights_file,
     weights_header,
 )
+from deepfit.core.space import Float
 from deepfit.errors import ImageSizeError, SettingsError, SourceNotFoundError
 from deepfit.models.registry import (
     Entry,
@@ -101,7 +102,7 @@ def _family_entry(variant: str) -> Entry:
                             "regnet_y_400mf, vit_b_16 (torchvision.models.list_models())")
     # plain `transfer` takes the architecture, settings included, from --weights RUN_DIR
     return Entry(functools.partial(_transfer, arch=variant), ("image",),
-                 {"dropout": 0.0} if variant else {})
+                 {"dropout": 0.0} if variant else {}, {"dropout": Float(0.0, 0.5)} if variant else {})
 
 
 def _transfer(input_spec: InputSpec, output_spec: OutputSpec, *, arch: str,

@@ -14,6 +14,16 @@ import torch
 from torch import nn
 
 from deepfit.config import TrainConfig
+from deepfit.core.space import Choice, Float
+
+# The trainer's tuning ranges, shared by every model (`deepfit tune`; each model declares its
+# own beside its defaults in models/registry.py). lr log-uniform, as Bergstra & Bengio (2012) advise.
+TRAIN_SPACE = {
+    "lr": Float(1e-5, 1e-1, log=True),
+    "weight_decay": Float(1e-6, 1e-1, log=True),
+    "batch_size": Choice(32, 64, 128, 256),
+    "schedule": Choice("plateau", "cosine", "onecycle", "none"),
+}
 
 
 def create_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:

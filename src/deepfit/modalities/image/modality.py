@@ -101,3 +101,39 @@ class Image(Modality):
 
     def explain_parts(self) -> ImageExplain:
         return ImageExplain()
+
+    def request_schema(self, pre: Any) -> dict[str, str]:
+        c, h, w = pre.shape
+        return {"image": f"an image file (PNG, JPEG, …) in base64; resized to {h} × {w}, "
+                         f"{'grey' if c == 1 else 'RGB'}",
+                "values": f"or the pixels as numbers nested as {list(pre.shape)}"}
+
+    def request_input(self, pre: Any, records: list[dict[str, Any]]) -> np.ndarray:
+        """Base64 image files decoded (Pillow) at the training size and channels, [N, C, H, W]
+        uint8; records with "values" instead as the default reads them."""
+        if not any("image" in r for r in records):
+            return super().request_input(pre, records)
+        return np.stack([decode_base64_image(r.get("image"), f"records[{i}].image", pre.shape)
+                         for i, r in enumerate(records)])
+
+
+def decode_base64_image(text: Any, where: str, shape: tuple[int, int, int]) -> np.ndarray:
+    """One base64 image file → [C, H, W] uint8 at `shape`; PredictInputError naming `where`."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image as PILImage
+
+    if not isinstance(text, str):
+        raise PredictInputError(f"{where} must be an image file in base64 text")
+    try:
+        data = base64.b64decode(text, validate=True)
+        with PILImage.open(io.BytesIO(data)) as im:
+            im = im.convert("L" if shape[0] == 1 else "RGB").resize((shape[2], shape[1]))
+            array = np.asarray(im, dtype=np.uint8)
+    except (binascii.Error, ValueError):
+        raise PredictInputError(f"{where} is not valid base64") from None
+    except (OSError, PILImage.DecompressionBombError) as exc:
+        raise PredictInputError(f"{where} cannot be decoded as an image ({str(exc)[:80]})") from None
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)

@@ -149,6 +149,36 @@ class ImagePreprocessor:
                 "unit_range": self.unit_range, "decode": self.decode,
                 "value_range": list(self.value_range) if self.value_range else None}
 
+    def to_spec(self) -> dict[str, Any]:
+        """Everything another language needs to turn a raw image into the network's input (the
+        `preprocess` part of an export's preprocess.json, deploy/export.py), in the order
+        `read` and `standardise` apply it."""
+        c, h, w = self.shape
+        steps = [
+            "decode the image file to integers (8-bit; 16-bit files as 16-bit), or take the "
+            "array as it is; lay it out channels first: [C, H, W]",
+            f"channels to {c}: grayscale repeated into 3 (RGB order), RGB(A) to gray by luma "
+            "0.299 R + 0.587 G + 0.114 B rounded, RGBA to RGB by dropping alpha",
+            f"resize to {h}x{w} when the size differs: bilinear with antialiasing, "
+            "align_corners false (torch.nn.functional.interpolate), integers rounded and "
+            "clipped back to their type",
+        ]
+        if self.value_range is not None:
+            lo, hi = self.value_range
+            steps.append(f"to 8 bits: round((x - {lo}) * 255 / {hi - lo}), clipped to 0-255")
+        steps += [
+            "8-bit values divided by 255; floating-point images taken as they are",
+            "per channel c: (x - mean[c]) / std[c], as float32",
+        ]
+        return {"input_layout": "[N, C, H, W] float32, channels first (NCHW)",
+                "channels": c, "height": h, "width": w,
+                "channel_order": "RGB" if c == 3 else "gray" if c == 1 else f"{c} channels",
+                "decode": self.decode, "value_range": list(self.value_range) if self.value_range else None,
+                "unit_range": self.unit_range, "scale": 1 / 255 if self.unit_range else 1.0,
+                "mean": self.mean, "std": self.std,
+                "resize": {"mode": "bilinear", "antialias": True, "align_corners": False},
+                "steps": [f"{i}. {step}" for i, step in enumerate(steps, 1)]}
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImagePreprocessor:
         from deepfit.core.run_checks import finite_numbers

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepfit.core.words import plural
+from deepfit.errors import PredictInputError
 from deepfit.modalities.base import FEW_LABELS, Modality
 from deepfit.modalities.sequence.audit import audit_sequences
 from deepfit.modalities.sequence.explain import SequenceExplain
@@ -65,3 +66,25 @@ class Sequence(Modality):
 
     def explain_parts(self) -> SequenceExplain:
         return SequenceExplain()
+
+    def request_schema(self, pre: Any) -> dict[str, str]:
+        """A table's rows read as sequences: each step column, a number; else "values"."""
+        if pre.steps:
+            return {name: "number or null" for name in pre.steps}
+        return super().request_schema(pre)
+
+    def request_input(self, pre: Any, records: list[dict[str, Any]]) -> Any:
+        if not pre.steps:
+            return super().request_input(pre, records)
+        import pandas as pd
+
+        for i, record in enumerate(records):
+            for name in pre.steps:
+                value = record.get(name, ...)
+                if value is ...:
+                    raise PredictInputError(f"records[{i}] lacks the column {name!r} the model was "
+                                            "trained on")
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise PredictInputError(f"records[{i}].{name} must be a number or null, "
+                                            f"not {str(value)[:40]!r}")
+        return pd.DataFrame.from_records([{n: r[n] for n in pre.steps} for r in records])

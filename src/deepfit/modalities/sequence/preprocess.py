@@ -104,6 +104,16 @@ class SequencePreprocessor:
         return {"length": self.length, "mean": self.mean, "std": self.std} | (
             {"steps": self.steps} if self.steps else {})
 
+    def to_spec(self) -> dict[str, Any]:
+        """Everything another language needs to turn raw sequences into the network's input
+        (the `preprocess` part of an export's preprocess.json, deploy/export.py)."""
+        return {"input_layout": "[N, T, C] float32: N sequences of T steps of C channels",
+                "length": self.length, "channels": len(self.mean), "mean": self.mean, "std": self.std,
+                "steps": self.steps,  # a table's step columns, read by name in this order
+                "rule": (f"per channel c: z = (x - mean[c]) / std[c]; a missing or infinite value "
+                         f"becomes 0.0 (the channel's mean); z clipped to ±{CLIP_STD:g}; a sequence "
+                         "of one channel may come as [N, T]")}
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SequencePreprocessor:
         from deepfit.core.run_checks import finite_numbers

@@ -99,3 +99,29 @@ class Tabular(Modality):
 
     def explain_parts(self) -> TabularExplain:
         return TabularExplain()
+
+    def request_schema(self, pre: Any) -> dict[str, str]:
+        """Each training column: a number (or null) or one of its categories (text)."""
+        dates = {d.name for d in getattr(pre, "dates", [])}
+        kinds = {c.name: "number or null" for c in pre.numeric}
+        kinds |= {c.name: f"category (text), one of {len(c.categories)} seen in training, or null"
+                  for c in pre.categorical}
+        kinds |= {name: "date (text)" for name in dates}
+        return {name: kinds.get(name, "value") for name in pre.columns}
+
+    def request_input(self, pre: Any, records: list[dict[str, Any]]) -> pd.DataFrame:
+        """A DataFrame of the training columns (other fields ignored); a record without one, or
+        a number column holding something else, is a PredictInputError naming it."""
+        numeric = {c.name for c in pre.numeric}
+        for i, record in enumerate(records):
+            for name in pre.columns:
+                if name not in record:
+                    raise PredictInputError(f"records[{i}] lacks the column {name!r} the model was "
+                                            "trained on (null for a missing value)")
+                value = record[name]
+                if name in numeric and value is not None and (
+                        isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise PredictInputError(f"records[{i}].{name} must be a number or null, "
+                                            f"not {str(value)[:40]!r}")
+        return pd.DataFrame.from_records([{n: r[n] for n in pre.columns} for r in records],
+                                         columns=pre.columns)

@@ -182,6 +182,50 @@ class Preprocessor:
             "written": self.written,
         }
 
+    def to_spec(self) -> dict[str, Any]:
+        """Everything another language needs to turn raw rows into the network's input (the
+        `preprocess` part of an export's preprocess.json, deploy/export.py): the raw columns in
+        order, each date column's parts, each number's imputation, mean and std, each
+        category's vocabulary, and the layout of the float32 matrix [N, n_features] this
+        preprocessor's `transform` makes, block by block (start column, width)."""
+        layout, j = [], 0
+        for kind, cols, width in (
+                ("standardised", [c.name for c in self.numeric], 1),
+                ("missing_indicator", [c.name for c in self.numeric if c.indicator], 1),
+                ("onehot", [c.name for c in self.categorical if c.encoding == "onehot"], None),
+                ("embedding_index", [c.name for c in self.categorical if c.encoding == "embedding"], 1)):
+            for name in cols:
+                w = width or next(c.width for c in self.categorical if c.name == name)
+                layout.append({"kind": kind, "column": name, "start": j, "width": w})
+                j += w
+        return {
+            "input_layout": "[N, n_features] float32, one row per raw row",
+            "n_features": self.n_features, "n_dense": self.n_dense,
+            "columns": self.columns,  # the raw columns the model reads, in this order
+            "missing": "an empty or blank field, NaN, None or NA; for numbers also ±inf",
+            "numeric": [{"name": c.name, "impute": c.median, "mean": c.mean, "std": c.std,
+                         "missing_indicator": c.indicator} for c in self.numeric],
+            "numeric_rule": f"x missing → impute; z = (x - mean) / std, clipped to ±{CLIP_STD:g}; "
+                            "missing_indicator column: 1.0 where x was missing, else 0.0",
+            "categorical": [{"name": c.name, "encoding": c.encoding, "categories": c.categories}
+                            for c in self.categorical],
+            "categorical_rule": (
+                f"the value's text: missing → {MISSING!r}; a whole-number float (101.0) → its "
+                "integer ('101'); otherwise str(value) without surrounding spaces. Its slot is "
+                "its position in categories + 1, or 0 (unknown) for a value not among them. "
+                "onehot: width len(categories) + 1, 1.0 at the slot; embedding_index: the slot "
+                "as a float"),
+            "dates": [{"name": d.name, "format": d.format, "reference": d.reference,
+                       "parts": d.part_names} for d in self.dates],
+            "dates_rule": ("a date column (strptime format, ISO8601, or datetime64 values; "
+                           "time zones converted to UTC) becomes number columns named "
+                           "<column>.<part>: year, month, day, dayofweek (Monday 0), dayofyear, "
+                           "elapsed_days (days since reference, fractional), hour, minute; "
+                           "then treated as numeric columns above"),
+            "written": self.written,  # columns whose file wrote numbers with decimal commas
+            "layout": layout,
+        }
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessor:
         """The preprocessor `to_dict` saved, each column checked (core/run_checks.py's

@@ -50,7 +50,9 @@ from deepfit.core.io import default_run_dir, write_json
 from deepfit.core.notes import logger
 from deepfit.data.batches import InMemoryBatches
 from deepfit.errors import SettingsError
-from deepfit.lifecycle.train import resolve_device
+from deepfit.lifecycle.fit import resolve_device
+from deepfit.models import InputSpec, OutputSpec, create
+from deepfit.models.quantized import is_quantized, quantized_state
 from deepfit.tools.benchmark.inputs import Workload, model_workload, run_workload
 from deepfit.tools.benchmark.memory import MB, peak_memory, reset_peak_memory
 from deepfit.tools.benchmark.plan import PROBE_REPEAT, Plan, Ticker, fit_plan, max_seconds_for
@@ -239,10 +241,14 @@ def _check_plan(plan: dict[str, int], precision: str, device: str) -> None:
 def _measure(work: Workload, asked: dict[str, int], device: torch.device, precision: str,
              compile: bool, profile_memory: bool, when: Budget) -> BenchmarkResult:
     model, B = work.model, asked["batch_size"]
-    params, trainable = count_params(model)
     weights_mb = saved_size(model) / MB
-    flops = flops_per_sample(model, work.X[:1])
     train_model = copy.deepcopy(model) if work.predictor is not None else model
+    if is_quantized(model):  # int8 layers neither train nor count as parameters or FLOPs:
+        arch = work.predictor.architecture  # the float architecture's are given, as for its steps
+        train_model = create(arch["name"], InputSpec.from_dict(arch["input_spec"]),
+                             OutputSpec(**arch["output_spec"]), **arch["settings"])
+    params, trainable = count_params(train_model)
+    flops = flops_per_sample(train_model, work.X[:1])
     before = reset_peak_memory(device)
     trainer = make_trainer(train_model, work, device, precision, compile)
     if work.predictor is not None:
@@ -288,6 +294,8 @@ def count_params(model: nn.Module) -> tuple[int, int]:
 def saved_size(model: nn.Module) -> int:
     """Bytes of the model's state dict (buffers included) as the safetensors file a run writes;
     a tensor shared by two layers is stored once."""
+    if is_quantized(model):  # int8 values, scales and zero points, as the run saves them
+        return len(st_save(quantized_state(model)))
     state = {}
     seen: set[int] = set()
     for key, value in model.state_dict(keep_vars=True).items():

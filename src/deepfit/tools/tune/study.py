@@ -25,7 +25,9 @@ from deepfit.lifecycle.train import train_prepared
 from deepfit.tools.tune.space import space_from_dict, suggest
 from deepfit.training.callbacks.pruning import Pruning
 
-HEARTBEAT_SECONDS, GRACE_SECONDS, MAX_RETRY = 5, 20, 3
+# a trial silent for GRACE_SECONDS is another machine's dead one (a loaded 2-core machine can
+# stall a live worker's heartbeat for tens of seconds); SQLite writers wait SQLITE_WAIT for the lock
+HEARTBEAT_SECONDS, GRACE_SECONDS, MAX_RETRY, SQLITE_WAIT = 5, 120, 3, 60
 DEFAULTS_ATTR = "deepfit:defaults"  # the first trial: the settings' defaults, the score to beat
 PRUNERS = ("median", "hyperband", "none")
 
@@ -44,7 +46,8 @@ def open_study(spec: dict[str, Any]) -> Any:
           else "failed_trial_callback")
     storage = spec["storage"]
     if storage.startswith(("sqlite:", "postgresql", "mysql")):
-        storage = op.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_SECONDS,
+        engine = {"connect_args": {"timeout": SQLITE_WAIT}} if storage.startswith("sqlite:") else None
+        storage = op.storages.RDBStorage(storage, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
                                          grace_period=GRACE_SECONDS, **{kw: retry(max_retry=MAX_RETRY)})
     pruner = {"median": lambda: op.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
               "hyperband": lambda: op.pruners.HyperbandPruner(),

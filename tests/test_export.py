@@ -71,7 +71,7 @@ def _independent_parity(run, result):
 
 
 FAMILIES = [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name
-            for name in [*available(), "transfer:resnet18"] if name != "resnet50"]
+            for name in [*available("classification"), "transfer:resnet18"] if name != "resnet50"]
 
 
 @pytest.mark.parametrize("model", FAMILIES)

@@ -14,7 +14,7 @@ from deepfit.training import imbalance as imb
 
 
 def run_batches(prepared: Any, t: Any, device: torch.device, notes: Notes,
-             drop_single: bool = True):
+                drop_single: bool = True):
     """Training and validation batches. `drop_single` (the model has BatchNorm): a last
     training batch of one row is left out of each epoch, decided here once (noted)."""
     X_train, y_train = prepared.tensors["train"]

@@ -13,8 +13,7 @@ import torch
 from deepfit.checks.before_training import has_batchnorm
 from deepfit.config import RunConfig
 from deepfit.core.notes import Notes
-from deepfit.data.batches import choose_loader, make_batches
-from deepfit.data.dataset import Streamed
+from deepfit.lifecycle.batches import run_batches
 from deepfit.lifecycle.prepare import Prepared
 from deepfit.models.transfer import build_model
 from deepfit.training import imbalance as imb
@@ -35,13 +34,8 @@ def find_lr(prepared: Prepared, cfg: RunConfig, model_settings: dict, device: to
                         Notes())[0].to(device)
     probe_cfg = dataclasses.replace(t, lr=start if t.lr == "auto" else t.lr)
     optimizer = create_optimizer(model, probe_cfg, device)
-    X, y = prepared.tensors["train"]
-    nbytes = sum(a.nbytes for pair in prepared.tensors.values() for a in pair)
-    streamed = isinstance(X, Streamed)
-    train = make_batches(X, y, t.batch_size, shuffle=True, drop_single=has_batchnorm(model),
-                         loader="stream" if streamed else choose_loader(t.loader, nbytes, device),
-                         seed=t.seed, device=device, workers=t.workers,
-                         transform=prepared.preprocessor.standardise if streamed else None)
+    # the run's own training batches (lifecycle/batches.py), their decisions not said twice
+    train = run_batches(prepared, t, device, Notes(), drop_single=has_batchnorm(model))[0]
     trainer = Trainer(model, imb.loss_for(prepared.data.task, prepared.imbalance, t.focal_gamma),
                       optimizer, epochs=1, device=device, clip_norm=t.clip_norm,
                       precision=t.precision)

@@ -207,9 +207,9 @@ class Trainer:
             with self._autocast():
                 outputs.append(forward(xb).float())
             targets.append(yb)
-        if self.dist is None:
-            return torch.cat(outputs), torch.cat(targets)
         out, target = torch.cat(outputs), torch.cat(targets)
+        if self.dist is None:
+            return out, target
         return self.dist.gather_rows(out, data.n), self.dist.gather_rows(target, data.n)
 
     def evaluate(self, data: Batches, prefix: str = "") -> dict[str, float]:

@@ -94,8 +94,13 @@ def _running_params(db: Path) -> int:
 
 
 def _tune_command(out: Path, trials: int, *extra: str) -> list[str]:
+    # batch size fixed small so that every trial trains for seconds even on a fast machine: a trial
+    # of batch 256 finished in under a second, before the kill could land inside it
+    space = out.parent / "space.json"
+    space.write_text('{"batch_size": [16]}')
     return [sys.executable, "-m", "deepfit", "tune", "breast_cancer", "--trials", str(trials),
-            "--epochs", "60", "--patience", "60", "--pruner", "none", "--out", str(out), *extra]
+            "--epochs", "60", "--patience", "60", "--pruner", "none", "--space", str(space),
+            "--out", str(out), *extra]
 
 
 @pytest.mark.slow
@@ -112,8 +117,7 @@ def test_sigkill_mid_trial_then_the_same_command_finishes_the_study(tmp_path):
             except sqlite3.Error:
                 continue
             if "COMPLETE" in states and states[-1] == "RUNNING" and _running_params(out / "study.db"):
-                time.sleep(1.0)  # well inside its training
-                break
+                break  # its settings are drawn, so it is training: kill at once
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = {n: s for n, s in _trials(out / "study.db")}

@@ -51,8 +51,36 @@ class DataConfig:
     # image folders: decoded images (N×C×H×W bytes) are cached in memory up to this many MB, else
     # streamed from disk (default: DEEPFIT_CACHE_LIMIT_MB, else 5% of the available memory)
     cache_limit_mb: float | None = None
+    # text (modalities/text/): the columns read as free text (None: detected; text=False: none,
+    # every string column a category as before), the tokenizer trained on the training split
+    # (wordpiece or bpe, of vocab_size tokens) and the tokens kept of each text (None: the 95th
+    # percentile of the training lengths, at most 512)
+    text_columns: tuple[str, ...] | None = None
+    text: bool = True
+    vocab_size: int = 8000
+    max_length: int | None = None
+    tokenizer: str = "wordpiece"
 
     def __post_init__(self) -> None:
+        if isinstance(self.text_columns, str):
+            object.__setattr__(self, "text_columns",
+                               tuple(c.strip() for c in self.text_columns.split(",") if c.strip()))
+        elif self.text_columns is not None:
+            object.__setattr__(self, "text_columns", tuple(str(c) for c in self.text_columns))
+        if self.text_columns is not None and not self.text_columns:
+            raise SettingsError("text_columns names no column; give them as a,b")
+        if not isinstance(self.text, bool):
+            raise SettingsError(f"text must be True or False, not {self.text!r}")
+        if self.text_columns and not self.text:
+            raise SettingsError("--text-columns and --no-text contradict each other; give one")
+        if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) or self.vocab_size < 16:
+            raise SettingsError(f"vocab_size must be a whole number of at least 16, not {self.vocab_size!r}")
+        if self.max_length is not None and (isinstance(self.max_length, bool)
+                                            or not isinstance(self.max_length, int) or self.max_length < 1):
+            raise SettingsError(f"max_length must be a whole number of tokens of at least 1, "
+                                f"not {self.max_length!r}")
+        if self.tokenizer not in ("wordpiece", "bpe"):
+            raise SettingsError(f"tokenizer must be wordpiece or bpe, not {self.tokenizer!r}")
         if self.data_root is not None:
             object.__setattr__(self, "data_root", str(self.data_root))  # a Path, say: JSON-ready
         if not isinstance(self.download, bool):

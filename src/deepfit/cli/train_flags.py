@@ -114,6 +114,7 @@ def add_train(sub: Any) -> None:
     p.add_argument("--init-weights", help="start from these weights (.safetensors, or .pt/.pth/.bin "
                    "read with torch.load(weights_only=True))")
     _add_image_flags(p)
+    _add_text_flags(p)
     p.add_argument("--check", action="store_true", default=None,
                    help="run the model sanity checks before training (the data audit always runs)")
     p.add_argument("--force", action="store_true", default=None,
@@ -151,6 +152,20 @@ def _add_image_flags(p: argparse.ArgumentParser) -> None:
                    "head's is --lr, the lowest layer group's this × --lr, geometric between (default 0.1)")
 
 
+def _add_text_flags(p: argparse.ArgumentParser) -> None:
+    """Text columns and their tokenizer (modalities/text/)."""
+    p.add_argument("--text-columns", metavar="A,B", help="read these columns as free text "
+                   "(default: string columns of long, many-worded, mostly unique values)")
+    p.add_argument("--no-text", dest="text", action="store_false", default=None,
+                   help="read no column as text: every string column is a category")
+    p.add_argument("--vocab-size", type=int, help="text: tokens of the tokenizer trained on the "
+                   "training split (default 8000)")
+    p.add_argument("--max-length", type=int, help="text: tokens kept of each text, the rest "
+                   "truncated (default: the 95th percentile of the training lengths, at most 512)")
+    p.add_argument("--tokenizer", choices=("wordpiece", "bpe"), help="text: the tokenizer's model "
+                   "(HF tokenizers; default wordpiece)")
+
+
 TRAIN_KEYS = ("target", "task", "val_size", "test_size", "test", "model", "hidden", "dropout",
               "epochs", "batch_size", "lr", "weight_decay", "schedule", "clip_norm", "patience",
               "min_delta", "monitor", "seed", "device", "threads", "precision", "compile", "loader",
@@ -165,6 +180,7 @@ TRAIN_KEYS += ("log_every",)
 TRAIN_KEYS += ("contamination",)
 TRAIN_KEYS += ("log", "mlflow_uri", "log_every_n_steps")
 TRAIN_KEYS += ("sync_bn",)
+TRAIN_KEYS += ("text_columns", "text", "vocab_size", "max_length", "tokenizer")
 
 
 def train_settings(args: argparse.Namespace) -> dict[str, Any]:

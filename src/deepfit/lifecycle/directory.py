@@ -48,7 +48,9 @@ def config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: P
                           shape=list(getattr(data.X, "shape", None) or np.shape(data.X)),
                           modality=data.modality,
                           split_sizes=prepared.sizes,
-                          fingerprint=prepared.fingerprint)
+                          fingerprint=prepared.fingerprint,
+                          input={k: list(v) if isinstance(v, tuple) else v
+                                 for k, v in prepared.preprocessor.input_spec().items()})
     if data.series is not None:  # a time series: what forecasting from a new one needs
         record["data"]["series"] = data.series
     if data.skipped_files is not None:  # a folder of image files: each unreadable one, named
@@ -74,6 +76,9 @@ def save_run(run_dir: Path, predictor: Predictor, config: dict, state: TrainStat
               metrics: dict[str, float], evaluation: Evaluation | None = None) -> None:
     with stage("save"):
         predictor.save(run_dir)
+        # the modality's files beside model.json, for other tools (text: tokenizer.json)
+        for name, text in get_modality(config["data"].get("modality")).run_files(predictor.preprocessor).items():
+            write_text(run_dir / name, text)
         write_text(run_dir / "history.csv", pd.DataFrame(state.history).to_csv(index=False))
         if state.grad_norms:  # per epoch, each layer group's gradient norm (callbacks/gradient_health.py)
             write_text(run_dir / "gradients.csv", pd.DataFrame(state.grad_norms).to_csv(index=False))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -119,7 +120,19 @@ def reading_settings(cfg: RunConfig) -> dict[str, Any]:
     return {"window": cfg.data.window, "horizon": cfg.data.horizon, "modality": modality,
             "image_size": cfg.data.image_size, "data_root": cfg.data.data_root,
             "download": cfg.data.download, "loader": cfg.train.loader,
-            "cache_limit_mb": cfg.data.cache_limit_mb}
+            "cache_limit_mb": cfg.data.cache_limit_mb, "options": {"text": text_options(cfg)}}
+
+
+def text_options(cfg: RunConfig) -> dict[str, Any]:
+    """The text reader's settings (modalities/text/reader.py): the columns named or detection
+    off, the tokenizer's, and the checkpoint of a `transfer:PATH` model, whose own tokenizer
+    the text is read with."""
+    name = cfg.model.name or ""
+    pretrained = name.partition(":")[2] if name.startswith("transfer:") else ""
+    return {"columns": cfg.data.text_columns, "detect": cfg.data.text,
+            "vocab_size": cfg.data.vocab_size, "max_length": cfg.data.max_length,
+            "tokenizer": cfg.data.tokenizer,
+            "pretrained": pretrained if pretrained and Path(pretrained).is_dir() else None}
 
 
 

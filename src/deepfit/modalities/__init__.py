@@ -17,10 +17,12 @@ from deepfit.modalities.image.modality import Image
 from deepfit.modalities.load import load_source
 from deepfit.modalities.sequence.modality import Sequence
 from deepfit.modalities.tabular.modality import Tabular
+from deepfit.modalities.text.modality import Text
 
 register_modality(Tabular())
 register_modality(Sequence())
 register_modality(Image())
+register_modality(Text())
 
 __all__ = ["Modality", "get_modality", "load_source", "modality_names", "preprocessor_from_dict",
            "preprocessor_to_dict", "register_modality"]

@@ -19,7 +19,8 @@ benchmark and predict ask `get_modality(name)` for what differs:
                     training batches' augmentation or None
     benchmarks      layout, natural_shape, quick_shape, example_input(shape), synthetic_rows
     predict         prediction_input(pre, X), read_for_predict(pre, path), predict_files
-    export          preprocess_spec(pre): the preprocessor's to_spec(), for preprocess.json
+    export          preprocess_spec(pre): the preprocessor's to_spec(), for preprocess.json;
+                    run_files(pre): files saved beside model.json (text: tokenizer.json)
     serving         request_schema(pre), request_input(pre, records): a served request's records
     advice          unstructured, baselines (compare's default), enough_rows, guide_rows
     report          report_facts(data record): its lines of the report's data table
@@ -160,6 +161,11 @@ class Modality:
             raise SettingsError(f"the {self.name} preprocessor cannot describe itself for an export "
                                 "(it has no to_spec method)")
         return {"modality": self.name, **preprocessor.to_spec()}
+
+    def run_files(self, preprocessor: Any) -> dict[str, str]:
+        """Files a run directory holds beside model.json for other tools (file name → text);
+        the preprocessor in model.json stays what loading reads. None by default."""
+        return {}
 
     def predict_files(self, predictor: Any, path: Path) -> Any:
         """Predictions (a DataFrame) for files this modality reads itself (a folder of images),

@@ -28,7 +28,9 @@ class InputSpec:
     """What the model receives, as the data's modality's preprocessor makes it. Tabular: one
     float matrix whose last columns after `n_dense` are category indices to embed
     (modalities/tabular/preprocess.py). Sequence: [N, T, C] floats, with n_features = n_dense = C
-    and shape = (T, C). Image: [N, C, H, W], n_features = C and shape = (C, H, W). A model of
+    and shape = (T, C). Image: [N, C, H, W], n_features = C and shape = (C, H, W). Text: [N,
+    n_features], the tabular block of the other columns (n_dense, cardinalities) then, for each
+    of shape[0] text columns, shape[1] token ids (modalities/text/preprocess.py). A model of
     other modalities declares them (`register(name, modalities=...)`); the default model of each
     is its Modality's `default_model`."""
 
@@ -37,6 +39,7 @@ class InputSpec:
     cardinalities: tuple[int, ...] = ()
     modality: str = "tabular"
     shape: tuple[int, ...] = ()  # one sample's shape beyond the batch, where it is not [n_features]
+    vocab_size: int = 0  # text: token ids run 1 … vocab_size - 1, 0 is padding
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "cardinalities": list(self.cardinalities), "shape": list(self.shape)}

@@ -174,7 +174,7 @@ def lstm(input_spec: InputSpec, output_spec: OutputSpec, *, depth: int = 2, widt
     return _recurrent(nn.LSTM, input_spec, output_spec, depth, width, bidirectional, dropout, pooling)
 
 
-@register("transformer", modalities=("sequence",),  # widths a multiple of the 4 heads
+@register("transformer", modalities=("sequence", "text"),  # widths a multiple of the 4 heads
           space={"depth": Int(1, 4), "width": Choice(32, 64, 128), "dropout": Float(0.0, 0.3)})
 def transformer(input_spec: InputSpec, output_spec: OutputSpec, *, depth: int = 2, width: int = 64,
                 heads: int = 4, inner: int = 0, dropout: float = 0.1, positions: str = "sinusoidal",
@@ -184,6 +184,11 @@ def transformer(input_spec: InputSpec, output_spec: OutputSpec, *, depth: int = 
         raise SettingsError(f"width ({width}) must be a multiple of heads ({heads})")
     if positions not in ("learned", "sinusoidal"):
         raise SettingsError(f"positions must be 'learned' or 'sinusoidal', not {positions!r}")
+    if input_spec.modality == "text":  # over token embeddings, the padding masked (models/text.py)
+        from deepfit.models.text import text_transformer
+
+        return text_transformer(input_spec, output_spec, depth=depth, width=width, heads=heads,
+                                inner=inner, dropout=dropout)
     length, channels = _length_channels(input_spec)
     return TransformerNet(length, channels, output_spec.n_outputs, depth, width, heads,
                           inner or 2 * width, dropout, positions, pooling)

@@ -76,7 +76,7 @@ class TextCNN(TextNet):
     def encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         h = self.embedding(ids).transpose(1, 2)  # [B, E, L]
         pooled = []
-        for k, conv in zip(self.kernels, self.convs):
+        for conv in self.convs:
             out = torch.relu(conv(h))[..., : ids.shape[1]]  # [B, W, L]: the window ending at t
             # a window ending on padding is masked; the others hold real tokens only (and, at
             # the start, the convolution's zero padding), whatever padding follows the text

@@ -22,6 +22,11 @@ SPECS = {
         "gray": InputSpec(n_features=1, n_dense=1, modality="image", shape=(1, 16, 16)),
         "rgb": InputSpec(n_features=3, n_dense=3, modality="image", shape=(3, 16, 16)),
     },
+    "text": {  # token ids (0 = padding); "fused": 2 numbers, 1 category, then 2 text columns
+        "one_text": InputSpec(n_features=16, n_dense=0, modality="text", shape=(1, 16), vocab_size=50),
+        "fused": InputSpec(n_features=19, n_dense=2, cardinalities=(5,), modality="text",
+                           shape=(2, 8), vocab_size=50),
+    },
 }
 OVERFIT_MAX_PARAMETERS = 2_000_000
 
@@ -40,6 +45,16 @@ def _cases() -> list[tuple[str, str]]:
 
 def _batch(spec: InputSpec, n: int, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
+    if spec.modality == "text":  # the tabular block, then texts of 1 … L tokens, padded with 0
+        n_text, length = spec.shape
+        n_tab = spec.n_features - n_text * length
+        ids = torch.randint(1, spec.vocab_size, (n, n_text, length), generator=g).float()
+        real = torch.randint(1, length + 1, (n, n_text, 1), generator=g)
+        ids = torch.where(torch.arange(length) < real, ids, torch.zeros(()))
+        tab = torch.randn(n, n_tab, generator=g)
+        for i, card in enumerate(spec.cardinalities):
+            tab[:, spec.n_dense + i] = torch.randint(0, card, (n,), generator=g).float()
+        return torch.cat([tab, ids.reshape(n, -1)], dim=1)
     if spec.modality != "tabular":
         return torch.randn(n, *spec.shape, generator=g)
     x = torch.randn(n, spec.n_features, generator=g)

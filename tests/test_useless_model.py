@@ -21,7 +21,7 @@ def _item(run) -> dict:
     return next(i for i in run.metrics["checklist"] if i["criterion"] == ITEM)
 
 
-def test_a_free_text_column_and_an_unrelated_target_is_an_error_with_the_column_named(tmp_path):
+def _free_text_csv(tmp_path) -> str:
     rng = np.random.default_rng(0)
     n = 500
     words = np.array(["red", "car", "slow", "blue", "tree", "house", "fast", "dog", "sun", "rain"])
@@ -30,7 +30,23 @@ def test_a_free_text_column_and_an_unrelated_target_is_an_error_with_the_column_
                           "label": rng.choice(["no", "yes"], n, p=[0.6, 0.4])})
     path = tmp_path / "text.csv"
     frame.to_csv(path, index=False)
-    run = deepfit.train(str(path), target="label", epochs=4, progress=False, out=tmp_path / "r")
+    return str(path)
+
+
+def test_a_free_text_column_read_as_text_and_an_unrelated_target_is_an_error(tmp_path):
+    path = _free_text_csv(tmp_path)
+    run = deepfit.train(path, target="label", epochs=4, progress=False, out=tmp_path / "r")
+    assert run.config["data"]["modality"] == "text"
+    assert any("column 'note' read as text" in d for d in run.config["decisions"])
+    item = _item(run)
+    assert not item["passed"] and item["severity"] == "error"
+    assert "words of the texts" in item["hint"]
+
+
+def test_a_free_text_column_read_as_categories_and_an_unrelated_target_is_an_error_with_the_column_named(tmp_path):
+    """--no-text: the old reading, a category per row, which the checks name."""
+    path = _free_text_csv(tmp_path)
+    run = deepfit.train(path, target="label", epochs=4, progress=False, out=tmp_path / "r", text=False)
     item = _item(run)
     assert not item["passed"] and item["severity"] == "error"
     assert "'note'" in item["hint"] and "categories" in item["hint"]
@@ -40,7 +56,7 @@ def test_a_free_text_column_and_an_unrelated_target_is_an_error_with_the_column_
     assert "error: better than the trivial predictor" in html and "likely cause" in html
     # the data audit says it before training too, in train's notes and in deepfit check
     assert any(w.startswith("id_like:") and "'note'" in w for w in run.config["warnings"])
-    found = [f for f in deepfit.check(str(path), target="label") if f.check == "id_like"]
+    found = [f for f in deepfit.check(path, target="label", text=False) if f.check == "id_like"]
     assert len(found) == 1 and found[0].severity == "warning" and found[0].subject == "note"
     assert "500 distinct values in 500 rows" in found[0].message
 

@@ -224,7 +224,7 @@ def long_texts(column: str, texts: list[str], max_length: int | None = None) -> 
     return [Finding(
         "long_texts", "warning",
         f"{plural(len(far), 'text')} of {column!r} {verb_for(len(far), 'are')} far longer than the rest: over "
-        f"{limit:,.0f} words ({LONG_FACTOR}× the 99th percentile, {p99:,.0f}, or {LONG_WORDS:,}), the "
+        f"{limit:,.0f} words ({LONG_FACTOR}× the 99th percentile of {p99:,.0f} words, at most {LONG_WORDS:,}), the "
         f"longest {words[longest[0]]:,} words ({rows_text(longest)}: {examples(texts, longest)}); with "
         f"{how} {truncated:.1%} of the texts will be truncated",
         column, float(len(far)),

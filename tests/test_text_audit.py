@@ -196,12 +196,36 @@ def test_unknown_tokens_of_another_script():
     assert f"test file {alone['unknown'] / alone['tokens']:.1%}" in unknown.message
 
 
+def test_other_columns_get_the_table_checks():
+    frame = corpus()
+    frame["constant"], frame["number"] = 1.0, np.arange(N) % 7
+    data = Dataset(frame[["text", "constant", "number"]], frame["label"], "corpus", "label",
+                   "classification", modality="text", reading={"text_columns": ["text"]})
+    findings = audit_data(data, SPLITS)
+    assert [f.subject for f in found(findings, "constant")] == ["constant"]
+    assert not found(findings, "id_like")  # the text column is text, not an ID read as categories
+
+
+def test_regression_examples_by_error():
+    from deepfit.evaluation.full_metrics import Evaluation
+    from deepfit.modalities.text.examples import confused_examples
+    from deepfit.modalities.text.preprocess import TextPreprocessor
+
+    X = pd.DataFrame({"text": ["a  b", "c <d>", "e", "f"]})
+    evaluation = Evaluation("regression", np.array([1.0, 2.0, 3.0, 4.0]),
+                            np.array([1.5, 9.0, 3.0, 0.0]), None, {})
+    rows = confused_examples(TextPreprocessor(["text"]), X, evaluation, [], k=2)
+    assert rows == [{"text": "c <d>", "true": 2.0, "predicted": 9.0, "error": 7.0},
+                    {"text": "f", "true": 4.0, "predicted": 0.0, "error": 4.0}]
+
+
 def test_normalise():
     assert normalise("  Great\tFILM\n ") == normalise("great film") == "great film"
     assert shorten("a " * 100, 10) == "a a a a a…"
 
 
 # ------------------------------------------------------------------------------ report
+@pytest.mark.slow
 def test_report_shows_confused_texts_escaped(tmp_path):
     import deepfit
 
@@ -230,7 +254,7 @@ def test_report_shows_confused_texts_escaped(tmp_path):
     assert shown == sorted(shown, reverse=True)  # the most confident first, and no one above
     assert shown[-1] >= np.sort(confidence)[::-1][len(examples) - 1] - 1e-6  # … left out
     page = (run.path / "report.html").read_text()
-    assert "Most confidently wrong test examples" in page
+    assert "Most confused test examples" in page
     for e in examples:
         assert html.escape(e["text"]) in page
     assert "<b>&amp;</b>" not in page and "&lt;b&gt;&amp;amp;&lt;/b&gt;" in page

@@ -108,13 +108,13 @@ def render_run(run_dir: Path, config: dict, metrics: dict, history: list[dict]) 
     if metrics.get("worst_examples"):  # anomaly detection: the highest scores of the test split
         parts.insert(3, _section("Worst-reconstructed test samples", _rows_table(metrics["worst_examples"])))
     if metrics.get("confused_examples"):  # the modality's (Modality.report_examples): text's texts
-        parts.insert(3, _section("Most confidently wrong test examples", CONFUSED_NOTE
+        parts.insert(3, _section("Most confused test examples", CONFUSED_NOTE
                                  + _rows_table(metrics["confused_examples"])))
     return _page(title, "".join(parts), config.get("versions", {}))
 
 
-CONFUSED_NOTE = ("<p class=sub>the test samples the model got wrong with the highest probability "
-                 "for the wrong class (regression: the largest errors), shortened</p>")
+CONFUSED_NOTE = ("<p class=sub>the test samples the model got most confidently wrong: the highest "
+                 "probability given to a wrong class (regression: the largest errors), shortened</p>")
 
 
 def _rows_table(rows: list[dict]) -> str:

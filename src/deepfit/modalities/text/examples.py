@@ -22,7 +22,8 @@ def confused_examples(pre: Any, X: Any, evaluation: Any, classes: list[Any],
     (classification) or {…, "true", "predicted", "error"} (regression), the worst first.
     `X`: the raw test rows (a DataFrame) in the order of `evaluation`'s arrays."""
     columns = [c for c in pre.text_columns if c in getattr(X, "columns", [])]
-    if not columns or evaluation is None or not len(evaluation.target):
+    if (not columns or evaluation is None or evaluation.task not in ("classification", "regression")
+            or evaluation.target is None or not len(evaluation.target)):
         return []
     target, preds = np.asarray(evaluation.target), np.asarray(evaluation.preds)
     if target.ndim != 1 or len(target) != len(X):

@@ -79,6 +79,28 @@ def test_check_runs_the_text_audit_end_to_end():
     assert findings[0].check == "label_word"  # errors first
 
 
+def test_cli_check_and_train_on_a_leaked_csv(tmp_path, capsys):
+    """`deepfit check --json` lists the text findings (exit 1 on the error); `deepfit train`
+    stops before training on the label word (exit 2), and names it."""
+    from deepfit.cli import main
+
+    frame = corpus()
+    frame.loc[frame["label"] == "politics", "text"] = "Politics: " + frame["text"]
+    held = corpus(30, seed=9)
+    held.loc[[0, 1], "text"] = frame.loc[[0, 1], "text"].str.upper().to_numpy()
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    held.to_csv(tmp_path / "test.csv", index=False)
+    argv = [str(tmp_path / "train.csv"), "--target", "label", "--test", str(tmp_path / "test.csv")]
+    assert main(["check", *argv, "--json"]) == 1
+    findings = json.loads(capsys.readouterr().out)
+    checks = {f["check"]: f for f in findings}
+    assert checks["label_word"]["severity"] == "error" and checks["label_word"]["subject"] == "text: politics"
+    assert "2 texts of the --test file" in checks["split_leak"]["message"]
+    assert main(["train", *argv, "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
+    assert "the word 'politics'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------------------ planted
 def test_empty_texts_counted():
     frame = corpus()
@@ -253,6 +275,10 @@ def test_report_shows_confused_texts_escaped(tmp_path):
     shown = [e["probability"] for e in examples]
     assert shown == sorted(shown, reverse=True)  # the most confident first, and no one above
     assert shown[-1] >= np.sort(confidence)[::-1][len(examples) - 1] - 1e-6  # … left out
+    # the unknown tokens of the validation split and the --test file, recorded with the run
+    config = json.loads((run.path / "config.json").read_text())
+    (unknown,) = [f for f in config["findings"] if f["check"] == "unknown_tokens"]
+    assert "validation" in unknown["message"] and "test file" in unknown["message"]
     page = (run.path / "report.html").read_text()
     assert "Most confused test examples" in page
     for e in examples:

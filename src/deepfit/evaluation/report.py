@@ -26,6 +26,8 @@ from deepfit.evaluation.plots import CAPTIONS, PLOTS, overlay, write_plots
 REPORT = "report.html"
 LOWER_IS_BETTER = {"mse", "rmse", "mae", "log_loss", "loss", "perplexity"}
 NOT_SCORES = {"n", "threshold"}
+CONFUSED_NOTE = ("<p class=sub>the test samples the model got most confidently wrong: the highest "
+                 "probability given to a wrong class (regression: the largest errors), shortened</p>")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -111,10 +113,6 @@ def render_run(run_dir: Path, config: dict, metrics: dict, history: list[dict]) 
         parts.insert(3, _section("Most confused test examples", CONFUSED_NOTE
                                  + _rows_table(metrics["confused_examples"])))
     return _page(title, "".join(parts), config.get("versions", {}))
-
-
-CONFUSED_NOTE = ("<p class=sub>the test samples the model got most confidently wrong: the highest "
-                 "probability given to a wrong class (regression: the largest errors), shortened</p>")
 
 
 def _rows_table(rows: list[dict]) -> str:

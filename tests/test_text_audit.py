@@ -143,6 +143,25 @@ def test_cross_split_duplicates_are_a_split_leak():
     assert repeat.evidence == 1 and "row 210" in repeat.message
 
 
+def test_a_text_folder_names_its_files(tmp_path):
+    from deepfit.modalities import load_source
+
+    frame = corpus(60)
+    for i, (text, label) in enumerate(zip(frame["text"], frame["label"])):
+        (tmp_path / label).mkdir(exist_ok=True)
+        (tmp_path / label / f"{i:02d}.txt").write_text(text)
+    (tmp_path / "sports" / "empty.txt").write_text("  \n")
+    first = frame.loc[0, "label"]
+    other = "politics" if first == "sports" else "sports"
+    (tmp_path / other / "copy.txt").write_text(frame.loc[0, "text"].upper())
+    data = load_source(str(tmp_path))
+    assert data.modality == "text"
+    findings = audit_data(data)
+    assert "sports/empty.txt" in found(findings, "empty_texts")[0].message
+    (clash,) = found(findings, "conflicting_labels")
+    assert f"{first}/00.txt" in clash.message and f"{other}/copy.txt" in clash.message
+
+
 def test_conflicting_labels():
     frame = corpus()
     frame.loc[30, "text"] = frame.loc[31, "text"]

@@ -27,13 +27,14 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from deepfit.checks.findings import Finding
+from deepfit.checks.findings import Finding, names
 from deepfit.checks.rows import DUPLICATE_SHARE, rows_text
 from deepfit.config import UNSUPERVISED
 from deepfit.core.words import plural, verb_for
@@ -51,6 +52,7 @@ LEAK_SHARE, LEAK_CLASS_SHARE, LEAK_PRECISION, LEAK_MIN_TEXTS = 0.2, 0.5, 0.99, 2
 LEAK_ROWS = 20_000  # training texts the label-word check reads at most (a sample)
 LEAK_WORDS = 5  # label words named per column at most
 WORD = r"(?u)\b\w+\b"  # one word of the label-word check: letters and digits, lower-cased
+Rows = Callable[[Any], str]  # row positions → how a finding names them: "rows 3, 7", file names
 
 
 def normalise(text: str) -> str:
@@ -86,21 +88,30 @@ def audit_text(data: Dataset, splits: Splits | None = None, test_data: Dataset |
     findings = _other_columns(data, columns, seed)
     classify = data.task == "classification"
     labels = data.y.astype(str).to_numpy() if classify else None
+    rows_of = _rows_namer(data)
     for column in columns:
         texts = as_texts(data.X[column])
         norm = [normalise(t) for t in texts]
-        findings += empty_texts(column, texts, norm)
-        findings += repeated_texts(column, texts, norm, labels)
+        findings += empty_texts(column, texts, norm, rows_of)
+        findings += repeated_texts(column, texts, norm, labels, rows_of)
         if splits is not None:
             held = None
             if test_data is not None and column in getattr(test_data.X, "columns", []):
                 held = as_texts(test_data.X[column])
-            findings += split_leak(column, texts, norm, splits, held)
-        findings += long_texts(column, texts, (data.reading or {}).get("max_length"))
+            findings += split_leak(column, texts, norm, splits, held, rows_of)
+        findings += long_texts(column, texts, (data.reading or {}).get("max_length"), rows_of)
         if classify and data.task not in UNSUPERVISED:
             rows = splits.train if splits is not None else np.arange(len(texts))
             findings += label_words(column, [texts[i] for i in rows], labels[rows], seed=seed)
     return findings
+
+
+def _rows_namer(data: Dataset) -> Rows:
+    """Rows by position, or a folder's .txt files by their path in it (Dataset.reading)."""
+    files = (data.reading or {}).get("files")
+    if files is None or len(files) != len(data):
+        return rows_text
+    return lambda positions: names([files[int(i)] for i in positions])
 
 
 def _other_columns(data: Dataset, columns: list[str], seed: int) -> list[Finding]:
@@ -116,7 +127,8 @@ def _other_columns(data: Dataset, columns: list[str], seed: int) -> list[Finding
     return findings
 
 
-def empty_texts(column: str, texts: list[str], norm: list[str]) -> list[Finding]:
+def empty_texts(column: str, texts: list[str], norm: list[str],
+                rows_of: Rows = rows_text) -> list[Finding]:
     empty = np.flatnonzero([not t for t in norm])
     if not len(empty):
         return []
@@ -124,14 +136,14 @@ def empty_texts(column: str, texts: list[str], norm: list[str]) -> list[Finding]
     return [Finding(
         "empty_texts", "warning" if share >= EMPTY_WARN_SHARE else "info",
         f"{plural(len(empty), 'text')} of {column!r} ({share:.1%}) {verb_for(len(empty), 'are')} missing, "
-        f"empty or only white space ({rows_text(empty)}): the model sees only padding for "
+        f"empty or only white space ({rows_of(empty)}): the model sees only padding for "
         f"{'it' if len(empty) == 1 else 'them'}",
         column, float(len(empty)),
         "drop those rows, or fill in their text; keep them only if a missing text is a real case")]
 
 
 def repeated_texts(column: str, texts: list[str], norm: list[str],
-                   labels: np.ndarray | None) -> list[Finding]:
+                   labels: np.ndarray | None, rows_of: Rows = rows_text) -> list[Finding]:
     """The same (normalised, non-empty) text repeated with its label; for classification, the
     same text under two labels."""
     frame = pd.DataFrame({"x": norm, "y": labels if labels is not None else ""})
@@ -143,7 +155,7 @@ def repeated_texts(column: str, texts: list[str], norm: list[str],
         findings.append(Finding(
             "duplicates", "warning" if share >= DUPLICATE_SHARE else "info",
             f"{plural(len(repeated), 'text')} of {column!r} ({share:.1%}) {verb_for(len(repeated), 'repeat')} an "
-            f"earlier one with the same label, after normalising case and spaces ({rows_text(repeated)}: "
+            f"earlier one with the same label, after normalising case and spaces ({rows_of(repeated)}: "
             f"{examples(texts, repeated)}); repeats weigh more in training and can land in several splits",
             column, float(len(repeated)),
             "drop repeated texts before training unless they are genuine repeats"))
@@ -159,7 +171,7 @@ def repeated_texts(column: str, texts: list[str], norm: list[str],
         findings.append(Finding(
             "conflicting_labels", "warning",
             f"{plural(len(clashing), 'text')} of {column!r} {verb_for(len(clashing), 'carry')} more than one label "
-            f"({plural(len(rows), 'row')}, {rows_text(rows)}): {shown}; label noise, or the label "
+            f"({plural(len(rows), 'row')}, {rows_of(rows)}): {shown}; label noise, or the label "
             "depends on more than the text",
             column, float(len(clashing)),
             "check those labels; no model can get all of them right"))
@@ -167,7 +179,7 @@ def repeated_texts(column: str, texts: list[str], norm: list[str],
 
 
 def split_leak(column: str, texts: list[str], norm: list[str], splits: Splits,
-               held_out: list[str] | None = None) -> list[Finding]:
+               held_out: list[str] | None = None, rows_of: Rows = rows_text) -> list[Finding]:
     """Validation and test texts equal to a text of an earlier split (and --test file texts
     equal to a training or validation text), empty texts aside. An error when the share can
     move the metrics by more than their sampling noise (checks/rows.py's split_leakage rule)."""
@@ -187,7 +199,7 @@ def split_leak(column: str, texts: list[str], norm: list[str], splits: Splits,
     severity = "error" if share >= threshold else "warning"
     where = []
     if leaked:
-        where.append(f"{rows_text(np.sort(leaked))}: {examples(texts, sorted(leaked))}")
+        where.append(f"{rows_of(np.sort(leaked))}: {examples(texts, sorted(leaked))}")
     if in_file:
         where.append(f"{plural(len(in_file), 'text')} of the --test file: {examples(held_out, in_file)}")
     return [Finding(
@@ -202,7 +214,8 @@ def split_leak(column: str, texts: list[str], norm: list[str], splits: Splits,
         "drop repeated texts before training, or keep all copies of a text in one split")]
 
 
-def long_texts(column: str, texts: list[str], max_length: int | None = None) -> list[Finding]:
+def long_texts(column: str, texts: list[str], max_length: int | None = None,
+               rows_of: Rows = rows_text) -> list[Finding]:
     """Texts far longer than the rest, in words (split on white space), and the share of texts
     that will be truncated: over --max-length words (a lower bound: a word is at least one
     token), or with the default length (the 95th percentile of the training texts' tokens,
@@ -225,7 +238,7 @@ def long_texts(column: str, texts: list[str], max_length: int | None = None) -> 
         "long_texts", "warning",
         f"{plural(len(far), 'text')} of {column!r} {verb_for(len(far), 'are')} far longer than the rest: over "
         f"{limit:,.0f} words ({LONG_FACTOR}× the 99th percentile of {p99:,.0f} words, at most {LONG_WORDS:,}), the "
-        f"longest {words[longest[0]]:,} words ({rows_text(longest)}: {examples(texts, longest)}); with "
+        f"longest {words[longest[0]]:,} words ({rows_of(longest)}: {examples(texts, longest)}); with "
         f"{how} {truncated:.1%} of the texts will be truncated",
         column, float(len(far)),
         "look at them: a merged or scraped document, markup, or a log often lands in a text column; "

@@ -14,8 +14,9 @@ one space), so "Great  film" and "great film" are the same text. Per text column
                         words, or over LONG_WORDS words), and the share that will be truncated
     label_word          a word whose presence alone gives one class (precision ≥ LEAK_PRECISION
                         over ≥ LEAK_MIN_TEXTS training texts, in ≥ LEAK_SHARE of them, or in
-                        half of a class's texts when the class is smaller): an error when the
-                        word is the class's own name (the label left in the text), else a warning
+                        half of a class's texts when the class is smaller, and erring at most a
+                        tenth as often as answering that class always): an error when the word
+                        is the class's own name (the label left in the text), else a warning
     unknown_tokens      (fitted) the share of the validation/test tokens the tokenizer trained on
                         the training split does not know
 
@@ -49,6 +50,7 @@ EXAMPLES = 3  # texts shown per finding
 EMPTY_WARN_SHARE = 0.01  # empty texts below this share are an info
 LONG_FACTOR, LONG_WORDS = 4, 10_000
 LEAK_SHARE, LEAK_CLASS_SHARE, LEAK_PRECISION, LEAK_MIN_TEXTS = 0.2, 0.5, 0.99, 20
+LEAK_LIFT = 10  # a label word errs at most 1/LEAK_LIFT as often as answering its class always
 LEAK_ROWS = 20_000  # training texts the label-word check reads at most (a sample)
 LEAK_WORDS = 5  # label words named per column at most
 WORD = r"(?u)\b\w+\b"  # one word of the label-word check: letters and digits, lower-cased
@@ -272,8 +274,11 @@ def label_words(column: str, texts: list[str], labels: np.ndarray, *, seed: int 
     total = counts.sum(axis=1)
     best = counts.argmax(axis=1)
     precision = counts[np.arange(len(total)), best] / np.maximum(total, 1)
+    # … and far above the class's own share, so that a common word of a class of 99.5% of the
+    # texts is no leak: it must err at most a tenth as often as answering that class always
+    base = sizes[best] / n
     hit = np.flatnonzero((precision >= LEAK_PRECISION) & (total >= LEAK_MIN_TEXTS)
-                         & (total >= wanted[best]))
+                         & (total >= wanted[best]) & (1 - precision <= (1 - base) / LEAK_LIFT))
     hit = hit[np.lexsort((-total[hit], -precision[hit]))][:LEAK_WORDS]
     vocabulary = vectorizer.get_feature_names_out()
     findings = []

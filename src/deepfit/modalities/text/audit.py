@@ -283,7 +283,7 @@ def label_words(column: str, texts: list[str], labels: np.ndarray, *, seed: int 
     vocabulary = vectorizer.get_feature_names_out()
     findings = []
     for v in hit:
-        word, label = str(vocabulary[v]), classes[best[v]]
+        word, label = str(vocabulary[v]), str(classes[best[v]])
         own = word in re.findall(WORD, str(label).lower())
         n_word, n_class = int(total[v]), int(counts[v, best[v]])
         findings.append(Finding(

@@ -240,6 +240,7 @@ def test_unknown_tokens_of_another_script():
     assert unknown.evidence > 0.05
     _, alone = tokens.encode(pre.tokenizer, texts, pre.length)
     assert f"test file {alone['unknown'] / alone['tokens']:.1%}" in unknown.message
+    assert "the most frequent: 'Съешь', 'же', 'ещё'" in unknown.message
 
 
 def test_other_columns_get_the_table_checks():

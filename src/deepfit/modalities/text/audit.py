@@ -52,6 +52,7 @@ LONG_FACTOR, LONG_WORDS = 4, 10_000
 LEAK_SHARE, LEAK_CLASS_SHARE, LEAK_PRECISION, LEAK_MIN_TEXTS = 0.2, 0.5, 0.99, 20
 LEAK_LIFT = 10  # a label word errs at most 1/LEAK_LIFT as often as answering its class always
 LEAK_ROWS = 20_000  # training texts the label-word check reads at most (a sample)
+UNKNOWN_SAMPLE = 2_000  # held-out texts whose unknown pieces are named
 LEAK_WORDS = 5  # label words named per column at most
 WORD = r"(?u)\b\w+\b"  # one word of the label-word check: letters and digits, lower-cased
 Rows = Callable[[Any], str]  # row positions → how a finding names them: "rows 3, 7", file names
@@ -311,24 +312,44 @@ def unknown_tokens(pre: Any, held_out: dict[str, Any]) -> list[Finding]:
         return []
     findings = []
     for column in pre.text_columns:
-        parts, unknown, total = [], 0, 0
+        parts, unknown, total, seen = [], 0, 0, []
         for split, X in held_out.items():
             if X is None or not len(X) or column not in getattr(X, "columns", []):
                 continue
-            _, counts = tokens.encode(pre.tokenizer, as_texts(X[column]), pre.length)
+            texts = as_texts(X[column])
+            seen += texts[: UNKNOWN_SAMPLE - len(seen)]
+            _, counts = tokens.encode(pre.tokenizer, texts, pre.length)
             unknown, total = unknown + counts["unknown"], total + counts["tokens"]
             parts.append(f"{split} {counts['unknown'] / max(counts['tokens'], 1):.1%}")
         if not total:
             continue
         share = unknown / total
         high = share > max(0.05, 2 * pre.unknown_share)
+        words = unknown_words(pre.tokenizer, seen) if unknown else []
         findings.append(Finding(
             "unknown_tokens", "warning" if high else "info",
             f"{share:.1%} of the validation/test tokens of {column!r} ({unknown:,} of {total:,}; "
             f"{', '.join(parts)}) are unknown to the tokenizer trained on the training split "
             f"(which has {pre.unknown_share:.1%} on its own texts)"
-            + ("; the model sees [UNK] for them" if high else ""),
+            + ("; the model sees [UNK] for them" if high else "")
+            + (f"; the most frequent: {', '.join(map(repr, words))}" if words else ""),
             column, float(share),
             "train on texts of the same language and script as those to predict, or raise "
             "--vocab-size" if high else ""))
     return findings
+
+
+def unknown_words(tokenizer: Any, texts: list[str], limit: int = EXAMPLES + 2) -> list[str]:
+    """The pieces of `texts` the tokenizer reads as its unknown token, most frequent first (by
+    the encodings' character offsets into each text)."""
+    from collections import Counter
+
+    unk = tokens.unknown_id(tokenizer)
+    if unk is None or not texts:
+        return []
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    found: Counter[str] = Counter()
+    for text, encoding in zip(texts, tokenizer.encode_batch(texts)):
+        found.update(shorten(text[a:b], 20) for i, (a, b) in zip(encoding.ids, encoding.offsets) if i == unk)
+    return [word for word, _ in found.most_common(limit)]

@@ -205,6 +205,7 @@ def test_leaked_label_word_error_and_keyword_warning():
     (leak,) = [f for f in findings if f.subject == "text: sports"]
     assert leak.severity == "error" and leak.evidence == len(sports[::2])
     assert f"{len(sports[::2])} of them (100.0%) are of class 'sports'" in leak.message
+    assert "Sports.'" in leak.message  # a snippet around the word, as written
     assert not [f for f in findings if "zzvote" in f.subject]
     frame.loc[sports[1], "text"] = frame.loc[sports[1], "text"].replace(" zzvote", "")
     findings = label_words("text", frame["text"].tolist(), frame["label"].to_numpy())

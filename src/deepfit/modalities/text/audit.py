@@ -75,6 +75,21 @@ def examples(texts: list[str], positions: Any, limit: int = EXAMPLES) -> str:
     return ", ".join(shown) + (", …" if len(positions) > limit else "")
 
 
+def around(texts: list[str], positions: Any, word: str, limit: int = 2) -> str:
+    """Up to `limit` quoted snippets of the texts at `positions` around the first `word` in
+    each: '"…the final score was sports…"'."""
+    shown = []
+    for i in list(positions)[:limit]:
+        text = " ".join(texts[int(i)].split())
+        found = re.search(rf"(?i)\b{re.escape(word)}\b", text)
+        start = max(0, found.start() - SHORT // 2) if found else 0
+        if start:  # from the start of a word
+            start = min(text.find(" ", start) + 1 or start, found.start())
+        part = shorten(text[start:], SHORT)
+        shown.append(repr(("…" if start else "") + part))
+    return ", ".join(shown) + (", …" if len(positions) > limit else "")
+
+
 def text_columns_of(data: Dataset) -> list[str]:
     """The columns the reader took as text (Dataset.reading), those of data.X."""
     named = (data.reading or {}).get("text_columns") or []
@@ -291,7 +306,7 @@ def label_words(column: str, texts: list[str], labels: np.ndarray, *, seed: int 
             "label_word", "error" if own else "warning",
             f"the word {word!r} is in {n_word} of the {n} training texts of {column!r}, and "
             f"{n_class} of them ({precision[v]:.1%}) are of class {label!r} ({n_class} of its "
-            f"{int(sizes[best[v]])} texts): "
+            f"{int(sizes[best[v]])} texts; {around(texts, present[:, v].nonzero()[0], word)}): "
             + ("the label written into the text, a leak the model will learn instead of the text"
                if own else "one word that alone gives the label away: a leak (a tag, a template, "
                "a signature) or a keyword task"),

@@ -177,6 +177,19 @@ def test_conflicting_labels():
     assert repeat.evidence == 2
 
 
+def test_regression_repeats_need_the_same_target_and_have_no_conflicts():
+    frame = corpus()
+    frame["score"] = np.arange(N, dtype=float)
+    frame.loc[[50, 51, 52], "text"] = frame.loc[53, "text"]
+    frame.loc[52, "score"] = frame.loc[53, "score"]
+    data = Dataset(frame[["text"]], frame["score"], "corpus", "score", "regression",
+                   modality="text", reading={"text_columns": ["text"]})
+    findings = audit_text(data, SPLITS)
+    (repeat,) = found(findings, "duplicates")
+    assert repeat.evidence == 1 and "row 53" in repeat.message  # 53 repeats 52, text and target
+    assert not found(findings, "conflicting_labels") and not found(findings, "label_word")
+
+
 def test_extreme_length():
     frame = corpus()
     rng = np.random.default_rng(1)

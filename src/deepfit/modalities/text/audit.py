@@ -105,20 +105,21 @@ def audit_text(data: Dataset, splits: Splits | None = None, test_data: Dataset |
     columns = text_columns_of(data)
     findings = _other_columns(data, columns, seed)
     classify = data.task == "classification"
-    labels = data.y.astype(str).to_numpy() if classify else None
+    # each row's target as text (a repeat is of the text and its target), if it is one column
+    labels = data.y.astype(str).to_numpy() if isinstance(data.y, pd.Series) else None
     rows_of = _rows_namer(data)
     for column in columns:
         texts = as_texts(data.X[column])
         norm = [normalise(t) for t in texts]
         findings += empty_texts(column, texts, norm, rows_of)
-        findings += repeated_texts(column, texts, norm, labels, rows_of)
+        findings += repeated_texts(column, texts, norm, labels, rows_of, conflicts=classify)
         if splits is not None:
             held = None
             if test_data is not None and column in getattr(test_data.X, "columns", []):
                 held = as_texts(test_data.X[column])
             findings += split_leak(column, texts, norm, splits, held, rows_of)
         findings += long_texts(column, texts, (data.reading or {}).get("max_length"), rows_of)
-        if classify and data.task not in UNSUPERVISED:
+        if classify and labels is not None:
             rows = splits.train if splits is not None else np.arange(len(texts))
             findings += label_words(column, [texts[i] for i in rows], labels[rows], seed=seed)
     return findings
@@ -160,10 +161,10 @@ def empty_texts(column: str, texts: list[str], norm: list[str],
         "drop those rows, or fill in their text; keep them only if a missing text is a real case")]
 
 
-def repeated_texts(column: str, texts: list[str], norm: list[str],
-                   labels: np.ndarray | None, rows_of: Rows = rows_text) -> list[Finding]:
-    """The same (normalised, non-empty) text repeated with its label; for classification, the
-    same text under two labels."""
+def repeated_texts(column: str, texts: list[str], norm: list[str], labels: np.ndarray | None,
+                   rows_of: Rows = rows_text, *, conflicts: bool = True) -> list[Finding]:
+    """The same (normalised, non-empty) text repeated with its target (`labels`, as text; None:
+    the text alone); with `conflicts` (classification), the same text under two labels."""
     frame = pd.DataFrame({"x": norm, "y": labels if labels is not None else ""})
     frame = frame[frame["x"] != ""]
     findings = []
@@ -173,11 +174,11 @@ def repeated_texts(column: str, texts: list[str], norm: list[str],
         findings.append(Finding(
             "duplicates", "warning" if share >= DUPLICATE_SHARE else "info",
             f"{plural(len(repeated), 'text')} of {column!r} ({share:.1%}) {verb_for(len(repeated), 'repeat')} an "
-            f"earlier one with the same label, after normalising case and spaces ({rows_of(repeated)}: "
+            f"earlier one with the same target, after normalising case and spaces ({rows_of(repeated)}: "
             f"{examples(texts, repeated)}); repeats weigh more in training and can land in several splits",
             column, float(len(repeated)),
             "drop repeated texts before training unless they are genuine repeats"))
-    if labels is None:
+    if labels is None or not conflicts:
         return findings
     per_text = frame.groupby("x")["y"].nunique()
     clashing = per_text.index[per_text > 1]

@@ -28,25 +28,22 @@ def confused_examples(pre: Any, X: Any, evaluation: Any, classes: list[Any],
     target, preds = np.asarray(evaluation.target), np.asarray(evaluation.preds)
     if target.ndim != 1 or len(target) != len(X):
         return []
+    names = [str(c) for c in classes]
+
+    def label(code: Any) -> str:
+        return names[int(code)] if 0 <= int(code) < len(names) else str(code)
+
     if evaluation.proba is not None:
         wrong = np.flatnonzero(preds != target)
         confidence = np.asarray(evaluation.proba)[wrong, preds[wrong]]
         order = wrong[np.argsort(-confidence, kind="stable")][:k]
-        names = [str(c) for c in classes] if classes else None
-
-        def label(code: Any) -> str:
-            return names[int(code)] if names is not None and 0 <= int(code) < len(names) else str(code)
-
-        scores = {int(i): ("probability", float(evaluation.proba[i, preds[i]])) for i in order}
-        rows = [{"true": label(target[i]), "predicted": label(preds[i])} for i in order]
+        rows = [{"true": label(target[i]), "predicted": label(preds[i]),
+                 "probability": float(evaluation.proba[i, preds[i]])} for i in order]
     else:
         error = np.abs(preds.astype(np.float64) - target.astype(np.float64))
         order = np.argsort(-error, kind="stable")[:k]
-        scores = {int(i): ("error", float(error[i])) for i in order}
-        rows = [{"true": float(target[i]), "predicted": float(preds[i])} for i in order]
+        rows = [{"true": float(target[i]), "predicted": float(preds[i]), "error": float(error[i])}
+                for i in order]
     texts = {c: as_texts(X[c]) for c in columns}
-    out = []
-    for i, row in zip(order, rows):
-        name, value = scores[int(i)]
-        out.append({**{c: shorten(texts[c][int(i)], REPORT_CHARS) for c in columns}, **row, name: value})
-    return out
+    return [{**{c: shorten(texts[c][int(i)], REPORT_CHARS) for c in columns}, **row}
+            for i, row in zip(order, rows)]

@@ -25,10 +25,10 @@ benchmark and predict ask `get_modality(name)` for what differs:
                     run_files(pre): files saved beside model.json (text: tokenizer.json)
     serving         request_schema(pre), request_input(pre, records): a served request's records
     advice          unstructured, baselines (compare's default), enough_rows, guide_rows
-    report          report_facts(data record): its lines of the report's data table;
-                    report_examples(preprocessor, X, evaluation, classes): test samples the
-                    report shows (text: the most confidently wrong texts)
+    report          report_facts(data record): its lines of the report's data table
     explain         explain_parts(): what `deepfit explain` permutes, sums and draws (explain.py)
+    examples        report_examples(preprocessor, X, evaluation, classes): test samples the
+                    report shows (text: the most confidently wrong texts)
 """
 
 from __future__ import annotations
@@ -119,16 +119,16 @@ class Modality:
         """Findings of this modality's own checks (checks.findings.Finding); none by default."""
         return []
 
+    def augment(self, data_cfg: Any, preprocessor: Any, notes: Notes) -> Any:
+        """The training batches' augmentation (a callable on a batch tensor, on the device) or
+        None; `data_cfg` is config.DataConfig."""
+        return None
+
     def audit_fitted(self, preprocessor: Any, data: Any, splits: Any, test_data: Any) -> list:
         """Findings that need the preprocessor fitted on the training split, about the held-out
         samples (the validation and test rows of `splits`, or the `test_data` file); run after
         preprocessing (lifecycle/prepare.py, tools/check.py). None by default."""
         return []
-
-    def augment(self, data_cfg: Any, preprocessor: Any, notes: Notes) -> Any:
-        """The training batches' augmentation (a callable on a batch tensor, on the device) or
-        None; `data_cfg` is config.DataConfig."""
-        return None
 
     def synthetic_rows(self, preprocessor: Any, n: int, rng: np.random.Generator) -> Any:
         """`n` raw samples the fitted `preprocessor` accepts, drawn from what it learned."""

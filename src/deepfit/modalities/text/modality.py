@@ -59,26 +59,6 @@ class Text(Modality):
                                 tokenizer=reading.get("tokenizer") or "wordpiece",
                                 pretrained=reading.get("pretrained"))
 
-    def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
-        """Empty, repeated, conflicting, leaked and far too long texts, label words, and the
-        other columns' tabular checks (modalities/text/audit.py)."""
-        return audit_text(data, splits, test_data, seed=seed)
-
-    def audit_fitted(self, pre: TextPreprocessor, data: Any, splits: Any, test_data: Any) -> list:
-        """The share of the held-out texts' tokens unknown to the tokenizer trained on the
-        training split (modalities/text/audit.py: unknown_tokens)."""
-        held_out = {}
-        if splits is not None:
-            held_out = {"validation": data.X.iloc[splits.val], "test": data.X.iloc[splits.test]}
-        if test_data is not None:
-            held_out["test file"] = test_data.X
-        return unknown_tokens(pre, held_out)
-
-    def report_examples(self, pre: TextPreprocessor, X: Any, evaluation: Any,
-                        classes: list[Any]) -> list[dict[str, Any]]:
-        """The test texts the model got most confidently wrong (modalities/text/examples.py)."""
-        return confused_examples(pre, X, evaluation, classes)
-
     def run_files(self, pre: TextPreprocessor) -> dict[str, str]:
         """tokenizer.json: the tokenizer, loadable by HF tokenizers (Tokenizer.from_file)."""
         return {"tokenizer.json": pre.tokenizer.to_str(pretty=True)}
@@ -136,6 +116,26 @@ class Text(Modality):
         n_text, length = spec["shape"]
         return {"text": f"{plural(n_text, 'text column')}, {length} tokens kept of each text, a "
                         f"vocabulary of {spec.get('vocab_size', 1) - 1} tokens"}
+
+    def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
+        """Empty, repeated, conflicting, leaked and far too long texts, label words, and the
+        other columns' tabular checks (modalities/text/audit.py)."""
+        return audit_text(data, splits, test_data, seed=seed)
+
+    def audit_fitted(self, pre: TextPreprocessor, data: Any, splits: Any, test_data: Any) -> list:
+        """The share of the held-out texts' tokens unknown to the tokenizer trained on the
+        training split (modalities/text/audit.py: unknown_tokens)."""
+        held_out = {}
+        if splits is not None:
+            held_out = {"validation": data.X.iloc[splits.val], "test": data.X.iloc[splits.test]}
+        if test_data is not None:
+            held_out["test file"] = test_data.X
+        return unknown_tokens(pre, held_out)
+
+    def report_examples(self, pre: TextPreprocessor, X: Any, evaluation: Any,
+                        classes: list[Any]) -> list[dict[str, Any]]:
+        """The test texts the model got most confidently wrong (modalities/text/examples.py)."""
+        return confused_examples(pre, X, evaluation, classes)
 
     def request_schema(self, pre: TextPreprocessor) -> dict[str, str]:
         schema = {}

@@ -2,7 +2,8 @@
 
 `audit_data` runs the checks every modality shares (checks/rows.py: sample size, class balance,
 class sizes), then the data's modality's own (its `audit`: a table's columns and rows in
-modalities/tabular/audit.py; images' and sequences' arrays through checks/arrays.py). Every
+modalities/tabular/audit.py; images' and sequences' arrays through checks/arrays.py; text
+columns in modalities/text/audit.py), and after preprocessing its `audit_fitted`. Every
 finding's fix is then the modality's own advice where it has one for that check (`Modality.fixes`:
 transfer learning for few images, gradient boosting for a small table …).
 """

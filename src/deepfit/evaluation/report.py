@@ -26,6 +26,8 @@ from deepfit.evaluation.plots import CAPTIONS, PLOTS, overlay, write_plots
 REPORT = "report.html"
 LOWER_IS_BETTER = {"mse", "rmse", "mae", "log_loss", "loss", "perplexity"}
 NOT_SCORES = {"n", "threshold"}
+CONFUSED_NOTE = ("<p class=sub>the test samples the model got most confidently wrong: the highest "
+                 "probability given to a wrong class (regression: the largest errors), shortened</p>")
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -106,12 +108,18 @@ def render_run(run_dir: Path, config: dict, metrics: dict, history: list[dict]) 
     if metrics.get("checklist"):
         parts.insert(2, _section("Checklist", _checklist(metrics["checklist"])))
     if metrics.get("worst_examples"):  # anomaly detection: the highest scores of the test split
-        rows = metrics["worst_examples"]
-        header = list(dict.fromkeys(k for r in rows for k in r))
-        parts.insert(3, _section("Worst-reconstructed test samples", _table(
-            header, [[_num(r.get(k)) if not isinstance(r.get(k), str) else _e(r[k]) for k in header]
-                     for r in rows])))
+        parts.insert(3, _section("Worst-reconstructed test samples", _rows_table(metrics["worst_examples"])))
+    if metrics.get("confused_examples"):  # the modality's (Modality.report_examples): text's texts
+        parts.insert(3, _section("Most confused test examples", CONFUSED_NOTE
+                                 + _rows_table(metrics["confused_examples"])))
     return _page(title, "".join(parts), config.get("versions", {}))
+
+
+def _rows_table(rows: list[dict]) -> str:
+    """Rows of column → value as a table: text escaped, numbers as numbers."""
+    header = list(dict.fromkeys(k for r in rows for k in r))
+    return _table(header, [[_e(r[k]) if isinstance(r.get(k), str) else _num(r.get(k)) for k in header]
+                           for r in rows])
 
 
 def _explanations(run_dir: Path) -> list[str]:

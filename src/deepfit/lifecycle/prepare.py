@@ -95,6 +95,10 @@ def prepare_config(source: Any, y: Any, cfg: RunConfig, notes: Notes,
     act_on_findings(findings, cfg.train.force, notes, "the data audit")
     with stage("preprocess"):
         prepared = _encode(data, splits, test_data, notes)
+        # the audit items that need the fitted preprocessor (text: unknown tokens); recorded,
+        # not said again: transforming the held-out rows warned already where it matters
+        notes.findings.extend(f.to_dict() for f in get_modality(data.modality).audit_fitted(
+            prepared.preprocessor, data, splits, test_data))
     if data.task == "classification":
         prepared.imbalance = imbalance_of(prepared, cfg.train, notes)
     elif data.task in UNSUPERVISED:

@@ -244,6 +244,11 @@ def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, note
             metrics = evaluation.metrics
             if predictor.anomaly is not None:  # the training-mean baseline, the worst test samples
                 anomaly_extras(predictor, prepared.tensors["train"][0], X_test, evaluation)
+            # the test samples the modality's report shows (text: the most confidently wrong)
+            examples = predictor.modality.report_examples(predictor.preprocessor, X_test, evaluation,
+                                                          list(predictor.classes or []))
+            if examples:
+                metrics["confused_examples"] = examples
             metrics["checklist"] = run_checklist(prepared, state, metrics, evaluation, notes,
                                                  get_modality(prepared.data.modality))
     else:  # a tuning trial: the best epoch's validation scores, the test split unseen

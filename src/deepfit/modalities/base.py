@@ -14,7 +14,9 @@ benchmark and predict ask `get_modality(name)` for what differs:
                     the models that accept it declare it (models.registry)
     audit           audit(data, splits, test_data, seed): its own findings, after the ones every
                     modality shares (checks/audit.py); noun (one sample, in their messages);
-                    fixes (its advice in place of a shared check's fix text, by check name)
+                    fixes (its advice in place of a shared check's fix text, by check name);
+                    audit_fitted(preprocessor, data, splits, test_data): those that need the fitted
+                    preprocessor (text: tokens unknown to the tokenizer), after preprocessing
     batches         channels_last (memory format on a GPU); augment(data_cfg, pre, notes): the
                     training batches' augmentation or None
     benchmarks      layout, natural_shape, quick_shape, example_input(shape), synthetic_rows
@@ -25,6 +27,8 @@ benchmark and predict ask `get_modality(name)` for what differs:
     advice          unstructured, baselines (compare's default), enough_rows, guide_rows
     report          report_facts(data record): its lines of the report's data table
     explain         explain_parts(): what `deepfit explain` permutes, sums and draws (explain.py)
+    examples        report_examples(preprocessor, X, evaluation, classes): test samples the
+                    report shows (text: the most confidently wrong texts)
 """
 
 from __future__ import annotations
@@ -120,6 +124,12 @@ class Modality:
         None; `data_cfg` is config.DataConfig."""
         return None
 
+    def audit_fitted(self, preprocessor: Any, data: Any, splits: Any, test_data: Any) -> list:
+        """Findings that need the preprocessor fitted on the training split, about the held-out
+        samples (the validation and test rows of `splits`, or the `test_data` file); run after
+        preprocessing (lifecycle/prepare.py, tools/check.py). None by default."""
+        return []
+
     def synthetic_rows(self, preprocessor: Any, n: int, rng: np.random.Generator) -> Any:
         """`n` raw samples the fitted `preprocessor` accepts, drawn from what it learned."""
         raise SettingsError(f"no synthetic rows for {self.name} data; give a SOURCE")
@@ -144,6 +154,14 @@ class Modality:
         config.json "data" record; saved in it as "facts" (runs/directory.py), shown by
         evaluation/report.py. None by default."""
         return {}
+
+    def report_examples(self, preprocessor: Any, X: Any, evaluation: Any,
+                        classes: list[Any]) -> list[dict[str, Any]]:
+        """Test samples the report shows as a table (rows of column → value; text and numbers),
+        from the raw test samples `X` in the order of `evaluation` (evaluation.full_metrics's
+        Evaluation) and the class names of its codes; saved in metrics.json as
+        "confused_examples" (lifecycle/train.py). None by default."""
+        return []
 
     def explain_parts(self) -> Any:
         """What `deepfit explain` (tools/explain/) does that differs for these data: an

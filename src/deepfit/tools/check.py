@@ -78,6 +78,7 @@ def check(source: Any = None, y: Any = None, *, target: str | None = None, model
                 if not any(m.startswith(f.message) for m in restated)] + findings
     if pre is None:
         return by_severity(findings)
+    findings += get_modality(data.modality).audit_fitted(pre, data, splits, test_data)  # text: unknown tokens
     encoder = TargetEncoder(data.task).fit(y_train)
     # the batch's rows first, then only they are transformed (a large image set stays as it is)
     picked = sanity_batch(torch.arange(len(rows)), torch.arange(len(rows)), seed=cfg.train.seed)[0].numpy()

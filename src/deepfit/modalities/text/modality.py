@@ -13,6 +13,8 @@ from deepfit.core.words import plural
 from deepfit.data.tables import read_table
 from deepfit.errors import PredictInputError
 from deepfit.modalities.base import FEW_LABELS, Modality
+from deepfit.modalities.text.audit import audit_text, unknown_tokens
+from deepfit.modalities.text.examples import confused_examples
 from deepfit.modalities.text.preprocess import TextPreprocessor
 from deepfit.modalities.text.reader import read_text_folder, read_text_table
 from deepfit.models.registry import InputSpec
@@ -114,6 +116,26 @@ class Text(Modality):
         n_text, length = spec["shape"]
         return {"text": f"{plural(n_text, 'text column')}, {length} tokens kept of each text, a "
                         f"vocabulary of {spec.get('vocab_size', 1) - 1} tokens"}
+
+    def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
+        """Empty, repeated, conflicting, leaked and far too long texts, label words, and the
+        other columns' tabular checks (modalities/text/audit.py)."""
+        return audit_text(data, splits, test_data, seed=seed)
+
+    def audit_fitted(self, pre: TextPreprocessor, data: Any, splits: Any, test_data: Any) -> list:
+        """The share of the held-out texts' tokens unknown to the tokenizer trained on the
+        training split (modalities/text/audit.py: unknown_tokens)."""
+        held_out = {}
+        if splits is not None:
+            held_out = {"validation": data.X.iloc[splits.val], "test": data.X.iloc[splits.test]}
+        if test_data is not None:
+            held_out["test file"] = test_data.X
+        return unknown_tokens(pre, held_out)
+
+    def report_examples(self, pre: TextPreprocessor, X: Any, evaluation: Any,
+                        classes: list[Any]) -> list[dict[str, Any]]:
+        """The test texts the model got most confidently wrong (modalities/text/examples.py)."""
+        return confused_examples(pre, X, evaluation, classes)
 
     def request_schema(self, pre: TextPreprocessor) -> dict[str, str]:
         schema = {}

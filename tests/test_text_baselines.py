@@ -127,3 +127,28 @@ def test_compare_on_the_command_line_shows_the_tfidf_row_for_a_text_csv(tmp_path
     assert code == 0
     printed = capsys.readouterr().out
     assert "tfidf_linear" in printed and "TF-IDF + logistic regression" in printed
+
+
+def test_advise_words_the_one_text_baseline_in_each_case():
+    from deepfit.tools.advise.advice import next_command
+    from deepfit.tools.advise.rules import Evidence, Gap, decide
+
+    def evidence(net: float, tfidf: float) -> Evidence:
+        return Evidence("accuracy", {"textcnn": net, BASELINE: tfidf}, "textcnn",
+                        Gap("textcnn", BASELINE, net - tfidf, 0.01), None, {}, BASELINE,
+                        {BASELINE: "TF-IDF + logistic regression"})
+
+    verdict, reasons = decide("try_both", evidence(0.95, 0.60), False, None)
+    assert verdict == "deep_learning"
+    assert reasons[-1].startswith("the network clearly beats TF-IDF + logistic regression (textcnn − tfidf_linear = +0.350")
+    verdict, reasons = decide("try_both", evidence(0.91, 0.90), False, None)
+    assert verdict == "try_both" and reasons[-1].startswith("TF-IDF + logistic regression is as good: ")
+    verdict, reasons = decide("try_both", evidence(0.70, 0.90), False, None)
+    assert verdict == "linear_model"
+    assert reasons[-1].startswith("TF-IDF + logistic regression is as good, and better: clearly ahead")
+    assert next_command(verdict, "r.csv", {"target": "y"}, "textcnn", BASELINE).endswith(
+        "# the tfidf_linear row is the one to use")
+    # a latency bound the network misses: the baseline that meets it
+    slow = evidence(0.95, 0.60)
+    slow.latency_ms = {"textcnn": 5.0, BASELINE: 0.1}
+    assert decide("try_both", slow, False, 1.0)[0] == "linear_model"

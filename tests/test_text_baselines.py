@@ -83,8 +83,9 @@ def test_text_regression_gets_ridge_and_other_columns_sit_beside_the_text():
 
 
 @pytest.mark.slow
-def test_compare_textcnn_clearly_beats_tfidf_on_the_order_corpus(tmp_path):
-    c = deepfit.compare(order_corpus(400, 2), target="label", models="textcnn", seed=2,
+@pytest.mark.parametrize("seed", [2, 4])
+def test_compare_textcnn_clearly_beats_tfidf_on_the_order_corpus(tmp_path, seed):
+    c = deepfit.compare(order_corpus(400, seed), target="label", models="textcnn", seed=seed,
                         out=tmp_path / "cmp", **QUICK)
     scores = dict(zip(c.table["model"], c.table["test_score"], strict=True))
     assert set(scores) == {"textcnn", BASELINE}

@@ -1,9 +1,10 @@
 """`deepfit advise`: the guide's checklist and matrix, evaluated on the user's data and machine.
 
     1. read and split the data once (runs/prepare.py: the seed's train / validation / test rows)
-    2. bake-off on that split, time-boxed: deepfit's default network for the modality, gradient
-       boosting and a linear model (deepfit/baselines.py), each on 25, 50 and 100 % of the
-       training rows (a short learning curve), scored on the same test rows
+    2. bake-off on that split, time-boxed: deepfit's default network for the modality and the
+       modality's baselines (Modality.baseline_kinds, tools/compare/baselines.py: gradient
+       boosting and a linear model; for text TF-IDF + logistic regression), each on 25, 50 and
+       100 % of the training rows (a short learning curve), scored on the same test rows
     3. the checklist, each item ticked or not with its evidence; the matrix row that applies;
        the verdict (advise_rules.py: the rule of thumb, overridden by clear evidence); the
        command to run next

@@ -117,7 +117,9 @@ def ranking_metric(task: str, ratio: float | None = None,
 
 
 def encode(prepared: Any) -> Encoded:
-    """The prepared splits (lifecycle.prepare.Prepared) flattened, with the test split encoded too."""
+    """The prepared splits (lifecycle.prepare.Prepared) flattened, with the test split encoded too;
+    for data with text columns (Modality.baseline_text_columns) also each split's raw texts, the
+    same rows in the same order (Prepared.splits; missing texts as ""), for tfidf_linear."""
     X = {name: t[0].numpy().reshape(len(t[0]), -1) for name, t in prepared.tensors.items()}
     y = {name: t[1].numpy() for name, t in prepared.tensors.items()}
     X_test, y_test = prepared.test_frame

@@ -40,12 +40,18 @@ def _hand_tfidf(prepared, model_of):
     X_test, y_test = prepared.test_frame
     best = None
     for strength in TFIDF_STRENGTHS:
-        model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), model_of(strength))
+        model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2),
+                              model_of(strength))
         model.fit(X["text"].iloc[splits.train], y.iloc[splits.train])
         val = model.score(X["text"].iloc[splits.val], y.iloc[splits.val])
         if best is None or val > best[0]:
             best = (val, model)
     return best[1].predict(X_test["text"]), y_test
+
+
+def best_vocabulary(prepared):
+    vectoriser = TfidfVectorizer(ngram_range=(1, 2), min_df=2)
+    return vectoriser.fit(prepared.data.X["text"].iloc[prepared.splits.train]).vocabulary_
 
 
 def test_the_baseline_is_scikit_learns_pipeline_on_the_same_rows():
@@ -62,6 +68,7 @@ def test_the_baseline_is_scikit_learns_pipeline_on_the_same_rows():
     vocabulary = result.estimator.steps[0][1].named_transformers_["tfidf_0"].vocabulary_
     train_words = set(" ".join(prepared.data.X["text"].iloc[prepared.splits.train]).split())
     assert {w for w in vocabulary if " " not in w} <= train_words
+    assert vocabulary.keys() == best_vocabulary(prepared).keys()  # n-grams of ≥ 2 training texts
 
 
 def test_text_regression_gets_ridge_and_other_columns_sit_beside_the_text():

@@ -197,7 +197,8 @@ def _own_baseline(ev: Evidence, ahead: bool, behind: bool) -> str:
     regression is as good: …", or better, or "the network clearly beats TF-IDF …"."""
     name, text = ev.best_name, ev.net_vs_best.text(ev.metric)
     if ahead:
-        return f"the network clearly beats {name} ({text}): the words' order or context matters here"
+        return (f"the network clearly beats {name} ({text}): it finds more in these texts than "
+                "which words occur (their order or context), or makes better use of few of them")
     if behind:
         return (f"{name} is as good, and better: clearly ahead of the network ({_flip(ev.net_vs_best).text(ev.metric)}); "
                 "it is simpler, faster and easier to explain")

@@ -3,7 +3,8 @@
     gradient_boosting   scikit-learn's HistGradientBoostingClassifier / Regressor (defaults;
                         embedded category columns declared categorical)
     linear              LogisticRegression / Ridge, category columns one-hot encoded
-    tfidf_linear        text: scikit-learn's TfidfVectorizer (word 1- and 2-grams, sublinear tf)
+    tfidf_linear        text: scikit-learn's TfidfVectorizer (word 1- and 2-grams in ≥ 2 texts,
+                        sublinear tf)
                         of each raw text column of the training split, the other columns as the
                         linear baseline takes them (one-hot / standardised) beside it, and
                         LogisticRegression / Ridge (C or alpha of TFIDF_STRENGTHS chosen by the
@@ -42,6 +43,9 @@ GB_STEP, GB_MAX_ITER = 25, 100  # boosting rounds added per step while the time 
 # tfidf_linear's inverse regularisation strengths tried (LogisticRegression's C; Ridge's 1/alpha),
 # the one with the best validation score kept, as the networks keep their best epoch by it
 TFIDF_STRENGTHS = (1.0, 10.0, 100.0)
+# … and the n-grams kept: those of at least TFIDF_MIN_DF training texts (one-text n-grams are
+# mostly noise that swamps the l2 norm on a few hundred texts), from TFIDF_MIN_ROWS rows up
+TFIDF_MIN_DF, TFIDF_MIN_ROWS = 2, 50
 HIST_MAX_CATEGORIES = 255  # HistGradientBoosting's limit on a categorical feature's values
 
 
@@ -165,7 +169,7 @@ def fit_baseline(kind: str, enc: Encoded, *, rows: np.ndarray | None = None,
     X_val, y_val = _inputs(kind, enc, "val"), torch.from_numpy(enc.y["val"])
     start, fitted = time.perf_counter(), []
     for strength in TFIDF_STRENGTHS if kind == "tfidf_linear" else (None,):
-        estimator = _estimator(kind, enc, seed)
+        estimator = _estimator(kind, enc, seed, len(y))
         if strength is not None:  # the regularisation, chosen by the validation score
             last = estimator.steps[-1][0]
             key = "C" if enc.task == "classification" else "alpha"
@@ -188,7 +192,7 @@ def fit_baseline(kind: str, enc: Encoded, *, rows: np.ndarray | None = None,
                           len(pickle.dumps(estimator)) / 1e6, ev.metrics, ev.preds, estimator, len(y))
 
 
-def _estimator(kind: str, enc: Encoded, seed: int) -> Any:
+def _estimator(kind: str, enc: Encoded, seed: int, n_rows: int = 0) -> Any:
     from sklearn import ensemble, linear_model
     from sklearn.compose import ColumnTransformer
     from sklearn.multioutput import MultiOutputRegressor
@@ -207,7 +211,7 @@ def _estimator(kind: str, enc: Encoded, seed: int) -> Any:
         raise ValueError(f"unknown baseline {kind!r}; known: {', '.join(KINDS)}")
     model = linear_model.LogisticRegression(max_iter=1000) if classify else linear_model.Ridge()
     if kind == "tfidf_linear":
-        return make_pipeline(_tfidf_columns(enc), model)
+        return make_pipeline(_tfidf_columns(enc, TFIDF_MIN_DF if n_rows >= TFIDF_MIN_ROWS else 1), model)
     if not index_columns:
         return model
     onehot = ColumnTransformer([("categories", OneHotEncoder(handle_unknown="ignore"), index_columns)],
@@ -215,17 +219,18 @@ def _estimator(kind: str, enc: Encoded, seed: int) -> Any:
     return make_pipeline(onehot, model)
 
 
-def _tfidf_columns(enc: Encoded) -> Any:
-    """scikit-learn's TfidfVectorizer (word 1- and 2-grams, sublinear tf, its default
-    lower-casing and l2 norm) per text column, fitted on the training rows; the other columns'
-    category indices one-hot, their standardised numbers as they are."""
+def _tfidf_columns(enc: Encoded, min_df: int = 1) -> Any:
+    """scikit-learn's TfidfVectorizer (word 1- and 2-grams of at least `min_df` training texts,
+    sublinear tf, its default lower-casing and l2 norm) per text column, fitted on the training
+    rows; the other columns' category indices one-hot, their standardised numbers as they are."""
     from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.preprocessing import OneHotEncoder
 
     columns = list(enc.texts["train"].columns) if enc.texts is not None else []
     parts: list[tuple[str, Any, Any]] = [
-        (f"tfidf_{i}", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), f"text:{c}")
+        (f"tfidf_{i}", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df),
+         f"text:{c}")
         for i, c in enumerate(columns)]
     index = [f"o{i}" for i in range(enc.n_dense, min(enc.n_dense + len(enc.cardinalities), enc.n_other))]
     if index:

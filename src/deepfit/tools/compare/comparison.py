@@ -148,7 +148,8 @@ def baseline_note(kinds: tuple[str, ...], task: str) -> str:
     """What the baseline rows are, for the leaderboard's notes."""
     if "tfidf_linear" in kinds:
         return (f"tfidf_linear: {describe('tfidf_linear', task)} (scikit-learn: TfidfVectorizer of "
-                "word 1- and 2-grams, sublinear tf, fitted on the training split's raw texts; any "
+                "word 1- and 2-grams of at least 2 texts, sublinear tf, fitted on the training split's raw "
+                "texts, C by the validation score; any "
                 "other columns encoded beside it), on the same rows; params = coefficients, size = "
                 "the pickled estimator")
     return (f"{' and '.join(kinds)}: scikit-learn on the same rows and encoded features; params = "

@@ -228,10 +228,12 @@ def _add_compare_advise(sub: Any) -> None:
     p = sub.add_parser("compare", help="train several models on one split and seed; a leaderboard")
     _add_shared(p)
     p.add_argument("--models", default="mlp", help="comma-separated model names, e.g. mlp,cnn,resnet18 "
-                   "(gradient boosting and a linear model are added for tables; with --task anomaly "
+                   "(gradient boosting and a linear model are added for tables, TF-IDF + logistic "
+                   "regression for text; with --task anomaly "
                    "autoencoders, e.g. dense_ae, and IsolationForest is added)")
     p.add_argument("--baselines", action="store_true", default=None, help="add gradient boosting "
-                   "and a linear model for images and sequences too (always added for tables)")
+                   "and a linear model for images and sequences too (always added for tables; "
+                   "TF-IDF + logistic regression always added for text)")
     p.add_argument("--log-every", type=int, metavar="N", help="without a terminal: each model's "
                    "line per epoch on stderr every N epochs, and the last (default 1)")
     p.add_argument("--json", action="store_true", help="print the leaderboard as JSON")

@@ -55,6 +55,7 @@ class Prepared:
     source: Any = None  # what was read (a path, a name, a DataFrame or an array)
     y: Any = None  # the separate target given with arrays, if any
     notes: Notes = field(default_factory=Notes)  # the decisions and warnings of preparing
+    splits: Splits | None = None  # the rows of `data` in each split (raw baselines: TF-IDF)
 
     def specs(self) -> tuple[InputSpec, OutputSpec]:
         """What the model receives and what it must output, from the fitted encoders."""
@@ -194,7 +195,7 @@ def _encode(data: Dataset, splits: Splits, test_data: Dataset | None, notes: Not
         test_frame = (take(data.X, splits.test), data.y.iloc[splits.test])
     sizes = {"train": len(splits.train), "val": len(splits.val), "test": len(test_frame[0])}
     notes.decide(f"splits: {sizes['train']} train, {sizes['val']} validation, {sizes['test']} test rows")
-    return Prepared(data, pre, target, tensors, test_frame, sizes, _fingerprint(data))
+    return Prepared(data, pre, target, tensors, test_frame, sizes, _fingerprint(data), splits=splits)
 
 
 

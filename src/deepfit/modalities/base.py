@@ -24,7 +24,8 @@ benchmark and predict ask `get_modality(name)` for what differs:
     export          preprocess_spec(pre): the preprocessor's to_spec(), for preprocess.json;
                     run_files(pre): files saved beside model.json (text: tokenizer.json)
     serving         request_schema(pre), request_input(pre, records): a served request's records
-    advice          unstructured, baselines (compare's default), enough_rows, guide_rows
+    advice          unstructured, baselines (compare's default), baseline_kinds (which ones,
+                    tools/compare/baselines.py), baseline_text_columns(pre), enough_rows, guide_rows
     report          report_facts(data record): its lines of the report's data table
     explain         explain_parts(): what `deepfit explain` permutes, sums and draws (explain.py)
     examples        report_examples(preprocessor, X, evaluation, classes): test samples the
@@ -64,7 +65,10 @@ class Modality:
     quick_shape: ClassVar[tuple[int, ...]] = ()  # … a small one (benchmark --quick, tests)
     readers: ClassVar[tuple[tuple[str, Reader, int], ...]] = ()
     unstructured: ClassVar[bool] = True  # not a table: the guide's case for deep learning
-    baselines: ClassVar[bool] = False  # compare adds gradient boosting and a linear model
+    baselines: ClassVar[bool] = False  # compare adds its baselines (baseline_kinds) by default
+    # the non-deep baselines compare and advise fit beside the networks (tools/compare/baselines.py
+    # KINDS): gradient boosting and a linear model on the encoded features; text: TF-IDF + linear
+    baseline_kinds: ClassVar[tuple[str, ...]] = ("gradient_boosting", "linear")
     enough_rows: ClassVar[int] = 10_000  # labelled rows deep learning usually needs (advise)
     channels_last: ClassVar[bool] = False  # the model in channels_last memory on a GPU
     guide_rows: ClassVar[tuple[GuideRow, ...]] = ()  # advise's matrix rows for it, in order
@@ -114,6 +118,11 @@ class Modality:
         reads the same source for it ({model: modality}; advise tries them beside the default
         network on the same split). None by default."""
         return {}
+
+    def baseline_text_columns(self, preprocessor: Any) -> list[str]:
+        """The raw columns of free text a bag-of-words baseline (tfidf_linear) reads, by name;
+        none by default (the baselines then take the encoded features only)."""
+        return []
 
     def audit(self, data: Any, splits: Any, test_data: Any, *, seed: int = 0) -> list:
         """Findings of this modality's own checks (checks.findings.Finding); none by default."""

@@ -32,6 +32,8 @@ class Text(Modality):
     # before the image folders (a folder of .txt files) and before the tables (a CSV of text)
     readers = (("text_folders", read_text_folder, 15), ("text_tables", read_text_table, 85))
     noun = "text"
+    baselines = True  # compare adds TF-IDF + logistic regression: what to try first on text
+    baseline_kinds = ("tfidf_linear",)
     fixes: ClassVar[dict[str, str]] = {
         "samples": ("start from a pretrained language model (--model transfer:PATH, a local Hugging "
                     "Face checkpoint) or keep the network small (textcnn), and compare it with TF-IDF "
@@ -58,6 +60,10 @@ class Text(Modality):
                                 max_length=reading.get("max_length"),
                                 tokenizer=reading.get("tokenizer") or "wordpiece",
                                 pretrained=reading.get("pretrained"))
+
+    def baseline_text_columns(self, pre: TextPreprocessor) -> list[str]:
+        """The text columns, read raw by the TF-IDF baseline (tools/compare/baselines.py)."""
+        return list(pre.text_columns)
 
     def run_files(self, pre: TextPreprocessor) -> dict[str, str]:
         """tokenizer.json: the tokenizer, loadable by HF tokenizers (Tokenizer.from_file)."""

@@ -1,9 +1,10 @@
 """`deepfit advise`: the guide's checklist and matrix, evaluated on the user's data and machine.
 
     1. read and split the data once (runs/prepare.py: the seed's train / validation / test rows)
-    2. bake-off on that split, time-boxed: deepfit's default network for the modality, gradient
-       boosting and a linear model (deepfit/baselines.py), each on 25, 50 and 100 % of the
-       training rows (a short learning curve), scored on the same test rows
+    2. bake-off on that split, time-boxed: deepfit's default network for the modality and the
+       modality's baselines (Modality.baseline_kinds, tools/compare/baselines.py: gradient
+       boosting and a linear model; for text TF-IDF + logistic regression), each on 25, 50 and
+       100 % of the training rows (a short learning curve), scored on the same test rows
     3. the checklist, each item ticked or not with its evidence; the matrix row that applies;
        the verdict (advise_rules.py: the rule of thumb, overridden by clear evidence); the
        command to run next
@@ -38,8 +39,8 @@ from deepfit.models import resolve_settings
 from deepfit.tools.advise.interpret import interpretability_evidence
 from deepfit.tools.advise.report import write_advice
 from deepfit.tools.advise.result import Advice, Item
-from deepfit.tools.advise.rules import Evidence, decide, gap, matrix_row, row_band
-from deepfit.tools.compare.baselines import encode, fit_baseline, ranking_metric
+from deepfit.tools.advise.rules import Evidence, baseline_for, decide, gap, matrix_row, row_band
+from deepfit.tools.compare.baselines import describe, encode, fit_baseline, ranking_metric
 from deepfit.tools.compare.comparison import budget_cut, latency_ms, readable
 
 FRACTIONS = (0.25, 0.5, 1.0)
@@ -73,7 +74,9 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
             nets.update(_alternatives(source, y, cfg, prepared))
         ratio = prepared.imbalance.ratio if prepared.imbalance is not None else None
         metric, why = ranking_metric(data.task, ratio, cfg.train.monitor)
-        _say_plan(list(nets), min(prepared.sizes["train"], MAX_BAKEOFF_ROWS), budget)
+        kinds = get_modality(data.modality).baseline_kinds
+        _say_plan(list(nets), min(prepared.sizes["train"], MAX_BAKEOFF_ROWS), budget,
+                  [describe(k, data.task) for k in kinds])
         rows = _bakeoff(prepared, cfg, nets, budget, metric)
         net, chosen = _choose_network(rows, net)
         evidence, full = _evidence(prepared, rows, net, cfg.train.seed, metric)
@@ -83,14 +86,14 @@ def advise(source: Any = None, y: Any = None, *, out: str | Path | None = None,
         device = str(resolve_device(cfg.train.device))
         estimate = _estimate(verdict, full, net, cfg, prepared.sizes["train"])
         curves = {m: _rising(rows, m, data.task, full[net]["target"], cfg.train.seed, metric)
-                  for m in (net, "gradient_boosting")}
+                  for m in (net, kinds[0])}
         interpretable = (interpretability_evidence(prepared, full, evidence, cfg.train.seed)
                          if need_interpretability else None)
         checklist = _checklist(data, evidence, curves, device, estimate, verdict,
                                interpretable, latency_ms)
         advice = Advice(verdict, rule, row_text, reasons, checklist, _plain_rows(rows),
                         evidence.metric, data.task, data.modality, len(data), device, estimate,
-                        next_command(verdict, source, settings, net), path,
+                        next_command(verdict, source, settings, net, evidence.best_baseline), path,
                         _evidence_dict(evidence, rows, net) | (
                             {"interpretability": interpretable} if interpretable else {}),
                         [why] if why else [])
@@ -135,10 +138,10 @@ def _choose_network(rows: list[dict], net: str) -> tuple[str, list[str]]:
                            f"score ({scores}) the network is {best['model']}"]
 
 
-def _say_plan(nets: list[str], n_train: int, budget: float) -> None:
+def _say_plan(nets: list[str], n_train: int, budget: float, baselines: list[str]) -> None:
     """Say up front how long the bake-off will take: its budget bounds every fit (a network
     may overrun its share by a step and a validation pass)."""
-    logger.info(f"advise: {', '.join(nets)}, gradient boosting and a linear model on 25, 50 and 100 % of "
+    logger.info(f"advise: {', '.join(nets)}, {' and '.join(baselines)} on 25, 50 and 100 % of "
                 f"{n_train:,} training rows, within --budget-seconds {budget:g}: at most "
                 f"~{budget:.0f} s of training in all, plus evaluation")
 
@@ -159,8 +162,8 @@ def _bakeoff(prepared: Prepared, cfg: Any, nets: dict[str, Prepared], budget: fl
         for net, data in nets.items():
             results.append(_network(data, cfg, net, rows, share * NET_SHARE / len(nets), metric)
                            | {"fraction": fraction})
-        for kind in ("gradient_boosting", "linear"):
-            r = fit_baseline(kind, enc, rows=rows, max_seconds=share * (1 - NET_SHARE) / 2,
+        for kind in enc.kinds:
+            r = fit_baseline(kind, enc, rows=rows, max_seconds=share * (1 - NET_SHARE) / len(enc.kinds),
                              seed=cfg.train.seed, metric=metric)
             results.append({"model": kind, "fraction": fraction, "train_rows": len(rows),
                             "test_score": r.test_score, "val_score": r.val_score,
@@ -228,14 +231,18 @@ def _evidence(prepared: Prepared, rows: list[dict], net: str, seed: int,
     full = {r["model"]: r for r in rows if r["fraction"] == 1.0}
     target = full[net]["target"]
     scores = {k: r["test_score"] for k, r in full.items()}
-    best = max(("gradient_boosting", "linear"), key=lambda k: scores[k])
+    kinds = get_modality(prepared.data.modality).baseline_kinds
+    best = max(kinds, key=lambda k: scores[k])
     net_gap = gap(task, target, (net, best), (scores[net], scores[best]),
                   (full[net]["preds"], full[best]["preds"]), seed, metric)
-    gl = gap(task, target, ("gradient_boosting", "linear"),
-             (scores["gradient_boosting"], scores["linear"]),
-             (full["gradient_boosting"]["preds"], full["linear"]["preds"]), seed, metric)
+    gl = None  # gradient boosting against the linear model, where the data get both
+    if {"gradient_boosting", "linear"} <= set(kinds):
+        gl = gap(task, target, ("gradient_boosting", "linear"),
+                 (scores["gradient_boosting"], scores["linear"]),
+                 (full["gradient_boosting"]["preds"], full["linear"]["preds"]), seed, metric)
     lat = {k: r["latency_ms"] for k, r in full.items()}
-    return Evidence(metric, scores, net, net_gap, gl, lat, best), full
+    labels = {k: describe(k, task) for k in kinds}
+    return Evidence(metric, scores, net, net_gap, gl, lat, best, labels), full
 
 
 def _rising(rows: list[dict], model: str, task: str, target: np.ndarray, seed: int,
@@ -254,7 +261,7 @@ def _estimate(verdict: str, full: dict, net: str, cfg: Any, n_train: int) -> flo
     """Seconds to train the suggested model on all the training rows, from its timed run (scaled
     by the rows, where the bake-off used fewer: MAX_BAKEOFF_ROWS)."""
     if verdict in ("gradient_boosting", "linear_model"):
-        r = full["gradient_boosting" if verdict == "gradient_boosting" else "linear"]
+        r = full[baseline_for(verdict, full)]
         return r["train_seconds"] * n_train / r["train_rows"]
     r = full[net]
     stopped_early = (r["stop_reason"] or "").startswith("early stopping")
@@ -269,7 +276,9 @@ def _checklist(data: Any, ev: Evidence, curves: dict[str, tuple[bool, str]], dev
     interpret.py measured when it was asked for (None: not asked)."""
     n, rows_needed = len(data), get_modality(data.modality).enough_rows
     shape = "×".join(str(s) for s in np.shape(data.X)[1:]) or "?"
-    (net_rises, net_curve), (gb_rises, gb_curve) = curves[ev.net], curves["gradient_boosting"]
+    first_kind, first = next(iter(ev.names.items()))  # the modality's first baseline's curve
+    (net_rises, net_curve), (gb_rises, gb_curve) = curves[ev.net], curves[first_kind]
+    baselines = " and ".join(ev.names.values())
     when = ("" if estimate is None else
             f"; the suggested model ({verdict}) trains in about {estimate:.3g} s here (timed)")
     items = [
@@ -278,11 +287,11 @@ def _checklist(data: Any, ev: Evidence, curves: dict[str, tuple[bool, str]], dev
         Item("unstructured data (images, sequences) rather than a table",
              get_modality(data.modality).unstructured,
              f"{data.modality} data, each sample {shape}"),
-        Item("patterns hard to hand-engineer: a network beats gradient boosting and a linear model "
-             "on the same rows", ev.net_vs_best.clear, ev.net_vs_best.text(ev.metric)
+        Item(f"patterns hard to hand-engineer: a network beats {baselines} on the same rows",
+             ev.net_vs_best.clear, ev.net_vs_best.text(ev.metric)
              + "; " + ", ".join(f"{k} {v:.3f}" for k, v in ev.scores.items())),
         Item("more data would still help the network (its learning curve still rises)", net_rises,
-             f"{net_curve}; {gb_curve} (gradient boosting {'rises' if gb_rises else 'levels off'})"),
+             f"{net_curve}; {gb_curve} ({first} {'rises' if gb_rises else 'levels off'})"),
         Item("compute: a GPU, or training that fits in an hour here", device.startswith("cuda")
              or (estimate is not None and estimate < 3600), f"device {device}{when}"),
         Item("interpretability not required", interpretability is None,
@@ -306,14 +315,17 @@ def _plain_rows(rows: list[dict]) -> list[dict[str, Any]]:
 def _evidence_dict(ev: Evidence, rows: list[dict], net: str) -> dict[str, Any]:
     return {"metric": ev.metric, "network": net, "scores": ev.scores,
             "network_vs_best_baseline": dataclasses.asdict(ev.net_vs_best) | {"clear": ev.net_vs_best.clear},
-            "gradient_boosting_vs_linear": dataclasses.asdict(ev.gb_vs_linear) | {"tie": ev.gb_vs_linear.tie},
+            "gradient_boosting_vs_linear": None if ev.gb_vs_linear is None else
+            dataclasses.asdict(ev.gb_vs_linear) | {"tie": ev.gb_vs_linear.tie},
             "latency_ms": ev.latency_ms,
             "learning_curves": {m: [[r["train_rows"], r["test_score"]] for r in rows if r["model"] == m]
                                 for m in dict.fromkeys(r["model"] for r in rows)}}
 
 
-def next_command(verdict: str, source: Any, settings: dict[str, Any], net: str) -> str:
-    """The exact command to run next."""
+def next_command(verdict: str, source: Any, settings: dict[str, Any], net: str,
+                 baseline: str | None = None) -> str:
+    """The exact command to run next (`baseline`: the best baseline's kind, named when the
+    verdict is a linear model and it is not scikit-learn's plain one: tfidf_linear)."""
     src = str(source) if isinstance(source, (str, Path)) else "DATA"
     flags = "".join(f" --{k.replace('_', '-')} {settings[k]}" for k in ("target", "task", "modality", "window", "horizon", "data_root")
                     if k in settings)
@@ -323,8 +335,9 @@ def next_command(verdict: str, source: Any, settings: dict[str, Any], net: str) 
         return f"deepfit train {src}{flags} --model transfer:resnet18 --weights DEFAULT"
     if verdict == "try_both":
         return f"deepfit compare {src}{flags} --models {net} --baselines"
-    return (f"deepfit compare {src}{flags} --models {net} --baselines   "
-            f"# the {'gradient_boosting' if verdict == 'gradient_boosting' else 'linear'} row is the one to use")
+    row = "gradient_boosting" if verdict == "gradient_boosting" else (
+        baseline if baseline and baseline != "gradient_boosting" else "linear")
+    return f"deepfit compare {src}{flags} --models {net} --baselines   # the {row} row is the one to use"
 
 
 __all__ = ["Advice", "Item", "advise", "next_command"]

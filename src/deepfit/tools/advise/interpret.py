@@ -5,7 +5,7 @@ rule. Two questions, measured on the bake-off's own test rows:
         (tools/explain/importance.py) of each original column, and the share of the total held
         by the top 3 (where the data have columns: Modality.explain_parts().columns)
     does an interpretable model come close?                 the network's test score against the
-        better of gradient boosting and the linear model (rules.Gap: clearly ahead, or not)
+        best of its baselines (gradient boosting and the linear model, text's TF-IDF; rules.Gap: clearly ahead, or not)
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ def interpretability_evidence(prepared: Any, full: dict[str, dict], ev: Evidence
     close = not g.clear
     standing = ("matches or beats" if g.diff <= 0 else "comes close to") if close else "trails"
     text = [f"{ev.best_baseline} {standing} the network: {g.text(ev.metric)} "
-            f"({ev.net} {ev.scores[ev.net]:.3f}, gradient_boosting {ev.scores['gradient_boosting']:.3f}, "
-            f"linear {ev.scores['linear']:.3f}); "
+            f"({', '.join(f'{k} {ev.scores[k]:.3f}' for k in (ev.net, *ev.names) if k in ev.scores)}); "
             + ("an interpretable model gives up little" if close
                else "an interpretable model would cost that score")]
     share = None

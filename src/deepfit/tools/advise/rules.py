@@ -9,8 +9,9 @@ The rule of thumb, first matching row wins (`matrix`: the modality's rows, Modal
     tabular, < 10,000                     → gradient_boosting  (linear_model if it ties)
     tabular, ≥ 10,000                     → try_both
 
-Then the evidence of the bake-off (one split; the network, gradient boosting and a linear model
-on the same rows; paired bootstrap of the test-score difference):
+Then the evidence of the bake-off (one split; the network and the modality's baselines on the
+same rows: gradient boosting and a linear model, or for text TF-IDF + logistic regression;
+paired bootstrap of the test-score difference):
 
     network clearly ahead of both baselines          → deep_learning, unless interpretability is
                                                         required or the rule said transfer_learning
@@ -20,6 +21,9 @@ on the same rows; paired bootstrap of the test-score difference):
                                                         linear_model verdicts)
     gradient boosting and linear within the noise    → linear_model (as good and simpler)
     a latency bound the verdict's model misses       → the best model that meets it
+    one baseline only (text)                         → a reason saying whether it is as good as
+                                                        the network ("TF-IDF + logistic regression
+                                                        is as good: …") or the network clearly beats it
 
 "Clearly ahead" is more than CLEAR_MARGIN (2 points of accuracy or r2) and more than
 NOISE_SE standard errors of the paired bootstrap. Every step appends its reason, so the report
@@ -38,7 +42,8 @@ THRESHOLDS = (1_000, 10_000, 100_000)  # the guide's labelled-row thresholds
 CLEAR_MARGIN = 0.02
 NOISE_SE = 2.0
 VERDICTS = ("deep_learning", "gradient_boosting", "try_both", "transfer_learning", "linear_model")
-BASELINE_VERDICT = {"gradient_boosting": "gradient_boosting", "linear": "linear_model"}
+BASELINE_VERDICT = {"gradient_boosting": "gradient_boosting", "linear": "linear_model",
+                    "tfidf_linear": "linear_model"}
 
 # (test(labelled rows, interpretability), verdict, the row as the report shows it): the first
 # row, then the data's modality's own rows (Modality.guide_rows), then the last
@@ -138,9 +143,20 @@ class Evidence:
     scores: dict[str, float]  # network name, gradient_boosting, linear → test score
     net: str
     net_vs_best: Gap  # the network against the better baseline
-    gb_vs_linear: Gap
+    gb_vs_linear: Gap | None  # None: the data's baselines are not these two (text: tfidf_linear)
     latency_ms: dict[str, float] = field(default_factory=dict)
     best_baseline: str = "gradient_boosting"
+    # the baselines fitted (Modality.baseline_kinds), kind → plain words (baselines.describe)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> dict[str, str]:
+        """The baselines in plain words (default: gradient boosting and the linear model)."""
+        return self.labels or {"gradient_boosting": "gradient boosting", "linear": "a linear model"}
+
+    @property
+    def best_name(self) -> str:
+        return self.names.get(self.best_baseline, self.best_baseline)
 
 
 def decide(rule: str, ev: Evidence, interpretability: bool, latency_bound: float | None,
@@ -169,13 +185,38 @@ def decide(rule: str, ev: Evidence, interpretability: bool, latency_bound: float
                        "that gap on few images: check it with deepfit compare")
     elif not ahead and not behind:
         reasons.append(f"the network and the best baseline are within the noise ({ev.net_vs_best.text(m)})")
+    if ev.gb_vs_linear is None:  # one baseline of its own (text's TF-IDF): say how it stands
+        reasons.append(_own_baseline(ev, ahead, behind))
     if verdict in ("gradient_boosting", "linear_model"):
         verdict = _baseline_choice(verdict, ev, reasons)
     return _latency(verdict, ev, latency_bound, reasons), reasons
 
 
+def _own_baseline(ev: Evidence, ahead: bool, behind: bool) -> str:
+    """How the network stands against the data's one baseline, in words: "TF-IDF + logistic
+    regression is as good: …", or better, or "the network clearly beats TF-IDF …"."""
+    name, text = ev.best_name, ev.net_vs_best.text(ev.metric)
+    if ahead:
+        return (f"the network clearly beats {name} ({text}): it finds more in these texts than "
+                "which words occur (their order or context), or makes better use of few of them")
+    if behind:
+        return (f"{name} is as good, and better: clearly ahead of the network ({_flip(ev.net_vs_best).text(ev.metric)}); "
+                "it is simpler, faster and easier to explain")
+    return (f"{name} is as good: the network does not clearly beat it ({text}); it is simpler, "
+            "faster and easier to explain")
+
+
+def baseline_for(verdict: str, scores: dict) -> str:
+    """The baseline kind a baseline verdict means, among those fitted (`scores`' keys):
+    gradient_boosting, linear, or tfidf_linear for text's linear model."""
+    kinds = [k for k, v in BASELINE_VERDICT.items() if v == verdict and k in scores]
+    return kinds[0] if kinds else ("gradient_boosting" if verdict == "gradient_boosting" else "linear")
+
+
 def _baseline_choice(verdict: str, ev: Evidence, reasons: list[str]) -> str:
     g = ev.gb_vs_linear
+    if g is None:
+        return verdict
     if g.clear:
         if verdict != "gradient_boosting":
             reasons.append(f"gradient boosting is clearly ahead of the linear model ({g.text(ev.metric)})")
@@ -194,11 +235,11 @@ def _baseline_choice(verdict: str, ev: Evidence, reasons: list[str]) -> str:
 def _latency(verdict: str, ev: Evidence, bound: float | None, reasons: list[str]) -> str:
     if bound is None or not ev.latency_ms:
         return verdict
-    model = {"deep_learning": ev.net, "try_both": ev.net, "gradient_boosting": "gradient_boosting",
-             "linear_model": "linear"}.get(verdict)
+    model = ev.net if verdict in ("deep_learning", "try_both") else (
+        baseline_for(verdict, ev.scores) if verdict in BASELINE_VERDICT.values() else None)
     if model is None or ev.latency_ms.get(model, 0.0) <= bound:
         return verdict
-    meeting = [k for k in ("gradient_boosting", "linear") if ev.latency_ms.get(k, np.inf) <= bound]
+    meeting = [k for k in ev.names if ev.latency_ms.get(k, np.inf) <= bound]
     if not meeting:
         reasons.append(f"no model measured meets the {bound:g} ms latency bound; {verdict} kept")
         return verdict
@@ -217,6 +258,7 @@ __all__ = [
     "VERDICTS",
     "Evidence",
     "Gap",
+    "baseline_for",
     "bootstrap_scores",
     "decide",
     "gap",

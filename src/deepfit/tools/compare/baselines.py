@@ -3,6 +3,16 @@
     gradient_boosting   scikit-learn's HistGradientBoostingClassifier / Regressor (defaults;
                         embedded category columns declared categorical)
     linear              LogisticRegression / Ridge, category columns one-hot encoded
+    tfidf_linear        text: scikit-learn's TfidfVectorizer (word 1- and 2-grams in ≥ 2 texts,
+                        sublinear tf)
+                        of each raw text column of the training split, the other columns as the
+                        linear baseline takes them (one-hot / standardised) beside it, and
+                        LogisticRegression / Ridge (C or alpha of TFIDF_STRENGTHS chosen by the
+                        validation score): what a careful practitioner tries first on text
+                        (Joachims 1998; Wang & Manning 2012, "Baselines and Bigrams")
+
+Which ones a run gets is its modality's (Modality.baseline_kinds; tables: the first two, text:
+the third); `describe` names them in plain words.
 
 Both take a run's `Prepared` splits (runs/prepare.py: the same seed, the same train / validation /
 test rows, the preprocessing fitted on the training rows) flattened to one row per sample, and
@@ -21,13 +31,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from deepfit.evaluation.full_metrics import evaluate_outputs
 from deepfit.evaluation.metrics import metric_fn
+from deepfit.modalities import get_modality
 
-KINDS = ("gradient_boosting", "linear")
+KINDS = ("gradient_boosting", "linear", "tfidf_linear")
 GB_STEP, GB_MAX_ITER = 25, 100  # boosting rounds added per step while the time budget lasts
+# tfidf_linear's inverse regularisation strengths tried (LogisticRegression's C; Ridge's 1/alpha),
+# the one with the best validation score kept, as the networks keep their best epoch by it
+TFIDF_STRENGTHS = (1.0, 10.0, 100.0)
+# … and the n-grams kept: those of at least TFIDF_MIN_DF training texts (one-text n-grams are
+# mostly noise that swamps the l2 norm on a few hundred texts), from TFIDF_MIN_ROWS rows up
+TFIDF_MIN_DF, TFIDF_MIN_ROWS = 2, 50
 HIST_MAX_CATEGORIES = 255  # HistGradientBoosting's limit on a categorical feature's values
 
 
@@ -44,6 +62,10 @@ class Encoded:
     target_mean: float = 0.0
     target_std: float = 1.0
     transform_ms: float = 0.0  # per test sample: the preprocessing, part of a baseline's latency
+    # the raw text columns of each split (str), beside the encoded other columns; None: no text
+    texts: dict[str, pd.DataFrame] | None = None
+    n_other: int = 0  # the encoded columns that are not text (late fusion's tabular block)
+    kinds: tuple[str, ...] = ("gradient_boosting", "linear")  # the baselines the data get
 
 
 @dataclass
@@ -64,6 +86,13 @@ class BaselineResult:
 
 SCORES = {"classification": ("accuracy", "balanced_accuracy", "f1_macro"), "regression": ("r2",),
           "anomaly": ("roc_auc", "average_precision")}  # anomaly: the scores against the labels
+
+
+def describe(kind: str, task: str) -> str:
+    """A baseline in plain words: "TF-IDF + logistic regression", "gradient boosting" …"""
+    linear = "logistic regression" if task == "classification" else "ridge regression"
+    return {"gradient_boosting": "gradient boosting", "linear": f"a linear model ({linear})",
+            "tfidf_linear": f"TF-IDF + {linear}"}.get(kind, kind)
 
 
 def main_metric(task: str) -> str:
@@ -92,7 +121,9 @@ def ranking_metric(task: str, ratio: float | None = None,
 
 
 def encode(prepared: Any) -> Encoded:
-    """The prepared splits (lifecycle.prepare.Prepared) flattened, with the test split encoded too."""
+    """The prepared splits (lifecycle.prepare.Prepared) flattened, with the test split encoded too;
+    for data with text columns (Modality.baseline_text_columns) also each split's raw texts, the
+    same rows in the same order (Prepared.splits; missing texts as ""), for tfidf_linear."""
     X = {name: t[0].numpy().reshape(len(t[0]), -1) for name, t in prepared.tensors.items()}
     y = {name: t[1].numpy() for name, t in prepared.tensors.items()}
     X_test, y_test = prepared.test_frame
@@ -101,8 +132,28 @@ def encode(prepared: Any) -> Encoded:
     transform_ms = (time.perf_counter() - start) * 1000 / max(len(features), 1)
     X["test"], y["test"] = features.reshape(len(features), -1), prepared.target.transform(y_test)
     spec, (task, n_out) = prepared.preprocessor.input_spec(), (prepared.data.task, prepared.target.n_outputs)
+    modality = get_modality(prepared.data.modality)
+    columns = modality.baseline_text_columns(prepared.preprocessor)
+    texts, n_other = None, 0
+    if columns and prepared.splits is not None:
+        frames = {"train": prepared.data.X.iloc[prepared.splits.train],
+                  "val": prepared.data.X.iloc[prepared.splits.val], "test": X_test}
+        texts = {k: f[columns].fillna("").astype(str).reset_index(drop=True) for k, f in frames.items()}
+        n_other = int(spec["n_features"]) - int(np.prod(spec["shape"]))
     return Encoded(X, y, task, spec["n_dense"], tuple(spec.get("cardinalities", ())), n_out,
-                   prepared.target.mean, prepared.target.std, transform_ms)
+                   prepared.target.mean, prepared.target.std, transform_ms, texts, n_other,
+                   tuple(modality.baseline_kinds))
+
+
+def _inputs(kind: str, enc: Encoded, split: str) -> Any:
+    """What a baseline takes of one split: the encoded array, or for tfidf_linear a frame of the
+    raw text columns and the encoded other columns (o0, o1 …)."""
+    if kind != "tfidf_linear":
+        return enc.X[split]
+    if enc.texts is None:
+        raise ValueError("tfidf_linear needs the raw text columns: these data have none")
+    other = pd.DataFrame(enc.X[split][:, :enc.n_other], columns=[f"o{i}" for i in range(enc.n_other)])
+    return pd.concat([enc.texts[split].add_prefix("text:"), other], axis=1)
 
 
 def fit_baseline(kind: str, enc: Encoded, *, rows: np.ndarray | None = None,
@@ -111,22 +162,29 @@ def fit_baseline(kind: str, enc: Encoded, *, rows: np.ndarray | None = None,
     """Fit one baseline on the training split (or the training `rows` given) and score it by
     `metric` (default: main_metric; see ranking_metric)."""
     metric = metric or main_metric(enc.task)
-    X, y = enc.X["train"], enc.y["train"]
+    X, y = _inputs(kind, enc, "train"), enc.y["train"]
     if rows is not None:
-        X, y = X[rows], y[rows]
-    estimator = _estimator(kind, enc, seed)
-    start = time.perf_counter()
-    if kind == "gradient_boosting":
-        _boost(estimator, X, y, max_seconds)
-    else:
-        estimator.fit(X, y)
+        X, y = (X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]), y[rows]
+    score = metric_fn(enc.task, enc.target_mean, enc.target_std)
+    X_val, y_val = _inputs(kind, enc, "val"), torch.from_numpy(enc.y["val"])
+    start, fitted = time.perf_counter(), []
+    for strength in TFIDF_STRENGTHS if kind == "tfidf_linear" else (None,):
+        estimator = _estimator(kind, enc, seed, len(y))
+        if strength is not None:  # the regularisation, chosen by the validation score
+            last = estimator.steps[-1][0]
+            key = "C" if enc.task == "classification" else "alpha"
+            estimator.set_params(**{f"{last}__{key}": strength if key == "C" else 1 / strength})
+        if kind == "gradient_boosting":
+            _boost(estimator, X, y, max_seconds)
+        else:
+            estimator.fit(X, y)
+        fitted.append((float(score(_outputs(estimator, enc, X_val), y_val)[metric]), estimator))
     seconds = time.perf_counter() - start
-    val = _outputs(estimator, enc, enc.X["val"])
-    val_score = float(metric_fn(enc.task, enc.target_mean, enc.target_std)(
-        val, torch.from_numpy(enc.y["val"]))[metric])
+    val_score, estimator = max(fitted, key=lambda f: f[0])  # the first of equals: the strongest
     start = time.perf_counter()
-    out = _outputs(estimator, enc, enc.X["test"])
-    latency = (time.perf_counter() - start) * 1000 / max(len(out), 1) + enc.transform_ms
+    out = _outputs(estimator, enc, _inputs(kind, enc, "test"))  # tfidf_linear: its own vectoriser
+    own = 0.0 if kind == "tfidf_linear" else enc.transform_ms  # … in place of the tokenizer
+    latency = (time.perf_counter() - start) * 1000 / max(len(out), 1) + own
     ev = evaluate_outputs(enc.task, out, torch.from_numpy(enc.y["test"]),
                           target_mean=enc.target_mean, target_std=enc.target_std)
     return BaselineResult(kind, metric, float(ev.metrics[metric]),
@@ -134,7 +192,7 @@ def fit_baseline(kind: str, enc: Encoded, *, rows: np.ndarray | None = None,
                           len(pickle.dumps(estimator)) / 1e6, ev.metrics, ev.preds, estimator, len(y))
 
 
-def _estimator(kind: str, enc: Encoded, seed: int) -> Any:
+def _estimator(kind: str, enc: Encoded, seed: int, n_rows: int = 0) -> Any:
     from sklearn import ensemble, linear_model
     from sklearn.compose import ColumnTransformer
     from sklearn.multioutput import MultiOutputRegressor
@@ -149,14 +207,38 @@ def _estimator(kind: str, enc: Encoded, seed: int) -> Any:
         model = cls(categorical_features=categorical or None, random_state=seed, warm_start=True)
         multi = not classify and enc.y["train"].ndim == 2
         return MultiOutputRegressor(model.set_params(warm_start=False)) if multi else model
-    if kind != "linear":
+    if kind not in ("linear", "tfidf_linear"):
         raise ValueError(f"unknown baseline {kind!r}; known: {', '.join(KINDS)}")
     model = linear_model.LogisticRegression(max_iter=1000) if classify else linear_model.Ridge()
+    if kind == "tfidf_linear":
+        return make_pipeline(_tfidf_columns(enc, TFIDF_MIN_DF if n_rows >= TFIDF_MIN_ROWS else 1), model)
     if not index_columns:
         return model
     onehot = ColumnTransformer([("categories", OneHotEncoder(handle_unknown="ignore"), index_columns)],
                                remainder="passthrough")
     return make_pipeline(onehot, model)
+
+
+def _tfidf_columns(enc: Encoded, min_df: int = 1) -> Any:
+    """scikit-learn's TfidfVectorizer (word 1- and 2-grams of at least `min_df` training texts,
+    sublinear tf, its default lower-casing and l2 norm) per text column, fitted on the training
+    rows; the other columns' category indices one-hot, their standardised numbers as they are."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import OneHotEncoder
+
+    columns = list(enc.texts["train"].columns) if enc.texts is not None else []
+    parts: list[tuple[str, Any, Any]] = [
+        (f"tfidf_{i}", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df),
+         f"text:{c}")
+        for i, c in enumerate(columns)]
+    index = [f"o{i}" for i in range(enc.n_dense, min(enc.n_dense + len(enc.cardinalities), enc.n_other))]
+    if index:
+        parts.append(("categories", OneHotEncoder(handle_unknown="ignore"), index))
+    dense = [f"o{i}" for i in range(min(enc.n_dense, enc.n_other))]
+    if dense:
+        parts.append(("numbers", "passthrough", dense))
+    return ColumnTransformer(parts)
 
 
 def _boost(estimator: Any, X: np.ndarray, y: np.ndarray, max_seconds: float | None) -> None:

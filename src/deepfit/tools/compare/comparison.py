@@ -10,8 +10,9 @@
 Every model is trained by `deepfit.train` with its own defaults and the same data and training
 settings, so the seed gives every model the same train / validation / test rows and the same
 preprocessing rules. For tabular data (or with `baselines=True`) scikit-learn's gradient boosting
-and a linear model are added on exactly those rows (deepfit/baselines.py), as the guide's matrix
-says to try both; for anomaly detection scikit-learn's IsolationForest (anomaly/baseline.py)
+and a linear model are added on exactly those rows (tools/compare/baselines.py), as the guide's
+matrix says to try both; for text, TF-IDF + logistic regression (ridge for regression) on the raw
+texts of those rows (the modality's baseline_kinds); for anomaly detection scikit-learn's IsolationForest (anomaly/baseline.py)
 instead, scored by AUROC. The score is accuracy for classification and r2 for regression (`metric`);
 balanced accuracy when the training split's classes are imbalanced (above the imbalance rule's
 3:1), with accuracy beside it, or the --monitor score asked for (baselines.ranking_metric).
@@ -39,7 +40,7 @@ from deepfit.lifecycle.train import Run, train_prepared
 from deepfit.modalities import get_modality
 from deepfit.models import modalities, resolve_settings
 from deepfit.models.registry import canonical
-from deepfit.tools.compare.baselines import encode, fit_baseline, ranking_metric
+from deepfit.tools.compare.baselines import describe, encode, fit_baseline, ranking_metric
 
 COLUMNS = ["model", "metric", "test_score", "val_score", "train_seconds", "best_epoch", "params",
            "latency_ms", "size_mb"]
@@ -108,7 +109,9 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
         if baselines is None:  # the modality says: on tables, gradient boosting is the one to beat
             baselines = get_modality(prepared.data.modality).baselines
         baselines = baselines and task not in UNSUPERVISED  # anomaly: IsolationForest instead
-        say_plan(names, baselines, budget_seconds, cfg.train)
+        kinds = get_modality(prepared.data.modality).baseline_kinds if baselines else ()
+        say_plan(names, baselines, budget_seconds, cfg.train,
+                 [describe(k, task) for k in kinds])
         rows, runs, notes = [], {}, [why] if why else []
         for i, name in enumerate(names):
             started = time.perf_counter()
@@ -128,18 +131,29 @@ def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp
             notes.append(IF_NOTE)
         elif baselines:
             enc = encode(prepared)
-            for kind in ("gradient_boosting", "linear"):
+            for kind in kinds:
                 result = fit_baseline(kind, enc, max_seconds=budget_seconds, seed=cfg.train.seed,
                                       metric=metric)
                 rows.append({c: getattr(result, c, None) for c in COLUMNS}
                             | {ACCURACY: result.test_metrics.get("accuracy")})
-            notes.append("gradient_boosting and linear: scikit-learn on the same rows and encoded "
-                         "features; params = tree nodes or coefficients, size = the pickled estimator")
+            notes.append(baseline_note(kinds, task))
         table = pd.DataFrame(rows, columns=columns(task, metric)).sort_values(
             "test_score", ascending=False, kind="stable", ignore_index=True)
         result = Comparison(path, table, task, metric, runs, notes)
         _write(result, source, settings)
     return result
+
+
+def baseline_note(kinds: tuple[str, ...], task: str) -> str:
+    """What the baseline rows are, for the leaderboard's notes."""
+    if "tfidf_linear" in kinds:
+        return (f"tfidf_linear: {describe('tfidf_linear', task)} (scikit-learn: TfidfVectorizer of "
+                "word 1- and 2-grams of at least 2 texts, sublinear tf, fitted on the training split's raw "
+                "texts, C by the validation score; any "
+                "other columns encoded beside it), on the same rows; params = coefficients, size = "
+                "the pickled estimator")
+    return (f"{' and '.join(kinds)}: scikit-learn on the same rows and encoded features; params = "
+            "tree nodes or coefficients, size = the pickled estimator")
 
 
 def columns(task: str, metric: str) -> list[str]:
@@ -155,11 +169,13 @@ def _ratio(prepared: Prepared) -> float | None:
     return prepared.imbalance.ratio if prepared.imbalance is not None else None
 
 
-def say_plan(names: list[str], baselines: bool, budget: float | None, train: TrainConfig) -> None:
+def say_plan(names: list[str], baselines: bool, budget: float | None, train: TrainConfig,
+             described: list[str] | None = None) -> None:
     """Say up front how long the comparison will take: bounded by the budget when there is one
     (each model's training, and gradient boosting's), else its epochs and early stopping, and
     the pace after each model (_say_pace)."""
-    n, extra = len(names), " + gradient boosting and a linear model" if baselines else ""
+    described = ["gradient boosting", "a linear model"] if described is None else described
+    n, extra = len(names), (" + " + " and ".join(described)) if baselines and described else ""
     if budget is not None:
         total = budget * (n + baselines)  # a linear model takes a moment
         logger.info(f"compare: {n} model{'s' * (n != 1)}{extra} × at most {budget:g} s of training "

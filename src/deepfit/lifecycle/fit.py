@@ -90,7 +90,7 @@ def _model_findings(cfg: RunConfig, model_settings: dict, prepared: Prepared) ->
     seed_everything(cfg.train.seed)
     input_spec, output_spec = prepared.specs()
     model = build_model(cfg.model.name, model_settings, input_spec, output_spec, cfg.train.weights,
-                        Notes())[0]  # with --weights: the pretrained model, its new head
+                        Notes(), cfg.train.from_scratch)[0]  # with --weights: the pretrained model, its new head
     X, y = prepared.tensors["train"]
     if isinstance(X, Streamed):  # a streamed folder: decode the rows the batch takes
         rows = sanity_batch(torch.arange(len(y)), y, seed=cfg.train.seed)[0].numpy()
@@ -113,7 +113,7 @@ def fit_prepared(cfg: RunConfig, model_settings: dict, prepared: Prepared, devic
     input_spec, output_spec = prepared.specs()
     # with --weights: pretrained, a new head (models/transfer.py); the name and settings rebuild it
     model, name, model_settings = build_model(cfg.model.name, model_settings, input_spec,
-                                              output_spec, t.weights, notes)
+                                              output_spec, t.weights, notes, t.from_scratch)
     if initial is not None and checkpoint is None:
         _load_initial_weights(model, initial, t.init_weights)
         notes.decide(f"initial weights from {t.init_weights}")

@@ -64,6 +64,7 @@ from deepfit.training.distributed import (
 )
 from deepfit.training.finetune import transfer_record
 from deepfit.training.loggers import check_loggers
+from deepfit.training.optim import fine_tuning
 from deepfit.training.signals import interrupt_on_signals
 from deepfit.training.threads import ThreadChoice, apply_threads
 from deepfit.training.trainer import TrainingInterrupted
@@ -259,7 +260,9 @@ def _fit_and_save(prepared: Prepared, cfg: RunConfig, model_settings: dict, note
                            stop_reason=state.stop_reason)
     if predictor.anomaly is not None:  # the threshold saved with the model, and said here too
         record["train"]["anomaly"] = predictor.anomaly
-    if cfg.train.weights:  # the architecture built, layer groups, their LRs, the stages
+    # the architecture built, layer groups, their LRs, the stages (a transfer:<folder> model is
+    # pretrained without --weights: training/optim.fine_tuning)
+    if cfg.train.weights or fine_tuning(cfg.train, predictor.model):
         record["model"].update(transfer_record(predictor.model, predictor.architecture, cfg.train))
     record["status"] = "finished"  # save_run adds the timings, and writes config.json last
     save_seen_rows(run_dir, prepared.tensors)  # so that evaluating on them is said

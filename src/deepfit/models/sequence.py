@@ -20,14 +20,13 @@ Every model has the uniform interface: `features` (its body), `forward_features(
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from deepfit.core.space import Choice, Float, Int
 from deepfit.errors import SettingsError
 from deepfit.models.base import HeadModel
+from deepfit.models.positions import sinusoidal_positions
 from deepfit.models.registry import InputSpec, OutputSpec, register
 
 
@@ -53,16 +52,6 @@ class RecurrentNet(SequenceNet):
             return self.dropout(out.mean(dim=1))
         h_n = state[0] if isinstance(state, tuple) else state  # [depth × directions, B, width]
         return self.dropout(torch.cat(list(h_n[-self.directions :]), dim=1))  # [B, directions × width]
-
-
-def sinusoidal_positions(length: int, width: int) -> torch.Tensor:
-    """[1, length, width]: sin on the even dimensions, cos on the odd (Vaswani et al. 2017)."""
-    position = torch.arange(length, dtype=torch.float32)[:, None]
-    frequency = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
-    table = torch.zeros(length, width)
-    table[:, 0::2] = torch.sin(position * frequency)
-    table[:, 1::2] = torch.cos(position * frequency[: width // 2])
-    return table[None]
 
 
 class TransformerNet(SequenceNet):

@@ -27,6 +27,7 @@ from deepfit.core.space import Choice, Float, Int
 from deepfit.errors import SettingsError
 from deepfit.models.base import HeadModel
 from deepfit.models.mlp import TabularInput
+from deepfit.models.positions import sinusoidal_positions
 from deepfit.models.registry import InputSpec, OutputSpec, register
 
 
@@ -122,8 +123,6 @@ class TextTransformer(TextNet):
     def __init__(self, spec: InputSpec, n_outputs: int, depth: int, width: int, heads: int,
                  inner: int, dropout: float) -> None:
         super().__init__(spec, width)
-        from deepfit.models.sequence import sinusoidal_positions
-
         self.register_buffer("positions", sinusoidal_positions(self.length, width), persistent=False)
         layer = nn.TransformerEncoderLayer(width, heads, inner, dropout, activation="gelu",
                                            batch_first=True, norm_first=True)

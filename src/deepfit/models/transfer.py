@@ -15,6 +15,9 @@ goes in stages (training/callbacks/unfreeze.py) with discriminative learning rat
 `transfer:<name>` takes any torchvision classification model as it is; its last Linear layer is
 the head and the rest is the body, cut into layer groups by models.vision.layer_groups.
 Grayscale images are repeated into the three channels such models take.
+
+`transfer:<folder>` with a local Hugging Face checkpoint (config.json, weights, tokenizer) is a
+text model: models/hf_text.py (its weights are the folder's; --weights is not used with it).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from deepfit.core.run_checks import (
 )
 from deepfit.core.space import Float
 from deepfit.errors import ImageSizeError, SettingsError, SourceNotFoundError
+from deepfit.models import hf_text
 from deepfit.models.registry import (
     Entry,
     InputSpec,
@@ -96,10 +100,13 @@ def _is_head(key: str, head_name: str) -> bool:
 
 
 def _family_entry(variant: str) -> Entry:
+    if hf_text.is_checkpoint_name(variant):  # a local Hugging Face checkpoint folder: text
+        return hf_text.entry(variant)
     if variant and variant not in torchvision_models():
         raise SettingsError(f"transfer:{variant}: not a torchvision classification model; some are: "
                             "resnet18, resnet50, efficientnet_b0, mobilenet_v3_small, convnext_tiny, "
-                            "regnet_y_400mf, vit_b_16 (torchvision.models.list_models())")
+                            "regnet_y_400mf, vit_b_16 (torchvision.models.list_models()); or a "
+                            "local Hugging Face checkpoint folder: transfer:./my-bert")
     # plain `transfer` takes the architecture, settings included, from --weights RUN_DIR
     return Entry(functools.partial(_transfer, arch=variant), ("image",),
                  {"dropout": 0.0} if variant else {}, {"dropout": Float(0.0, 0.5)} if variant else {})
@@ -126,12 +133,22 @@ register_family(FAMILY, _family_entry)
 
 # ------------------------------------------------------------------ building a run's model
 def build_model(name: str, settings: dict[str, Any], input_spec: InputSpec, output_spec: OutputSpec,
-                weights: str | None, notes: Notes) -> tuple[nn.Module, str, dict[str, Any]]:
+                weights: str | None, notes: Notes, from_scratch: bool = False,
+                ) -> tuple[nn.Module, str, dict[str, Any]]:
     """The model of a run and the (name, settings) that rebuild it: built by name, or with
-    `weights`, pretrained and given a new head (a run directory gives the architecture too)."""
+    `weights`, pretrained and given a new head (a run directory gives the architecture too).
+    A `transfer:<folder>` text model is pretrained from its folder (unless `from_scratch`), and
+    its settings hold the folder's config, so that the run rebuilds it without the folder."""
     if weights is None:
         check_image_input(name, settings, input_spec, output_spec)
-        return create(name, input_spec, output_spec, **settings), name, settings
+        if hf_text.is_checkpoint_name(name.partition(":")[2]) and name.startswith(FAMILY + ":"):
+            settings = hf_text.with_config(name, settings)
+        model = create(name, input_spec, output_spec, **settings)
+        if isinstance(model, hf_text.HFTextModel) and not next(model.parameters()).is_meta:
+            hf_text.check_input(model, input_spec)
+            if not from_scratch:
+                hf_text.load_checkpoint(model, name, notes)
+        return model, name, settings
     path = Path(weights)
     if path.is_dir():
         built = _from_run(path, name, input_spec, output_spec, notes)
@@ -197,6 +214,12 @@ def check_weights(name: str | None, weights: str | None, from_scratch: bool = Fa
     trained only when asked for (`from_scratch`, --weights none). SettingsError or
     SourceNotFoundError."""
     family, _, arch = (name or "").partition(":")
+    if family == FAMILY and hf_text.is_checkpoint_name(arch):
+        hf_text.read_config(Path(arch).expanduser())  # the folder, with its config.json
+        if weights is not None:
+            raise SettingsError(f"--model {name} takes its pretrained weights from the folder: "
+                                "give no --weights (--weights none trains it from random weights)")
+        return
     if weights is None:
         if family == FAMILY and arch and not from_scratch:
             raise SettingsError(

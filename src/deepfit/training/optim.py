@@ -26,8 +26,16 @@ TRAIN_SPACE = {
 }
 
 
+def fine_tuning(cfg: TrainConfig, model: nn.Module) -> bool:
+    """Whether a run fine-tunes pretrained weights in layer groups: --weights were given, or the
+    model was pretrained as it was built (a transfer:<folder> text model, models/hf_text.py,
+    sets `pretrained_from`), and the model has `param_groups()`."""
+    pretrained = getattr(cfg, "weights", None) or getattr(model, "pretrained_from", None)
+    return bool(pretrained) and hasattr(model, "param_groups")
+
+
 def create_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    if getattr(cfg, "weights", None) and hasattr(model, "param_groups"):
+    if fine_tuning(cfg, model):
         groups = discriminative_groups(model.param_groups(), cfg)
     else:
         decay, no_decay = [], []

@@ -88,6 +88,23 @@ def test_padding_never_changes_a_prediction(name, checkpoint):
     assert (reference[0] - reference[1]).abs().max() > 1e-4  # the texts do change the output
 
 
+def test_the_padding_check_catches_attention_to_padding(checkpoint):
+    """Planted: the same encoder with its attention mask dropped (padding attended to) gives
+    other outputs once the texts are padded further, as the check above would say."""
+    vocab = len(SPECIALS) + len(WORDS) + 1
+    out = OutputSpec("classification", 3)
+    name = "transfer:" + str(checkpoint)
+    short = create(name, _spec(12, vocab), out, dropout=0.0).eval()
+    long = create(name, _spec(40, vocab), out, dropout=0.0).eval()
+    long.load_state_dict(short.state_dict())
+    forward = long.encoder.forward
+    long.encoder.forward = lambda input_ids, attention_mask: forward(
+        input_ids=input_ids, attention_mask=torch.ones_like(attention_mask))
+    x = _rows(8, 12, vocab, seed=1)
+    with torch.no_grad():
+        assert (long(_pad(x, 40)) - short(x)).abs().max() > 1e-3
+
+
 def test_checkpoint_weights_are_loaded_unless_from_scratch(checkpoint):
     from transformers import AutoModel
 
@@ -118,7 +135,6 @@ def _corpus(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.mark.slow
 def test_transfer_folder_fine_tunes_in_stages_saves_and_reloads(checkpoint, tmp_path):
     folder = tmp_path / "my-bert"
     shutil.copytree(checkpoint, folder)

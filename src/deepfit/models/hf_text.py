@@ -44,10 +44,11 @@ def _transformers() -> Any:
 
 
 def is_checkpoint_name(variant: str) -> bool:
-    """Whether the variant of `transfer:<variant>` names a folder (a path) rather than a
-    torchvision architecture."""
+    """Whether the variant of `transfer:<variant>` names a folder rather than a torchvision
+    architecture: a path (with a slash, or from . or ~), or a bare name of a folder holding
+    config.json (a folder `resnet18` without one leaves `transfer:resnet18` torchvision's)."""
     return bool(variant) and ("/" in variant or "\\" in variant or variant.startswith((".", "~"))
-                              or Path(variant).expanduser().is_dir())
+                              or (Path(variant) / CONFIG).is_file())
 
 
 def read_config(path: Path) -> dict[str, Any]:

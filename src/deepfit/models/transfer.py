@@ -141,7 +141,8 @@ def build_model(name: str, settings: dict[str, Any], input_spec: InputSpec, outp
     its settings hold the folder's config, so that the run rebuilds it without the folder."""
     if weights is None:
         check_image_input(name, settings, input_spec, output_spec)
-        if hf_text.is_checkpoint_name(name.partition(":")[2]) and name.startswith(FAMILY + ":"):
+        if name.startswith(FAMILY + ":") and hf_text.is_checkpoint_name(name.partition(":")[2]):
+            name = f"{FAMILY}:{Path(name.partition(':')[2]).expanduser().resolve()}"  # reloads anywhere
             settings = hf_text.with_config(name, settings)
         model = create(name, input_spec, output_spec, **settings)
         if isinstance(model, hf_text.HFTextModel) and not next(model.parameters()).is_meta:

@@ -130,7 +130,7 @@ def _corpus(n: int, seed: int) -> pd.DataFrame:
         label = i % 2
         words = [rng.choice(WORDS[:-4]) for _ in range(rng.randint(4, 9))]
         words.insert(rng.randint(0, len(words)), "great" if label else "awful")
-        rows.append({"review": " ".join(words), "stars": float(label + rng.random()),
+        rows.append({"review": " ".join(words), "stars": rng.random() * 5,  # a number beside the text (late fusion)
                      "label": ["neg", "pos"][label]})
     return pd.DataFrame(rows)
 

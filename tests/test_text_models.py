@@ -99,7 +99,7 @@ def test_the_padding_check_catches_attention_to_padding(checkpoint):
     long.load_state_dict(short.state_dict())
     forward = long.encoder.forward
     long.encoder.forward = lambda input_ids, attention_mask: forward(
-        input_ids=input_ids, attention_mask=torch.ones_like(attention_mask))
+        input_ids=input_ids, attention_mask=torch.zeros_like(attention_mask))  # 0: attend
     x = _rows(8, 12, vocab, seed=1)
     with torch.no_grad():
         assert (long(_pad(x, 40)) - short(x)).abs().max() > 1e-3

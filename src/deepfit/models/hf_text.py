@@ -147,7 +147,7 @@ class HFTextModel(HeadModel):
         for i in range(self.n_text):
             mask = ids[:, i] > 0  # [B, L]
             input_ids = (ids[:, i] - 1).clamp(min=0).long()  # padding → id 0, masked
-            h = self.encoder(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state
+            h = self.encoder(input_ids=input_ids, attention_mask=additive_mask(mask)).last_hidden_state
             parts.append(h[:, 0] if self.pooling == "cls" else masked_mean(h, mask))  # [B, H]
         return self.dropout(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
 
@@ -156,6 +156,16 @@ class HFTextModel(HeadModel):
         joins the top one), then the head with the tabular input (both new)."""
         new = [*self.head.parameters(), *(self.tabular.parameters() if self.tabular is not None else [])]
         return [*encoder_groups(self.encoder), ("head", new)]
+
+
+def additive_mask(mask: torch.Tensor) -> torch.Tensor:
+    """[B, L] True = a real token → [B, 1, 1, L] float32: 0 where attended, the lowest float on
+    padding. transformers takes a 4-D mask as it is (eager attention adds it, SDPA too), so it
+    makes no check of its own on the values (`mask.all()`, a host sync every step, and no
+    forward on the meta device, where the thread count is sized)."""
+    low = torch.finfo(torch.float32).min
+    return torch.zeros(mask.shape, dtype=torch.float32, device=mask.device).masked_fill(
+        ~mask, low)[:, None, None, :]
 
 
 def encoder_groups(encoder: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:

@@ -187,3 +187,15 @@ def test_settings_errors_for_a_folder_that_is_no_checkpoint(checkpoint, tmp_path
     with pytest.raises(SettingsError, match="positions"):
         build_model(f"transfer:{checkpoint}", {}, _spec(100, 30), OutputSpec("classification", 2),
                     None, Notes())
+
+
+def test_weights_none_trains_the_checkpoint_architecture_from_random_weights(checkpoint, tmp_path):
+    """--weights none: the folder's architecture, random weights, so no staged fine-tuning."""
+    csv = tmp_path / "reviews.csv"
+    _corpus(80, seed=2).to_csv(csv, index=False)
+    run = deepfit.train(str(csv), target="label", model=f"transfer:{checkpoint}", weights="none",
+                        epochs=1, out=tmp_path / "run", report=False, progress=False)
+    assert "stage" not in run.history[0]  # every group trained from the first epoch
+    assert "param_groups" not in json.loads((run.path / "config.json").read_text())["model"]
+    assert any("starts from random weights, as asked" in d for d in run.notes.decisions)
+    assert not any("pretrained bert encoder" in d for d in run.notes.decisions)

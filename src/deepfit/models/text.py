@@ -47,7 +47,7 @@ class TextNet(HeadModel):
         raise NotImplementedError
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        ids = x[:, self.n_tabular:].reshape(len(x), self.n_text, self.length).long()
+        ids = x[:, self.n_tabular:].reshape(-1, self.n_text, self.length).long()  # [B, n_text, L]
         parts = [self.tabular(x[:, : self.n_tabular])] if self.tabular is not None else []
         for i in range(self.n_text):
             parts.append(self.encode(ids[:, i], ids[:, i] > 0))

@@ -19,7 +19,8 @@ benchmark and predict ask `get_modality(name)` for what differs:
                     preprocessor (text: tokens unknown to the tokenizer), after preprocessing
     batches         channels_last (memory format on a GPU); augment(data_cfg, pre, notes): the
                     training batches' augmentation or None
-    benchmarks      layout, natural_shape, quick_shape, example_input(shape), synthetic_rows
+    benchmarks      layout, natural_shape, quick_shape, example_input(shape), synthetic_rows,
+                    synthetic_input(spec, n, generator): encoded samples for a model alone
     predict         prediction_input(pre, X), read_for_predict(pre, path), predict_files
     export          preprocess_spec(pre): the preprocessor's to_spec(), for preprocess.json;
                     run_files(pre): files saved beside model.json (text: tokenizer.json)
@@ -105,6 +106,15 @@ class Modality:
     def input_spec_of(self, shape: tuple[int, ...]) -> InputSpec:
         """The spec of dense samples of `shape`; the last axis is the channels by default."""
         return InputSpec(shape[-1], shape[-1], modality=self.name, shape=shape)
+
+    def synthetic_input(self, spec: InputSpec, n: int, generator: Any) -> Any:
+        """`n` encoded samples for a model of input `spec`, as its preprocessor would give
+        them (benchmarks on synthetic input): [n, *spec.shape] (or [n, n_features]) standard
+        normal floats drawn with the torch.Generator `generator`."""
+        import torch
+
+        shape = tuple(spec.shape) if spec.shape else (spec.n_features,)
+        return torch.randn((n, *shape), generator=generator)
 
     def unrelated_cause(self, n_train: int) -> str:
         """The likely cause of a useless model when nothing in the data or the training

@@ -11,7 +11,7 @@ import pandas as pd
 
 from deepfit.core.words import plural
 from deepfit.data.tables import read_table
-from deepfit.errors import PredictInputError
+from deepfit.errors import PredictInputError, SettingsError
 from deepfit.modalities.base import FEW_LABELS, Modality
 from deepfit.modalities.text.audit import audit_text, unknown_tokens
 from deepfit.modalities.text.examples import confused_examples
@@ -65,6 +65,14 @@ class Text(Modality):
         """The text columns, read raw by the TF-IDF baseline (tools/compare/baselines.py)."""
         return list(pre.text_columns)
 
+    def explain_parts(self) -> Any:
+        """Not for text yet: integrated gradients cannot pass through the token ids (an
+        embedding lookup has no gradient with respect to its index), and a word's importance
+        needs attributions on the embeddings. Raises SettingsError saying so."""
+        raise SettingsError("deepfit explain does not support text runs yet: integrated gradients "
+                            "cannot pass through token ids (an embedding lookup); compare the run "
+                            "with the TF-IDF baseline (deepfit compare) to see which words matter")
+
     def run_files(self, pre: TextPreprocessor) -> dict[str, str]:
         """tokenizer.json: the tokenizer, loadable by HF tokenizers (Tokenizer.from_file)."""
         return {"tokenizer.json": pre.tokenizer.to_str(pretty=True)}
@@ -73,6 +81,17 @@ class Text(Modality):
         n_text, length = shape
         return InputSpec(n_text * length, 0, modality=self.name, shape=tuple(shape),
                          vocab_size=DEFAULT_VOCAB + 1)
+
+    def synthetic_input(self, spec: InputSpec, n: int, generator: Any) -> Any:
+        """[n, n_features] float32: the tabular block standard normal (no categories), then
+        token ids + 1 drawn uniformly from the vocabulary, every position a real token (the
+        longest texts: the slowest case)."""
+        import torch
+
+        n_text, length = spec.shape
+        n_tabular = spec.n_features - n_text * length
+        ids = torch.randint(1, spec.vocab_size, (n, n_text * length), generator=generator)
+        return torch.cat([torch.randn((n, n_tabular), generator=generator), ids.float()], dim=1)
 
     def unrelated_cause(self, n_train: int) -> str:
         return ("the label may not depend on the words of the texts (labels shuffled, or not "

@@ -72,7 +72,7 @@ def model_workload(name: str, settings: dict[str, Any], source: Any, target: str
     spec = kind.example_input(input_shape or (kind.quick_shape if quick else None))
     out = OutputSpec(task, classes if task == "classification" else 1)
     generator = torch.Generator().manual_seed(seed)
-    X = torch.randn((n_rows, *_sample_shape(spec)), generator=generator)
+    X = kind.synthetic_input(spec, n_rows, generator)
     return Workload(name, settings, create(name, spec, out, **settings), spec, out, X,
                     synthetic_targets(out, n_rows, generator), "synthetic")
 
@@ -125,10 +125,6 @@ def synthetic_targets(out: OutputSpec, n: int, generator: torch.Generator) -> to
         return torch.randint(out.n_outputs, (n,), generator=generator)
     shape = (n,) if out.n_outputs == 1 else (n, out.n_outputs)
     return torch.randn(shape, generator=generator)
-
-
-def _sample_shape(spec: InputSpec) -> tuple[int, ...]:
-    return tuple(spec.shape) if spec.shape else (spec.n_features,)
 
 
 def _take(X: Any, rows: np.ndarray) -> Any:

@@ -139,6 +139,16 @@ def test_the_default_length_is_the_95th_percentile_and_bpe_trains():
     assert pre.transform(frame[["review"]]).shape == (100, pre.length)
 
 
+@pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
+def test_the_same_texts_always_train_the_same_tokenizer(kind):
+    texts = reviews(120)["review"].tolist() + ["Café naïve, don't! Zürich"]
+    first = tokens.train_tokenizer(texts, 120, kind)
+    for _ in range(4):  # tokenizers' own WordPiece trainer gave other ids on ties, run to run
+        assert tokens.train_tokenizer(texts, 120, kind).get_vocab() == first.get_vocab()
+    assert first.get_vocab()["[PAD]"] == 0 and first.get_vocab()["[UNK]"] == 1
+    assert [t.content for t in first.get_added_tokens_decoder().values()] == ["[PAD]", "[UNK]"]
+
+
 def test_a_missing_tokenizers_package_names_the_text_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "tokenizers", None)  # import tokenizers → ImportError
     with pytest.raises(MissingExtraError, match=r"deepfit\[text\]"):

@@ -126,7 +126,11 @@ class Text(Modality):
 
     def read_for_predict(self, pre: TextPreprocessor, path: Path) -> Any:
         """A table of the training columns, or one .txt file as one text."""
-        if path.suffix.lower() == ".txt" and len(pre.columns) == 1 and path.is_file():
+        if path.suffix.lower() == ".txt" and path.is_file():
+            if len(pre.columns) != 1:
+                raise PredictInputError(f"{path.name} is one text, but the model also reads the "
+                                        f"columns {', '.join(c for c in pre.columns if c not in pre.text_columns)}"
+                                        "; give a CSV or Parquet file of all its columns")
             from deepfit.modalities.text.reader import _decode
 
             return pd.DataFrame({pre.text_columns[0]: [_decode(path.read_bytes())[0]]})

@@ -36,7 +36,8 @@ def as_texts(values: Any) -> list[str]:
 
 def train_tokenizer(texts: list[str], vocab_size: int, kind: str = "wordpiece") -> Any:
     """A `tokenizers.Tokenizer` trained on `texts` (the training split's): WordPiece (Wu et al.
-    2016, BERT's) or byte-pair encoding (Sennrich et al. 2016), of at most `vocab_size` tokens."""
+    2016, BERT's) or byte-pair encoding (Sennrich et al. 2016), of at most `vocab_size` tokens
+    (or the characters seen, when they are more). The same texts always give the same tokenizer."""
     tk = _tokenizers()
     if kind == "bpe":
         tokenizer = tk.Tokenizer(tk.models.BPE(unk_token=UNK))
@@ -44,13 +45,25 @@ def train_tokenizer(texts: list[str], vocab_size: int, kind: str = "wordpiece") 
                                          show_progress=False)
     elif kind == "wordpiece":
         tokenizer = tk.Tokenizer(tk.models.WordPiece(unk_token=UNK))
-        trainer = tk.trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK],
-                                               show_progress=False)
     else:
         raise SettingsError(f"tokenizer must be wordpiece or bpe, not {kind!r}")
     tokenizer.normalizer = tk.normalizers.Sequence([tk.normalizers.NFKC(), tk.normalizers.Lowercase()])
     tokenizer.pre_tokenizer = tk.pre_tokenizers.BertPreTokenizer()
+    if kind == "wordpiece":
+        # tokenizers' WordPiece trainer numbers the word-inner characters ("##e") in hash order,
+        # and ties between merges are broken by those numbers: two trainings on the same texts
+        # give other vocabularies (so a resumed run would re-fit other token ids). Numbering them
+        # first, in sorted order (as special tokens, made ordinary afterwards), fixes the result.
+        inner = sorted({"##" + c for text in texts
+                        for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(
+                            tokenizer.normalizer.normalize_str(text)) for c in word[1:]})
+        trainer = tk.trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK, *inner],
+                                               show_progress=False)
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    if kind == "wordpiece":
+        document = json.loads(tokenizer.to_str())
+        document["added_tokens"] = [t for t in document["added_tokens"] if t["content"] in (PAD, UNK)]
+        tokenizer = tk.Tokenizer.from_str(json.dumps(document))
     return tokenizer
 
 

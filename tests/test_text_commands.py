@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from safetensors.torch import load_file
-from text_helpers import reviews, write
 
 import deepfit
 from deepfit.cli import main
 from deepfit.errors import PredictInputError, SettingsError
 from deepfit.lifecycle.held_out import held_out_rows
+from text_helpers import reviews, write
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SMALL = {"progress": False, "report": False, "embedding_dim": 32, "width": 16, "lr": 3e-3, "seed": 0}
@@ -78,10 +78,16 @@ def test_late_fusion_uses_a_numeric_column_that_carries_signal(tmp_path):
     rng = np.random.default_rng(0)
     frame["label"] = np.where(rng.random(300) < 0.5, "pos", "neg")  # the words no longer tell
     frame["stars"] = np.where(frame["label"] == "pos", 1.0, -1.0) + rng.normal(0, 0.3, 300)
-    fused = deepfit.train(frame, target="label", out=tmp_path / "fused", epochs=20, **SMALL)
+    # few text features, so that the one number is not drowned by 48 of them (it is, at textcnn's
+    # width 16: accuracy 0.67, the text memorised; a finding for the models, not the reading)
+    settings = {**SMALL, "width": 4, "embedding_dim": 8, "lr": 1e-2, "epochs": 20}
+    fused = deepfit.train(frame, target="label", out=tmp_path / "fused", **settings)
     spec = fused.predictor.preprocessor.input_spec()
     assert spec["modality"] == "text" and spec["n_features"] > spec["shape"][1]  # numbers + ids
+    assert fused.predictor.preprocessor.columns == ["stars", "genre", "review"]
     assert fused.metrics["accuracy"] > 0.85  # only stars can give it
+    alone = deepfit.train(frame.drop(columns=["stars"]), target="label", out=tmp_path / "alone", **settings)
+    assert alone.metrics["accuracy"] < 0.75
 
 
 # ----------------------------------------------------------------- check, benchmark

@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-from text_helpers import reviews, write
 
 import deepfit
 from deepfit.core.notes import Notes
@@ -18,6 +17,7 @@ from deepfit.errors import DataFormatError, MissingExtraError
 from deepfit.modalities import load_source
 from deepfit.modalities.text import tokens
 from deepfit.modalities.text.preprocess import TextPreprocessor
+from text_helpers import reviews, write
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FAST = {"epochs": 2, "progress": False, "report": False, "embedding_dim": 16, "width": 8}

@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from safetensors.torch import load_file
 
 import deepfit
@@ -108,8 +109,9 @@ def test_benchmark_on_a_text_source_a_run_and_synthetic_ids(run, data):
     from deepfit.tools.benchmark.inputs import model_workload, run_workload
 
     work = model_workload("textcnn", {}, None, None, None, "classification", 2, 64, True, 0)
-    ids = work.X[:, :]
+    ids = work.X  # [64, 16]: one text column of quick_shape's 16 token ids, all real tokens
     assert ids.shape == (64, 16) and ids.min() >= 1 and ids.max() < work.input_spec.vocab_size
+    assert torch.equal(ids, ids.round())
     assert work.model(work.X).shape == (64, 2)
     work = model_workload("bigru", {}, str(data["csv"]), "label", None, "classification", 2, 32, True, 0)
     assert work.data == "reviews" and work.input_spec.modality == "text"
@@ -131,6 +133,8 @@ def test_text_models_export_with_parity(data, tmp_path, model):
         assert "test split" in result.rows_from
         spec = json.loads(result.preprocess.read_text())["preprocess"]
         assert spec["modality"] == "text" and spec["text_columns"] == ["review"]
+        assert spec["columns"] == ["stars", "genre", "review"] and spec["tabular"] is not None
+        assert "0 up to `length` (padding)" in spec["text_rule"] and '"WordPiece"' in spec["tokenizer"]
 
 
 def test_preprocess_json_reproduces_predictions_from_raw_texts(run, tmp_path):
@@ -139,7 +143,7 @@ def test_preprocess_json_reproduces_predictions_from_raw_texts(run, tmp_path):
     result = deepfit.export(run.path, format="onnx", out=tmp_path / "exp")
     document = json.loads(result.preprocess.read_text())
     spec = document["preprocess"]
-    texts = reviews(30, seed=9)["review"].tolist() + ["", "GREAT!!! " * 40, "zebra quokka"]
+    texts = [*reviews(30, seed=9)["review"].tolist(), "", "GREAT!!! " * 40, "zebra quokka"]
     # only the exported files: the tokenizer and the rule of preprocess.json
     tokenizer = tk.Tokenizer.from_str(spec["tokenizer"])
     x = np.zeros((len(texts), spec["length"]), dtype=np.float32)

@@ -141,7 +141,7 @@ def test_the_default_length_is_the_95th_percentile_and_bpe_trains():
 
 @pytest.mark.parametrize("kind", ["wordpiece", "bpe"])
 def test_the_same_texts_always_train_the_same_tokenizer(kind):
-    texts = reviews(120)["review"].tolist() + ["Café naïve, don't! Zürich"]
+    texts = [*reviews(120)["review"].tolist(), "Café naïve, don't! Zürich"]
     first = tokens.train_tokenizer(texts, 120, kind)
     for _ in range(4):  # tokenizers' own WordPiece trainer gave other ids on ties, run to run
         assert tokens.train_tokenizer(texts, 120, kind).get_vocab() == first.get_vocab()

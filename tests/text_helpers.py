@@ -21,7 +21,7 @@ def reviews(n: int = 200, seed: int = 0, words: int = 8) -> pd.DataFrame:
     rows = []
     for i in range(n):
         label = i % 2
-        tokens = list(rng.choice(FILLER, words)) + [str(rng.choice(POSITIVE if label else NEGATIVE))]
+        tokens = [*list(rng.choice(FILLER, words)), str(rng.choice(POSITIVE if label else NEGATIVE))]
         rng.shuffle(tokens)
         rows.append({"review": " ".join(tokens) + f" number{i}", "stars": float(rng.normal()),
                      "genre": str(rng.choice(["drama", "comedy", "horror"])),

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
+from sklearn.metrics import confusion_matrix
 
 import deepfit
 from deepfit.cli import main
@@ -59,6 +60,9 @@ def test_predictions_on_the_test_split_are_the_runs_test_metrics(run):
     held = held_out_rows(run.path, predictor)
     labels = predictor.predict(held.X)
     assert np.mean(labels == np.asarray(held.y)) == pytest.approx(run.metrics["accuracy"])
+    classes = list(predictor.classes)
+    matrix = confusion_matrix(np.asarray(held.y), labels, labels=classes)  # scikit-learn's
+    assert matrix.tolist() == run.metrics["confusion_matrix"]  # the run's own test predictions
     again = deepfit.evaluate(run.path, held.X.assign(label=held.y.values))
     assert again["accuracy"] == pytest.approx(run.metrics["accuracy"])
 

@@ -154,3 +154,13 @@ def test_a_missing_tokenizers_package_names_the_text_extra(monkeypatch):
     with pytest.raises(MissingExtraError, match=r"deepfit\[text\]"):
         TextPreprocessor(["review"]).fit(reviews(20)[["review"]], Notes(live=False))
 
+
+
+def test_the_cli_says_a_missing_text_column_in_one_line_and_writes_nothing(tmp_path, capsys, keep_logging):
+    from cli_helpers import expect_cli_error
+
+    path = write(tmp_path, reviews(40))
+    expect_cli_error(["train", str(path), "--target", "label", "--text-columns", "comment",
+                      "--out", str(tmp_path / "run")], capsys, tmp_path, "'comment'", tmp_path / "run")
+    expect_cli_error(["train", str(path), "--target", "label", "--tokenizer", "sentencepiece",
+                      "--out", str(tmp_path / "run")], capsys, tmp_path, "sentencepiece")

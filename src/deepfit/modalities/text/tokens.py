@@ -54,11 +54,13 @@ def train_tokenizer(texts: list[str], vocab_size: int, kind: str = "wordpiece") 
         # and ties between merges are broken by those numbers: two trainings on the same texts
         # give other vocabularies (so a resumed run would re-fit other token ids). Numbering them
         # first, in sorted order (as special tokens, made ordinary afterwards), fixes the result.
-        inner = sorted({"##" + c for text in texts
-                        for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(
-                            tokenizer.normalizer.normalize_str(text)) for c in word[1:]})
-        trainer = tk.trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK, *inner],
-                                               show_progress=False)
+        inner: set[str] = set()
+        for text in texts:
+            for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text)):
+                inner.update(word[1:])
+        trainer = tk.trainers.WordPieceTrainer(
+            vocab_size=vocab_size, special_tokens=[PAD, UNK, *("##" + c for c in sorted(inner))],
+            show_progress=False)
     tokenizer.train_from_iterator(texts, trainer=trainer)
     if kind == "wordpiece":
         document = json.loads(tokenizer.to_str())

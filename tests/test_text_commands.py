@@ -82,7 +82,9 @@ def test_late_fusion_uses_a_numeric_column_that_carries_signal(tmp_path):
     frame = reviews(300, seed=2)
     rng = np.random.default_rng(0)
     frame["label"] = np.where(rng.random(300) < 0.5, "pos", "neg")  # the words no longer tell
-    frame["stars"] = np.where(frame["label"] == "pos", 1.0, -1.0) + rng.normal(0, 0.3, 300)
+    # a strong signal, not a leak (the audit stops a column alone at balanced accuracy 0.98):
+    # at noise 1 the best accuracy from stars is about Φ(1) = 0.84
+    frame["stars"] = np.where(frame["label"] == "pos", 1.0, -1.0) + rng.normal(0, 1.0, 300)
     # few text features, so that the one number is not drowned by 48 of them (it is, at textcnn's
     # width 16: accuracy 0.67, the text memorised; a finding for the models, not the reading)
     settings = {**SMALL, "width": 4, "embedding_dim": 8, "lr": 1e-2, "epochs": 20}
@@ -90,7 +92,7 @@ def test_late_fusion_uses_a_numeric_column_that_carries_signal(tmp_path):
     spec = fused.predictor.preprocessor.input_spec()
     assert spec["modality"] == "text" and spec["n_features"] > spec["shape"][1]  # numbers + ids
     assert fused.predictor.preprocessor.columns == ["stars", "genre", "review"]
-    assert fused.metrics["accuracy"] > 0.85  # only stars can give it
+    assert fused.metrics["accuracy"] > 0.72  # only stars can give it
     alone = deepfit.train(frame.drop(columns=["stars"]), target="label", out=tmp_path / "alone", **settings)
     assert alone.metrics["accuracy"] < 0.75
 

@@ -46,12 +46,17 @@ def sources(tmp_path_factory):
     np.savez(root / "images.npz", X=images, y=y)
     X, labels = motif_sequences(n=160, length=16)
     np.savez(root / "sequences.npz", X=X, y=labels)
-    return {"tabular": root / "table.csv", "image": root / "images.npz", "sequence": root / "sequences.npz"}
+    words = np.array("alpha beta gamma delta epsilon zeta eta theta iota kappa".split())
+    texts = [" ".join(rng.choice(words, 6)) + (" good" if i % 2 else " bad") + f" {i}" for i in range(n)]
+    pd.DataFrame({"review": texts, "label": ["pos" if i % 2 else "neg" for i in range(n)]}).to_csv(
+        root / "text.csv", index=False)
+    return {"tabular": root / "table.csv", "image": root / "images.npz", "sequence": root / "sequences.npz",
+            "text": root / "text.csv"}
 
 
 def _train(sources, tmp_path, model, **extra):
     modality = modalities(model)[0]
-    target = {"target": "label"} if modality == "tabular" else {"modality": modality}
+    target = {"target": "label"} if modality in ("tabular", "text") else {"modality": modality}
     return deepfit.train(str(sources[modality]), model=model, out=tmp_path / "run", **target, **(TINY | extra))
 
 

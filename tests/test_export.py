@@ -46,7 +46,7 @@ def sources(tmp_path_factory):
     np.savez(root / "images.npz", X=images, y=y)
     X, labels = motif_sequences(n=160, length=16)
     np.savez(root / "sequences.npz", X=X, y=labels)
-    words = np.array("alpha beta gamma delta epsilon zeta eta theta iota kappa".split())
+    words = np.array(["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"])
     texts = [" ".join(rng.choice(words, 6)) + (" good" if i % 2 else " bad") + f" {i}" for i in range(n)]
     pd.DataFrame({"review": texts, "label": ["pos" if i % 2 else "neg" for i in range(n)]}).to_csv(
         root / "text.csv", index=False)

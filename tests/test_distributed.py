@@ -252,3 +252,87 @@ def test_processes_that_prepared_different_data_stop_with_a_named_error(tmp_path
 def test_benchmark_nproc_takes_process_counts(capsys):
     assert main(["benchmark", "--nproc", "one,two"]) == 2
     assert "--nproc takes process counts like 1,2" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_early_stopping_is_decided_alike_in_every_process(tmp_path, data):
+    probe = tmp_path / "probe"
+    args = [str(data), *ARGS[:ARGS.index("--epochs")], "--epochs", "200", "--patience", "3",
+            "--batch-size", "16", "--threads", "1", "--no-report", "--lr", "0.01", "--out", "run"]
+    _finish(_torchrun(tmp_path, *args, probe=probe))
+    train = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert train["stop_reason"].startswith("early stopping: val_loss did not improve for 3 epochs")
+    assert train["epochs_run"] == train["best_epoch"] + 3 < 200
+    assert len(_history(tmp_path / "run")) == train["epochs_run"]
+    ranks = [json.loads((probe / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["step"] == ranks[1]["step"] > 0  # both left at the same step
+    assert ranks[0]["weights"] == ranks[1]["weights"]  # and restored the same best epoch
+
+
+@pytest.mark.slow
+def test_an_error_in_one_process_ends_the_job_with_that_process_s_message(tmp_path):
+    script = tmp_path / "one_fails.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, sys
+        from deepfit.cli import main
+        source = "iris" if os.environ["RANK"] == "0" else {str(tmp_path / "missing.csv")!r}
+        sys.exit(main(["train", source, "--epochs", "3", "--threads", "1", "--no-report",
+                       "--out", "run"]))
+    """))
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", str(script)], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert time.monotonic() - started < 60  # the agent stops rank 0, long before the timeout
+    assert proc.returncode != 0
+    assert "deepfit: error: process 1 of 2: no such file:" in proc.stderr, proc.stderr[-3000:]
+    assert "exitcode  : 2" in proc.stderr  # rank 1's DeepfitError, named as the failure
+    assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+@pytest.mark.slow
+def test_the_process_group_timeout_ends_a_collective_whose_partner_never_comes(tmp_path):
+    script = tmp_path / "late.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from deepfit.training.distributed import init_from_env
+        dist = init_from_env("cpu")
+        if dist.rank == 1:
+            time.sleep(60)
+        started = time.monotonic()
+        try:
+            dist.any(True)
+        except RuntimeError as exc:
+            open("waited.txt", "w").write(f"{time.monotonic() - started} {exc}")
+            raise
+    """))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", str(script)], cwd=tmp_path,
+                          env=_env() | {"DEEPFIT_DIST_TIMEOUT": "3"}, capture_output=True,
+                          text=True, timeout=TIMEOUT)
+    assert proc.returncode != 0
+    seconds, message = (tmp_path / "waited.txt").read_text().split(" ", 1)
+    assert 2.5 < float(seconds) < 30, seconds  # DEEPFIT_DIST_TIMEOUT, not torch's 30 minutes
+    assert "Timed out" in message
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="NCCL needs CUDA: this machine has no GPU, so the NCCL path is untested here")
+@pytest.mark.slow
+def test_nccl_on_cuda_gathers_validation_exactly(tmp_path, data):
+    n = min(2, torch.cuda.device_count())
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+           str(n), "-m", "deepfit", "train", str(data), *ARGS, "--device", "cuda", "--out", "run"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = tmp_path / "run"
+    train = json.loads((run_dir / "config.json").read_text())["train"]
+    assert (train["processes"], train["backend"]) == (n, "nccl")
+    X, y = prepare(str(data), target="label", seed=3).tensors["val"]
+    model = deepfit.load(run_dir).model.cuda().eval()
+    with torch.no_grad():
+        out = model(X.cuda()).float().cpu()
+    row = _history(run_dir)[train["best_epoch"] - 1]
+    assert float(row["val_accuracy"]) == accuracy_score(y.numpy(), out.argmax(1).numpy())
+    assert abs(float(row["val_loss"]) - F.cross_entropy(out, y).item()) < 1e-5

@@ -90,6 +90,18 @@ def test_resuming_with_another_process_count_is_a_named_error():
         check_world_size({}, Two())
 
 
+def test_sync_bn_converts_batchnorm_on_cuda_and_says_it_is_not_used_on_the_cpu():
+    from deepfit.training.distributed import Distributed
+
+    def model():
+        return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    on_cuda = Distributed(0, 2, 0, torch.device("cuda", 0), "nccl")
+    converted, said = on_cuda.convert_sync_bn(model())
+    assert isinstance(converted[1], torch.nn.SyncBatchNorm) and "global batch" in said
+    kept, said = Distributed(0, 2, 0, torch.device("cpu"), "gloo").convert_sync_bn(model())
+    assert type(kept[1]) is torch.nn.BatchNorm1d and said.startswith("--sync-bn not used")
+
+
 def test_nproc_execs_torchrun_with_the_same_command_less_nproc():
     cmd = torchrun_command(3, ["train", "data.csv", "--nproc", "3", "--epochs", "2", "--nproc=3"])
     assert cmd[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "3",

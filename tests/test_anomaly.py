@@ -110,6 +110,20 @@ def test_the_cli_evaluate_prints_the_confusion_at_the_threshold(planted, planted
     assert tp + fn == int(planted["label"].sum())
 
 
+def test_serve_answers_an_anomaly_run_with_the_predictors_scores_and_flags(planted, planted_run):
+    import asyncio
+
+    from deepfit.serve.service import ServedModel
+
+    features = planted.drop(columns="label").iloc[:40]
+    served = ServedModel(planted_run.path, 64, 1.0)
+    answer = asyncio.run(served.predict(features.to_dict(orient="records")))
+    expected = directory.predict(planted_run.path, features)
+    assert [r["is_anomaly"] for r in answer["predictions"]] == expected["is_anomaly"].tolist()
+    assert np.allclose([r["anomaly_score"] for r in answer["predictions"]], expected["anomaly_score"],
+                       rtol=1e-6, atol=1e-9)
+
+
 def test_precision_at_k_and_the_quantile_by_hand():
     assert precision_at_k(np.array([0.9, 0.1, 0.8, 0.7]), np.array([1, 0, 0, 1])) == 0.5
     assert fit_threshold(np.arange(101.0), 0.1) == 90.0

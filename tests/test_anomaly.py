@@ -39,7 +39,8 @@ def planted_run(planted, tmp_path_factory):
 
 @pytest.mark.slow  # ~4 s on an idle 2-core machine, ~15 s loaded
 def test_planted_outliers_reach_the_stated_auroc_and_compare_adds_isolation_forest(planted, tmp_path):
-    result = deepfit.compare(planted, target="label", task="anomaly", models="dense_ae", epochs=40,
+    # no models named: --task anomaly takes the data's autoencoder (dense_ae for a table)
+    result = deepfit.compare(planted, target="label", task="anomaly", epochs=40,
                              out=tmp_path / "cmp", progress=False)
     scores = dict(zip(result.table["model"], result.table["test_score"]))
     assert result.metric == "roc_auc" and set(scores) == {"dense_ae", "isolation_forest"}
@@ -98,6 +99,31 @@ def test_evaluate_metrics_equal_scikit_learns_on_the_same_scores(planted, plante
     assert metrics["confusion_matrix"] == confusion_matrix(y, flags).tolist()
 
 
+def test_the_cli_evaluate_prints_the_confusion_at_the_threshold(planted, planted_run, tmp_path, capsys):
+    path = tmp_path / "planted.csv"
+    planted.to_csv(path, index=False)
+    assert main(["evaluate", str(planted_run.path), str(path)]) == 0
+    (tn, fp), (fn, tp) = directory.evaluate(planted_run.path, path)["confusion_matrix"]
+    out = " ".join(capsys.readouterr().out.split())
+    assert "roc_auc" in out and "precision_at_k" in out
+    assert f"{tp} anomalies flagged, {fn} missed; {fp} normal rows flagged, {tn} not" in out
+    assert tp + fn == int(planted["label"].sum())
+
+
+def test_serve_answers_an_anomaly_run_with_the_predictors_scores_and_flags(planted, planted_run):
+    import asyncio
+
+    from deepfit.serve.service import ServedModel
+
+    features = planted.drop(columns="label").iloc[:40]
+    served = ServedModel(planted_run.path, 64, 1.0)
+    answer = asyncio.run(served.predict(features.to_dict(orient="records")))
+    expected = directory.predict(planted_run.path, features)
+    assert [r["is_anomaly"] for r in answer["predictions"]] == expected["is_anomaly"].tolist()
+    assert np.allclose([r["anomaly_score"] for r in answer["predictions"]], expected["anomaly_score"],
+                       rtol=1e-6, atol=1e-9)
+
+
 def test_precision_at_k_and_the_quantile_by_hand():
     assert precision_at_k(np.array([0.9, 0.1, 0.8, 0.7]), np.array([1, 0, 0, 1])) == 0.5
     assert fit_threshold(np.arange(101.0), 0.1) == 90.0
@@ -132,8 +158,14 @@ def test_a_supervised_model_or_a_bad_contamination_is_refused_before_reading(tmp
 @pytest.mark.slow  # ~4 s on an idle 2-core machine, ~15 s loaded
 def test_digits_with_a_class_held_out_reach_the_stated_auroc(tmp_path):
     X_fit, y_fit, X_eval, y_eval = held_out_digits(DIGITS_HELD)
+    from sklearn.ensemble import IsolationForest
+
     run = deepfit.train(X_fit, y=y_fit, task="anomaly", epochs=60, out=tmp_path / "run", progress=False)
-    assert roc_auc_score(y_eval, run.predictor.anomaly_score(X_eval)) >= DIGITS_AUROC
+    auroc = roc_auc_score(y_eval, run.predictor.anomaly_score(X_eval))
+    assert auroc >= DIGITS_AUROC
+    # against IsolationForest on the same rows: measured 0.853 against 0.785 (seed 0)
+    forest = IsolationForest(random_state=0).fit(X_fit)
+    assert auroc > roc_auc_score(y_eval, -forest.score_samples(X_eval))
 
 
 def test_an_image_anomaly_run_trains_and_scores(tmp_path):

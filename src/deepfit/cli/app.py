@@ -121,6 +121,10 @@ def _print_metrics(console: Console, title: str, metrics: dict[str, float]) -> N
         if isinstance(value, (int, float)):
             table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     print_table(console, table)
+    if metrics.get("labelled") and "threshold" in metrics and metrics.get("confusion_matrix"):
+        (tn, fp), (fn, tp) = metrics["confusion_matrix"]  # an anomaly run's, at its threshold
+        console.print(f"confusion at the threshold {metrics['threshold']:.4g}: {tp} anomalies flagged, "
+                      f"{fn} missed; {fp} normal rows flagged, {tn} not")
     if metrics.get("per_class") and len(metrics["per_class"]) <= 20:
         table = Table(title="per class", show_header=True)
         for column in ("class", "precision", "recall", "f1", "support"):

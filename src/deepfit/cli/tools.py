@@ -227,10 +227,10 @@ def _add_shared(p: argparse.ArgumentParser) -> None:
 def _add_compare_advise(sub: Any) -> None:
     p = sub.add_parser("compare", help="train several models on one split and seed; a leaderboard")
     _add_shared(p)
-    p.add_argument("--models", default="mlp", help="comma-separated model names, e.g. mlp,cnn,resnet18 "
-                   "(gradient boosting and a linear model are added for tables, TF-IDF + logistic "
+    p.add_argument("--models", help="comma-separated model names, e.g. mlp,cnn,resnet18 (default: "
+                   "mlp; gradient boosting and a linear model are added for tables, TF-IDF + logistic "
                    "regression for text; with --task anomaly "
-                   "autoencoders, e.g. dense_ae, and IsolationForest is added)")
+                   "autoencoders, default the data's (dense_ae for a table), and IsolationForest is added)")
     p.add_argument("--baselines", action="store_true", default=None, help="add gradient boosting "
                    "and a linear model for images and sequences too (always added for tables; "
                    "TF-IDF + logistic regression always added for text)")

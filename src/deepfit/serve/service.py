@@ -67,6 +67,10 @@ class ServedModel:
             names = [str(c) for c in p.classes]
             return {"predictions": [_plain(v) for v in labels],
                     "probabilities": [dict(zip(names, row)) for row in proba.tolist()]}
+        if p.anomaly is not None:  # an autoencoder's output is the row's score: flag it as predict does
+            scores = out.reshape(-1).double().numpy()
+            return {"predictions": [{"anomaly_score": float(v), "is_anomaly": bool(v >= p.anomaly["threshold"])}
+                                    for v in scores], "probabilities": None}
         values = p.target.inverse(out.double().numpy() if p.target.n_targets > 1
                                   else out.reshape(-1).double().numpy())
         return {"predictions": values.tolist(), "probabilities": None}

@@ -82,23 +82,30 @@ def model_names(models: str | list[str] | tuple[str, ...]) -> list[str]:
     return names
 
 
-def compare(source: Any = None, y: Any = None, *, models: str | list[str] = "mlp",
+def compare(source: Any = None, y: Any = None, *, models: str | list[str] | None = None,
             out: str | Path | None = None, budget_seconds: float | None = None,
             baselines: bool | None = None, **settings: Any) -> Comparison:
     """Train each model on the same split and seed; return and write the leaderboard.
+    `models` default: mlp, or with task="anomaly" the data's autoencoder (dense_ae for a table).
     `budget_seconds` is each model's wall-clock training budget; `settings` are data and training
     settings shared by every model (model settings are not taken: each model keeps its defaults)."""
-    names = model_names(models)
+    # --task anomaly without --models: the autoencoder of whatever modality the data turn out to be
+    auto = models is None and settings.get("task") in UNSUPERVISED
+    names = [] if auto else model_names("mlp" if models is None else models)
     settings = _shared_settings(settings, budget_seconds)
     # the data are read as every run will read them: as the one modality all the models take, if
     # there is one, else as the data say (runs/prepare.py: reading_settings)
-    one = len({modalities(name) for name in names}) == 1 and len(modalities(names[0])) == 1
+    one = bool(names) and len({modalities(n) for n in names}) == 1 and len(modalities(names[0])) == 1
     cfg = split_settings(readable(settings) | ({"model": names[0]} if one else {}))
     path = Path(out) if out else default_run_dir(f"compare-{source_name(source)}")
     # a signal mid-run keeps that run's checkpoint (deepfit train --resume COMPARE_DIR/<model>)
     with new_run_dir(path, keep_on=(TrainingInterrupted,)):
         # bad data, or a batch size a model cannot take, stop it here, before any training
-        prepared = prepare_config(source, y, cfg, Notes(live=False), models={n: {} for n in names})
+        if auto:  # the data's modality decides its autoencoder; the batch size checked against it
+            prepared = prepare_config(source, y, cfg, Notes(live=False))
+            names = [get_modality(prepared.data.modality).model_for("anomaly")]
+        else:
+            prepared = prepare_config(source, y, cfg, Notes(live=False), models={n: {} for n in names})
         _check_modalities(names, prepared.data.modality)
         task = prepared.data.task
         if task in UNSUPERVISED and prepared.data.target is None:

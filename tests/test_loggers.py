@@ -38,6 +38,9 @@ def test_tensorboard_events_match_history(logged_run):
     metrics = json.loads((run.path / "metrics.json").read_text())
     final = scalars[scalars.tag == "test/accuracy"]
     assert final.value.iloc[0] == pytest.approx(metrics["accuracy"])
+    hparams = SummaryReader(str(run.path / "tensorboard")).hparams  # the HParams plugin's data
+    values = dict(zip(hparams.tag, hparams.value))
+    assert values["lr"] == pytest.approx(1e-3) and values["epochs"] == 4
     events = EventAccumulator(str(run.path / "tensorboard"), size_guidance={"images": 0})
     images = set(events.Reload().Tags()["images"])
     assert {f"plots/{p.stem}" for p in (run.path / "plots").glob("*.png")} <= images
@@ -69,6 +72,17 @@ def test_a_missing_tracker_package_is_the_named_error(monkeypatch, tmp_path):
     with pytest.raises(MissingExtraError, match=r"deepfit\[mlflow\]"):
         deepfit.train("iris", out=tmp_path / "run", epochs=1, log=("mlflow",))
     assert not (tmp_path / "run").exists()  # stopped before anything was written
+
+
+def test_cli_without_tensorboard_says_which_extra(monkeypatch, tmp_path, capsys, keep_logging):
+    from deepfit.cli import main
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    code = main(["train", "iris", "--epochs", "1", "--log", "tensorboard", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "pip install 'deepfit[tensorboard]'" in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_unknown_logger_and_bad_step_count_are_settings_errors(tmp_path):

@@ -64,14 +64,19 @@ def test_int8_reload_predicts_as_the_model_in_memory(bc_run, tmp_path):
         deepfit.compress(bc_run, methods="quantize", out=tmp_path)
 
 
-def test_int8_on_digits_within_one_point(tmp_path):
+def test_int8_and_distilled_on_digits(tmp_path):
     deepfit.train("digits", out=tmp_path / "digits", epochs=6, progress=False, report=False)
-    summary = deepfit.compress(tmp_path / "digits", methods="quantize", repeats=2)
-    original, int8 = summary["original"], summary["results"][0]
+    summary = deepfit.compress(tmp_path / "digits", methods="quantize,distill", epochs=3, repeats=2)
+    original, int8, distilled = summary["original"], *summary["results"]
     assert abs(int8["score"] - original["score"]) <= 0.01
     assert int8["size_bytes"] < original["size_bytes"]
-    assert deepfit.load(tmp_path / "digits-int8").evaluate(
-        *_test_rows(tmp_path / "digits"))["accuracy"] == pytest.approx(int8["score"])
+    test_rows = _test_rows(tmp_path / "digits")
+    assert deepfit.load(tmp_path / "digits-int8").evaluate(*test_rows)["accuracy"] == pytest.approx(int8["score"])
+    # distilled: a smaller model on disk and in parameters, its score its reloaded run's own
+    assert distilled["size_bytes"] < original["size_bytes"] and distilled["params"] < original["params"]
+    student = deepfit.load(tmp_path / "digits-distilled")
+    assert student.evaluate(*test_rows)["accuracy"] == pytest.approx(distilled["score"])
+    assert 0.1 < distilled["score"] <= 1.0  # reported, and above chance (10 classes)
 
 
 def _test_rows(run):
@@ -122,3 +127,24 @@ def test_the_compress_command_writes_runs_that_benchmark(bc_run, tmp_path):
     assert result.params == original.params and result.flops_per_sample == original.flops_per_sample
     assert result.weights_mb < original.weights_mb / 2
     assert result.latency_ms["batch_1"].p50 > 0
+
+
+def test_a_compressed_run_serves_its_own_predictions(bc_run, tmp_path):
+    """RUN-int8 behind deepfit.serve.app: the int8 model's predictions and probabilities, and
+    /models says it is quantised."""
+    testclient = pytest.importorskip("fastapi.testclient", reason="the serve extra is not installed")
+    from sklearn.datasets import load_breast_cancer
+
+    import deepfit.serve
+
+    deepfit.compress(bc_run, methods="quantize", repeats=2, out=tmp_path)
+    int8 = deepfit.load(tmp_path / "bc-int8")
+    X = load_breast_cancer(as_frame=True).data.iloc[:30]
+    with testclient.TestClient(deepfit.serve.app([tmp_path / "bc-int8"])) as client:
+        reply = client.post("/predict", json={"records": X.to_dict(orient="records")})
+        info = client.get("/models").json()["models"][0]
+    assert reply.status_code == 200 and reply.json()["model"] == "bc-int8"
+    assert reply.json()["predictions"] == list(int8.predict(X))
+    got = np.array([[row[str(c)] for c in int8.classes] for row in reply.json()["probabilities"]])
+    np.testing.assert_allclose(got, int8.predict_proba(X), rtol=1e-6, atol=1e-7)
+    assert info["quantization"] == "dynamic_int8"

@@ -121,7 +121,7 @@ def _tabular_inputs(rows: list[dict[str, str]], spec: dict) -> np.ndarray:
             if block["kind"] == "standardised":
                 c, x = numeric[name], number(row[name])
                 z = ((c["impute"] if math.isnan(x) else x) - c["mean"]) / c["std"]
-                out[i, j] = np.clip(z, -1e6, 1e6)
+                out[i, j] = np.clip(z, -spec["clip"], spec["clip"])
             elif block["kind"] == "missing_indicator":
                 out[i, j] = math.isnan(number(row[name]))
             elif block["kind"] == "onehot":
@@ -175,6 +175,23 @@ def test_preprocess_json_reproduces_predictions_from_raw_images(sources, tmp_pat
     session = ort.InferenceSession(str(result.model), providers=["CPUExecutionProvider"])
     labels, _ = _decide(session.run(None, {"input": x.astype(np.float32)})[0], document)
     assert labels == list(run.predictor.predict(raw))
+
+
+def test_preprocess_json_reproduces_predictions_from_raw_sequences(sources, tmp_path):
+    run = _train(sources, tmp_path, "cnn1d")
+    result = deepfit.export(run.path)
+    document = json.loads(result.preprocess.read_text())
+    spec = document["preprocess"]
+    raw = np.load(sources["sequence"])["X"][:60].astype(np.float64)  # [N, T, C] as the file holds them
+    assert (spec["length"], spec["channels"]) == raw.shape[1:] and spec["clip"] == 1e6
+    raw[0, 3, 0], raw[1, 5, -1] = np.nan, np.inf  # a missing and an infinite value
+    with np.errstate(invalid="ignore"):
+        z = (raw - np.array(spec["mean"])) / np.array(spec["std"])
+    z = np.clip(np.where(np.isfinite(z), z, 0.0), -spec["clip"], spec["clip"]).astype(np.float32)
+    session = ort.InferenceSession(str(result.model), providers=["CPUExecutionProvider"])
+    labels, proba = _decide(session.run(None, {"input": z})[0], document)
+    assert labels == list(run.predictor.predict(raw))
+    np.testing.assert_allclose(proba, run.predictor.predict_proba(raw), atol=1e-5)
 
 
 # ----------------------------------------------------------------- failures and fallbacks

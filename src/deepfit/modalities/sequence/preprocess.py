@@ -109,7 +109,7 @@ class SequencePreprocessor:
         (the `preprocess` part of an export's preprocess.json, deploy/export.py)."""
         return {"input_layout": "[N, T, C] float32: N sequences of T steps of C channels",
                 "length": self.length, "channels": len(self.mean), "mean": self.mean, "std": self.std,
-                "steps": self.steps,  # a table's step columns, read by name in this order
+                "clip": CLIP_STD, "steps": self.steps,  # a table's step columns, read by name in this order
                 "rule": (f"per channel c: z = (x - mean[c]) / std[c]; a missing or infinite value "
                          f"becomes 0.0 (the channel's mean); z clipped to ±{CLIP_STD:g}; a sequence "
                          "of one channel may come as [N, T]")}

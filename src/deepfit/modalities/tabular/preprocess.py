@@ -205,6 +205,7 @@ class Preprocessor:
             "missing": "an empty or blank field, NaN, None or NA; for numbers also ±inf",
             "numeric": [{"name": c.name, "impute": c.median, "mean": c.mean, "std": c.std,
                          "missing_indicator": c.indicator} for c in self.numeric],
+            "clip": CLIP_STD,  # |z| of a standardised number at most this
             "numeric_rule": f"x missing → impute; z = (x - mean) / std, clipped to ±{CLIP_STD:g}; "
                             "missing_indicator column: 1.0 where x was missing, else 0.0",
             "categorical": [{"name": c.name, "encoding": c.encoding, "categories": c.categories}

@@ -150,3 +150,21 @@ def test_two_workers_on_one_sqlite_file_complete_n_trials_without_duplicates(tmp
     numbers = [n for n, _ in rows]
     assert len(numbers) == len(set(numbers)) == 4 and all(s == "COMPLETE" for _, s in rows)
     assert len(result["leaderboard"]) == 4
+
+
+@pytest.mark.parametrize("name", deepfit.models.registry.available())
+def test_each_models_space_is_its_own_settings_plus_the_trainers(name):
+    from deepfit.core.space import Choice, Float, Int
+    from deepfit.models.registry import resolve_settings, search_space
+    from deepfit.tools.tune.space import build_space
+    from deepfit.training.optim import TRAIN_SPACE
+
+    own, defaults = search_space(name), resolve_settings(name, {})
+    assert set(own) <= set(defaults)  # ranges only for settings the model takes
+    ranges, fixed = build_space(name, {"lr": 1e-3}, None)  # a setting given is fixed, not searched
+    assert set(ranges) == (set(TRAIN_SPACE) | set(own)) - {"lr"} and fixed == {"lr": 1e-3}
+    for key, r in own.items():  # each range is well formed
+        if isinstance(r, (Float, Int)):
+            assert r.low < r.high and (not r.log or r.low > 0), (key, r)
+        else:
+            assert isinstance(r, Choice) and len(r.choices) >= 1, (key, r)

@@ -66,10 +66,18 @@ def test_the_rule_on_a_curve_of_known_shape():
     assert found["suggestion"] == min(found["lr_steep"], found["lr_min"] / 10)
 
 
-def test_a_bad_range_is_a_settings_error():
+def test_a_bad_range_is_a_settings_error(tmp_path, monkeypatch):
     trainer, batches = _linear_problem()
     with pytest.raises(SettingsError, match="0 < start < end"):
         range_test(trainer, batches, start=1.0, end=1e-3)
+    # lr-find says so before it reads the data, and leaves no folder behind
+    import deepfit.tools.lr_find as tool
+
+    monkeypatch.setattr(tool, "prepare_config", lambda *a: pytest.fail("the data was read"))
+    for bad in ({"start": 10.0, "end": 1.0}, {"start": 0.0}, {"steps": 1}):
+        with pytest.raises(SettingsError, match="0 < start < end and at least 2 steps"):
+            deepfit.lr_find("iris", out=tmp_path / "lr", **bad)
+    assert not (tmp_path / "lr").exists()
 
 
 def test_lr_find_writes_json_and_plot_and_train_lr_auto_uses_its_suggestion(tmp_path):

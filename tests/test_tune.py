@@ -51,6 +51,11 @@ def test_a_short_tune_reports_against_the_defaults_and_reads_the_test_split_once
         assert (Path(r["run_dir"]) / "model.safetensors").exists()
         assert "val_loss" in metrics and "accuracy" not in metrics and "checklist" not in metrics
     assert (tmp_path / "t" / "tune.json").exists() and (tmp_path / "t" / "tune.html").exists()
+    # fANOVA over the two searched trials (the defaults trial draws no settings): every searched
+    # setting has an importance, and they sum to 1 (Optuna normalises them)
+    assert set(result["importances"]) == set(result["space"]) and result["importances_note"] is None
+    assert sum(result["importances"].values()) == pytest.approx(1.0)
+    assert set(result["plots"]) == {"history", "parallel"}
     assert result["command"].startswith("deepfit train breast_cancer") and "--epochs 3" in result["command"]
     # rerunning continues the finished study: no new trial, the test split not read again
     again = deepfit.tune("breast_cancer", trials=3, epochs=3, out=tmp_path / "t", pruner="none")
@@ -87,10 +92,13 @@ def test_an_unknown_space_name_is_a_settings_error_before_any_trial(tmp_path):
     assert ranges["batch_size"].choices == (32,) and "weight_decay" in ranges and "depth" in ranges
 
 
-def _running_params(db: Path) -> int:
+def _running_and_drawn(db: Path) -> int:
+    """Running trials whose settings are all drawn: the objective sets the run_dir attribute after
+    the last suggest_* (killing between two suggest_* calls would retry only those drawn)."""
     with sqlite3.connect(db) as con:
-        return con.execute("select count(*) from trial_params where trial_id in "
-                           "(select trial_id from trials where state = 'RUNNING')").fetchone()[0]
+        return con.execute("select count(*) from trial_user_attributes where key = 'run_dir' and "
+                           "trial_id in (select trial_id from trials where state = 'RUNNING')"
+                           ).fetchone()[0]
 
 
 def _tune_command(out: Path, trials: int, *extra: str) -> list[str]:
@@ -116,8 +124,8 @@ def test_sigkill_mid_trial_then_the_same_command_finishes_the_study(tmp_path):
                 states = [s for _, s in _trials(out / "study.db")]
             except sqlite3.Error:
                 continue
-            if "COMPLETE" in states and states[-1] == "RUNNING" and _running_params(out / "study.db"):
-                break  # its settings are drawn, so it is training: kill at once
+            if "COMPLETE" in states and states[-1] == "RUNNING" and _running_and_drawn(out / "study.db"):
+                break  # all its settings are drawn, so it is training: kill at once
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = {n: s for n, s in _trials(out / "study.db")}
@@ -142,3 +150,21 @@ def test_two_workers_on_one_sqlite_file_complete_n_trials_without_duplicates(tmp
     numbers = [n for n, _ in rows]
     assert len(numbers) == len(set(numbers)) == 4 and all(s == "COMPLETE" for _, s in rows)
     assert len(result["leaderboard"]) == 4
+
+
+@pytest.mark.parametrize("name", deepfit.models.registry.available())
+def test_each_models_space_is_its_own_settings_plus_the_trainers(name):
+    from deepfit.core.space import Choice, Float, Int
+    from deepfit.models.registry import resolve_settings, search_space
+    from deepfit.tools.tune.space import build_space
+    from deepfit.training.optim import TRAIN_SPACE
+
+    own, defaults = search_space(name), resolve_settings(name, {})
+    assert set(own) <= set(defaults)  # ranges only for settings the model takes
+    ranges, fixed = build_space(name, {"lr": 1e-3}, None)  # a setting given is fixed, not searched
+    assert set(ranges) == (set(TRAIN_SPACE) | set(own)) - {"lr"} and fixed == {"lr": 1e-3}
+    for key, r in own.items():  # each range is well formed
+        if isinstance(r, (Float, Int)):
+            assert r.low < r.high and (not r.log or r.low > 0), (key, r)
+        else:
+            assert isinstance(r, Choice) and len(r.choices) >= 1, (key, r)

@@ -20,6 +20,7 @@ from deepfit.lifecycle.lr_auto import find_lr
 from deepfit.lifecycle.prepare import choose_model, prepare_config
 from deepfit.lifecycle.train import resolve_device
 from deepfit.models import resolve_settings
+from deepfit.training.lr_range import check_range
 
 
 def lr_find(source: Any = None, y: Any = None, *, start: float = 1e-7, end: float = 10.0,
@@ -29,6 +30,7 @@ def lr_find(source: Any = None, y: Any = None, *, start: float = 1e-7, end: floa
     units (AdamW's step size); `steps` mini-batches at most. → plain data: {"suggestion",
     "lr_min", "lr_steep", "rule", "lrs", "losses", "smoothed", "stopped", "json", "plot", …}.
     Raises SettingsError for a bad range or settings, before anything is written."""
+    check_range(start, end, steps)  # before the data is read
     settings = {k: v for k, v in settings.items() if v is not None}
     if settings.get("lr") == "auto":
         settings.pop("lr")

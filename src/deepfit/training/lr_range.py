@@ -34,6 +34,13 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def check_range(start: float, end: float, steps: int) -> None:
+    """SettingsError unless 0 < start < end and steps >= 2 (checked before any data is read)."""
+    if not (0 < start < end) or steps < 2:
+        raise SettingsError(f"the LR range needs 0 < start < end and at least 2 steps, not "
+                            f"{start}, {end}, {steps}")
+
+
 def range_test(trainer: Any, train: Any, *, start: float = 1e-7, end: float = 10.0,
                steps: int = 100) -> dict[str, Any]:
     """Run the range test with `trainer`'s pieces (its `step`: forward, loss, backward, clip,
@@ -41,9 +48,7 @@ def range_test(trainer: Any, train: Any, *, start: float = 1e-7, end: float = 10
     repeated as needed). The trainer's model and optimizer are left bitwise as they were.
     → {"lrs", "losses" (raw), "smoothed", "suggestion", "lr_min", "lr_steep", "rule", "stopped"}.
     Reads each step's loss on the host (the test is not the training loop)."""
-    if not (0 < start < end) or steps < 2:
-        raise SettingsError(f"the LR range needs 0 < start < end and at least 2 steps, not "
-                            f"{start}, {end}, {steps}")
+    check_range(start, end, steps)
     before = weights_digest(trainer.model)
     probe = copy.copy(trainer)  # the same loss, precision, clipping and augmentation …
     probe.model = copy.deepcopy(trainer.model)  # … on copies of the weights and the optimizer

@@ -117,7 +117,7 @@ def summarise(op: Any, study: Any, spec: dict[str, Any], prepared: Any, source: 
                           f"{default.value:.4g} with {best.value:.4g}"), True
     settings = {**spec["fixed"], **best.params, "model": spec["model"], "monitor": spec["metric"]}
     data = {k: v for k, v in spec["data"].items() if k != "monitor"}
-    found, note = report.importances(study)
+    found, note = report.importances(study, list(spec["space"]))
     states = op.trial.TrialState
     return {"source": str(source), "study_name": spec["study_name"], "storage": spec["storage"],
             "metric": spec["metric"], "direction": spec["direction"], "trials": spec["trials"],

@@ -30,15 +30,25 @@ def leaderboard(study: Any, direction: str) -> list[dict[str, Any]]:
                                        sign * (r["value"] if r["value"] is not None else 0)))
 
 
-def importances(study: Any) -> tuple[dict[str, float] | None, str | None]:
-    """fANOVA importances (Hutter et al. 2014, Optuna's evaluator), or None and why not."""
+def importances(study: Any, names: list[str]) -> tuple[dict[str, float] | None, str | None]:
+    """fANOVA importances (Hutter et al. 2014, Optuna's evaluator) of the searched settings
+    `names` over the complete trials that drew them all, or None and why not. The names are
+    given because the defaults trial draws none: Optuna's own default, the settings common to
+    every trial, would then be empty."""
     import optuna
 
+    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                if set(names) <= set(t.params)]
+    if not names:
+        return None, "no importances: no setting was searched"
+    if len(complete) < 2:
+        return None, (f"no importances: {len(complete)} complete trial{'s' * (len(complete) != 1)} "
+                      "drew the searched settings (at least 2 needed)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = optuna.importance.get_param_importances(
-                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+                study, params=list(names), evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
         return {k: float(v) for k, v in found.items()}, None
     except (ValueError, RuntimeError) as exc:
         return None, f"no importances: {exc}"

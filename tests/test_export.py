@@ -294,3 +294,17 @@ def test_a_regression_run_exports_its_target_scale(tmp_path):
     output = session.run(None, {"input": run.predictor.features(X).numpy()})[0][:, 0]
     scale = document["output"]
     np.testing.assert_allclose(output * scale["std"] + scale["mean"], run.predictor.predict(X), rtol=1e-4)
+
+
+def test_a_run_trained_on_a_relative_path_exports_from_another_directory(sources, tmp_path, monkeypatch):
+    """config.json names an existing source by its absolute path, so the run's test split is
+    rebuilt from any working directory (was: 'table.csv' looked up in the new one, synthetic rows)."""
+    monkeypatch.chdir(sources["tabular"].parent)
+    run = deepfit.train("table.csv", target="label", model="mlp", out=tmp_path / "run", **TINY)
+    assert run.config["data"]["source"] == str(sources["tabular"].resolve())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = deepfit.export(run.path)
+    assert "the run's test split" in result.rows_from and not result.warnings
+    assert result.rows == run.config["data"]["split_sizes"]["test"]

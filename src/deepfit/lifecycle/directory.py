@@ -37,12 +37,22 @@ if TYPE_CHECKING:
     from deepfit.lifecycle.prepare import Prepared
 
 
+def recorded_source(source: Any) -> str | None:
+    """How config.json names a run's source so that export, explain, compress, resume and
+    evaluate read it again from any working directory: a path that exists made absolute, a
+    bundled or named dataset's name as given, in-memory data None."""
+    if not isinstance(source, (str, Path)):
+        return None
+    path = Path(source)
+    return str(path.resolve()) if path.exists() else str(source)
+
+
 def config_record(cfg: RunConfig, model_settings: dict, source: Any, prepared: Prepared,
                    device: torch.device, notes: Notes) -> dict[str, Any]:
     data = prepared.data
     record = cfg.to_dict()
     record["model"]["settings"] = model_settings
-    record["data"].update(source=str(source) if isinstance(source, (str, Path)) else None,
+    record["data"].update(source=recorded_source(source),
                           name=data.name, target=data.target, task=data.task, rows=len(data),
                           columns=[str(c) for c in getattr(data.X, "columns", [])],
                           shape=list(getattr(data.X, "shape", None) or np.shape(data.X)),

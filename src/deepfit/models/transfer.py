@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import deepfit.models.hf_text as hf_text
 from deepfit.core.io import load_foreign_weights, load_weights
 from deepfit.core.notes import Notes
 from deepfit.core.run_checks import (
@@ -41,7 +42,6 @@ from deepfit.core.run_checks import (
 )
 from deepfit.core.space import Float
 from deepfit.errors import ImageSizeError, SettingsError, SourceNotFoundError
-from deepfit.models import hf_text
 from deepfit.models.registry import (
     Entry,
     InputSpec,
